@@ -1,0 +1,62 @@
+#pragma once
+/// @file parameter.hpp
+/// A named trainable tensor with its gradient buffer. Embedding tables can
+/// track which rows a step touched (`sparse_rows`) so optimizers and
+/// zero_grad visit only those rows instead of the whole table.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "metarec/core/tensor.hpp"
+
+namespace metarec {
+
+template <class T>
+struct Parameter {
+  std::string name;
+  Tensor<T> value;
+  Tensor<T> grad;
+  bool trainable = true;     ///< false = frozen: no gradient is computed for it.
+  bool sparse_rows = false;  ///< gradient rows are tracked (embedding tables)
+  std::vector<std::int32_t> touched;  ///< rows with a nonzero gradient this step (sparse_rows only)
+  std::vector<std::uint8_t> row_mark;  ///< row_mark[r] != 0 iff r is in `touched`
+  bool dense_grad = false;  ///< some op wrote the whole gradient this step (e.g. tied output weights)
+
+  // Set by the tape so a parameter used twice in a step maps to one node.
+  std::uint64_t tape_step = 0;
+  int tape_node = -1;
+
+  Parameter() = default;
+  Parameter(std::string n, Shape s, bool sparse = false)
+      : name(std::move(n)), value(s), grad(s), sparse_rows(sparse) {
+    if (sparse) row_mark.assign(static_cast<std::size_t>(s[0]), 0);
+  }
+
+  /// Marks row r as touched (sparse_rows tables only).
+  void touch_row(index_t r) {
+    if (!row_mark[static_cast<std::size_t>(r)]) {
+      row_mark[static_cast<std::size_t>(r)] = 1;
+      touched.push_back(static_cast<std::int32_t>(r));
+    }
+  }
+  /// True when the gradient must be treated as dense (not only `touched` rows).
+  bool grad_is_dense() const { return !sparse_rows || dense_grad; }
+
+  /// Clears the gradient, visiting only touched rows when the table is sparse.
+  void zero_grad() {
+    if (grad_is_dense()) {
+      grad.zero();
+      for (auto r : touched) row_mark[static_cast<std::size_t>(r)] = 0;
+    } else {
+      const index_t d = grad.cols();
+      for (auto r : touched) {
+        std::fill_n(grad.data() + r * d, d, T(0));
+        row_mark[static_cast<std::size_t>(r)] = 0;
+      }
+    }
+    touched.clear();
+    dense_grad = false;
+  }
+};
+
+}  // namespace metarec

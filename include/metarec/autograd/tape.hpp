@@ -1,0 +1,211 @@
+#pragma once
+/// @file tape.hpp
+/// Reverse-mode automatic differentiation on a Wengert list.
+///
+/// Ops append nodes in execution order, so the node array is already a
+/// topological order; backward() walks it once in reverse (no recursion).
+/// Ops are coarse (linear, attention, layer norm, GRU, full-catalog CE) with
+/// fused, hand-written backward functions, so a step records tens of nodes
+/// and the tape costs nothing next to the arithmetic. Every value, saved
+/// tensor and gradient lives in a per-step Workspace: after the first step a
+/// training step makes no heap allocation.
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "metarec/autograd/parameter.hpp"
+#include "metarec/core/error.hpp"
+#include "metarec/core/random.hpp"
+#include "metarec/core/tensor.hpp"
+#include "metarec/core/workspace.hpp"
+
+namespace metarec {
+
+template <class T>
+class Tape;
+
+/// Handle to a value recorded on a tape. Cheap to copy.
+template <class T>
+struct Var {
+  Tape<T>* tape = nullptr;
+  int id = -1;
+  const Tensor<T>& value() const { return tape->value(id); }
+  const Shape& shape() const { return tape->value(id).shape(); }
+  bool valid() const { return tape != nullptr && id >= 0; }
+};
+
+/// One recorded operation. The fixed slots hold what a backward function needs
+/// (saved tensors, scalars, borrowed index arrays), so recording allocates nothing.
+template <class T>
+struct Node {
+  using Backward = void (*)(Tape<T>&, Node<T>&);
+  Tensor<T> value;
+  Tensor<T> grad;  ///< empty until some consumer sends a gradient
+  Backward backward = nullptr;
+  const char* op = "leaf";
+  std::array<int, 4> in{-1, -1, -1, -1};
+  std::array<Tensor<T>, 4> saved;
+  std::array<double, 4> real{};
+  std::array<index_t, 6> integer{};
+  std::array<const void*, 3> ptr{};
+  Parameter<T>* param = nullptr;
+  bool requires_grad = false;
+};
+
+template <class T>
+class Tape {
+ public:
+  using Backward = typename Node<T>::Backward;
+
+  explicit Tape(std::uint64_t seed = 0) : rng_(seed) { nodes_.reserve(256); }
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  // ---- modes -------------------------------------------------------------
+  /// Training mode (dropout active). Eval mode makes dropout the identity.
+  bool training() const { return training_; }
+  void set_training(bool on) { training_ = on; }
+  /// When off, ops compute values only (no backward bookkeeping).
+  bool recording() const { return recording_; }
+  void set_recording(bool on) { recording_ = on; }
+  /// When on, every op output is checked for NaN/Inf (slow; for debugging).
+  void set_check_finite(bool on) { check_finite_ = on; }
+  Rng& rng() { return rng_; }
+  Workspace& workspace() { return ws_; }
+
+  // ---- inputs ------------------------------------------------------------
+  /// A constant or input tensor (no gradient unless requires_grad).
+  Var<T> leaf(const Tensor<T>& value, bool requires_grad = false) {
+    Node<T>& n = push("leaf", value);
+    n.requires_grad = requires_grad && recording_;
+    return {this, static_cast<int>(nodes_.size() - 1)};
+  }
+  /// A trainable parameter; its gradient accumulates straight into p.grad.
+  Var<T> param(Parameter<T>& p) {
+    if (p.tape_step == step_id_ && p.tape_node >= 0) return {this, p.tape_node};
+    Node<T>& n = push("param", p.value);
+    n.param = &p;
+    n.requires_grad = recording_ && p.trainable;
+    if (n.requires_grad) n.grad = p.grad;
+    p.tape_step = step_id_;
+    p.tape_node = static_cast<int>(nodes_.size() - 1);
+    return {this, p.tape_node};
+  }
+
+  // ---- for op implementations -------------------------------------------
+  Tensor<T> alloc(Shape s) { return ws_.template tensor<T>(s); }
+  Tensor<T> zeros(Shape s) { return ws_.template zeros<T>(s); }
+  template <class U>
+  U* alloc_n(index_t n) { return ws_.template allocate_n<U>(n); }
+
+  /// Appends an op's output. Backward bookkeeping is kept only when recording
+  /// and some input needs a gradient.
+  Var<T> record(const char* op, const Tensor<T>& value, std::initializer_list<Var<T>> inputs, Backward bw) {
+    if (check_finite_) assert_finite(op, value);
+    bool needs = false;
+    if (recording_)
+      for (const Var<T>& v : inputs) needs = needs || nodes_[static_cast<std::size_t>(v.id)].requires_grad;
+    Node<T>& n = push(op, value);
+    if (needs) {
+      int k = 0;
+      for (const Var<T>& v : inputs) n.in[static_cast<std::size_t>(k++)] = v.id;
+      n.backward = bw;
+      n.requires_grad = true;
+    }
+    return {this, static_cast<int>(nodes_.size() - 1)};
+  }
+  Node<T>& node(int id) { return nodes_[static_cast<std::size_t>(id)]; }
+  Node<T>& node(Var<T> v) { return node(v.id); }
+  const Tensor<T>& value(int id) const { return nodes_[static_cast<std::size_t>(id)].value; }
+  /// Whether input `id` wants a gradient (ops skip work for those that don't).
+  bool wants_grad(int id) const { return id >= 0 && nodes_[static_cast<std::size_t>(id)].requires_grad; }
+  /// Gradient buffer of node `id`, created zero-filled on first use.
+  Tensor<T>& grad(int id) {
+    Node<T>& n = nodes_[static_cast<std::size_t>(id)];
+    if (n.grad.empty()) n.grad = zeros(n.value.shape());
+    if (n.param) n.param->dense_grad = true;
+    return n.grad;
+  }
+  /// Gradient of a parameter node without marking it dense (sparse scatter).
+  Tensor<T>& raw_grad(int id) { return nodes_[static_cast<std::size_t>(id)].grad; }
+  /// Gradient of a variable after backward(); empty if none reached it.
+  const Tensor<T>& grad_of(Var<T> v) const { return nodes_[static_cast<std::size_t>(v.id)].grad; }
+
+  // ---- backward -----------------------------------------------------------
+  /// Back-propagates from a scalar loss (seed 1).
+  void backward(Var<T> loss) {
+    if (loss.value().size() != 1)
+      throw ShapeError("backward: loss must have one element, got shape " + loss.shape().str());
+    Tensor<T> seed = alloc(loss.shape());
+    seed[0] = T(1);
+    backward(loss, seed);
+  }
+  /// Back-propagates from `out` with the given output gradient.
+  void backward(Var<T> out, const Tensor<T>& seed) {
+    expect_shape("backward", "seed gradient", seed.shape(), out.shape());
+    Tensor<T>& g = grad(out.id);
+    for (index_t i = 0; i < g.size(); ++i) g[i] += seed[i];
+    for (int i = out.id; i >= 0; --i) {
+      Node<T>& n = nodes_[static_cast<std::size_t>(i)];
+      if (n.backward && !n.grad.empty()) n.backward(*this, n);
+    }
+  }
+
+  /// Forgets all nodes and rewinds the arena (call at the start of each step).
+  void reset() {
+    nodes_.clear();
+    ws_.reset();
+    ++step_id_;
+    if (step_id_ == 0) step_id_ = 1;
+  }
+  std::size_t size() const { return nodes_.size(); }
+
+  static void assert_finite(const char* op, const Tensor<T>& t) {
+    for (index_t i = 0; i < t.size(); ++i)
+      if (!std::isfinite(static_cast<double>(t[i])))
+        throw NumericError(std::string("non-finite value (") + std::to_string(static_cast<double>(t[i])) +
+                           ") produced by op '" + op + "' at element " + std::to_string(i) + " of shape " +
+                           t.shape().str());
+  }
+
+ private:
+  Node<T>& push(const char* op, const Tensor<T>& value) {
+    nodes_.emplace_back();
+    Node<T>& n = nodes_.back();
+    n.op = op;
+    n.value = value;
+    return n;
+  }
+  static inline std::uint64_t next_tape_id_ = 1;
+  std::vector<Node<T>> nodes_;
+  Workspace ws_;
+  Rng rng_;
+  std::uint64_t step_id_ = (next_tape_id_++) << 32;
+  bool training_ = true, recording_ = true, check_finite_ = false;
+};
+
+/// Disables recording for a scope (inference, evaluation).
+template <class T>
+class NoGradGuard {
+ public:
+  explicit NoGradGuard(Tape<T>& t) : t_(t), was_(t.recording()) { t.set_recording(false); }
+  ~NoGradGuard() { t_.set_recording(was_); }
+ private:
+  Tape<T>& t_;
+  bool was_;
+};
+
+/// Eval mode for a scope (dropout off).
+template <class T>
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(Tape<T>& t) : t_(t), was_(t.training()) { t.set_training(false); }
+  ~EvalModeGuard() { t_.set_training(was_); }
+ private:
+  Tape<T>& t_;
+  bool was_;
+};
+
+}  // namespace metarec
