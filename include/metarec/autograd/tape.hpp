@@ -10,6 +10,9 @@
 /// tensor and gradient lives in a per-step Workspace: after the first step a
 /// training step makes no heap allocation.
 #include <array>
+#include <chrono>
+#include <map>
+#include <string>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -73,6 +76,20 @@ class Tape {
   /// When on, every op output is checked for NaN/Inf (slow; for debugging).
   void set_check_finite(bool on) { check_finite_ = on; }
   Rng& rng() { return rng_; }
+
+  /// Per-op timing for profiling (off by default). Forward time of an op is
+  /// the time since the previous tape call, so it includes any user code
+  /// between ops; `bookkeeping` is time spent inside the tape itself.
+  struct Profile {
+    std::map<std::string, double> forward_seconds, backward_seconds;
+    double bookkeeping_seconds = 0;
+    void clear() { *this = Profile{}; }
+  };
+  void set_profiling(bool on) {
+    profiling_ = on;
+    mark_ = Clock::now();
+  }
+  Profile& profile() { return profile_; }
   Workspace& workspace() { return ws_; }
 
   // ---- inputs ------------------------------------------------------------
@@ -103,6 +120,11 @@ class Tape {
   /// Appends an op's output. Backward bookkeeping is kept only when recording
   /// and some input needs a gradient.
   Var<T> record(const char* op, const Tensor<T>& value, std::initializer_list<Var<T>> inputs, Backward bw) {
+    Clock::time_point start;
+    if (profiling_) {
+      start = Clock::now();
+      profile_.forward_seconds[op] += seconds(mark_, start);
+    }
     if (check_finite_) assert_finite(op, value);
     bool needs = false;
     if (recording_)
@@ -113,6 +135,10 @@ class Tape {
       for (const Var<T>& v : inputs) n.in[static_cast<std::size_t>(k++)] = v.id;
       n.backward = bw;
       n.requires_grad = true;
+    }
+    if (profiling_) {
+      mark_ = Clock::now();
+      profile_.bookkeeping_seconds += seconds(start, mark_);
     }
     return {this, static_cast<int>(nodes_.size() - 1)};
   }
@@ -147,10 +173,27 @@ class Tape {
     expect_shape("backward", "seed gradient", seed.shape(), out.shape());
     Tensor<T>& g = grad(out.id);
     for (index_t i = 0; i < g.size(); ++i) g[i] += seed[i];
+    if (!profiling_) {
+      for (int i = out.id; i >= 0; --i) {
+        Node<T>& n = nodes_[static_cast<std::size_t>(i)];
+        if (n.backward && !n.grad.empty()) n.backward(*this, n);
+      }
+      return;
+    }
+    const auto start = Clock::now();
+    double in_ops = 0;
     for (int i = out.id; i >= 0; --i) {
       Node<T>& n = nodes_[static_cast<std::size_t>(i)];
-      if (n.backward && !n.grad.empty()) n.backward(*this, n);
+      if (n.backward && !n.grad.empty()) {
+        const auto a = Clock::now();
+        n.backward(*this, n);
+        const double dt = seconds(a, Clock::now());
+        profile_.backward_seconds[n.op] += dt;
+        in_ops += dt;
+      }
     }
+    mark_ = Clock::now();
+    profile_.bookkeeping_seconds += seconds(start, mark_) - in_ops;
   }
 
   /// Forgets all nodes and rewinds the arena (call at the start of each step).
@@ -171,6 +214,10 @@ class Tape {
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  static double seconds(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  }
   Node<T>& push(const char* op, const Tensor<T>& value) {
     nodes_.emplace_back();
     Node<T>& n = nodes_.back();
@@ -183,7 +230,9 @@ class Tape {
   Workspace ws_;
   Rng rng_;
   std::uint64_t step_id_ = (next_tape_id_++) << 32;
-  bool training_ = true, recording_ = true, check_finite_ = false;
+  bool training_ = true, recording_ = true, check_finite_ = false, profiling_ = false;
+  Profile profile_;
+  Clock::time_point mark_{};
 };
 
 /// Disables recording for a scope (inference, evaluation).

@@ -1,0 +1,124 @@
+#pragma once
+/// @file activation.hpp
+/// Pointwise activations relu, gelu (exact erf form), tanh and sigmoid.
+/// Each is one functor with a vectorised forward and a fused backward written
+/// as Eigen array expressions (Eigen's float erf/tanh/exp/logistic are SIMD
+/// kernels), run over fixed-size chunks so large tensors use every thread.
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <unsupported/Eigen/SpecialFunctions>
+
+#include "metarec/autograd/tape.hpp"
+#include "metarec/core/parallel.hpp"
+
+namespace metarec::ops {
+
+namespace detail {
+template <class T>
+using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+/// Calls fn(begin, length) on consecutive chunks of [0, n), in parallel when n is large.
+template <class F>
+void for_each_chunk(index_t n, F&& fn) {
+  constexpr index_t chunk = 8192;
+  const index_t chunks = (n + chunk - 1) / chunk;
+  METAREC_PARALLEL_FOR(n)
+  for (index_t c = 0; c < chunks; ++c) fn(c * chunk, std::min(chunk, n - c * chunk));
+}
+
+// Each activation: forward(x) -> y, and grad(x, y, g) = g * dy/dx.
+struct Relu {
+  static constexpr const char* name = "relu";
+  template <class X>
+  static auto forward(const X& x) { return x.max(typename X::Scalar(0)); }
+  template <class X, class Y, class G>
+  static auto grad(const X& x, const Y&, const G& g) {
+    using S = typename X::Scalar;
+    return (x > S(0)).select(g, S(0));
+  }
+};
+
+/// GELU(x) = x Phi(x) with the exact normal CDF (Hendrycks & Gimpel 2016;
+/// PyTorch's default approximate='none').
+struct Gelu {
+  static constexpr const char* name = "gelu";
+  template <class X>
+  static auto forward(const X& x) {
+    using S = typename X::Scalar;
+    return x * (S(0.5) * (S(1) + (x * S(std::numbers::sqrt2 / 2)).erf()));
+  }
+  template <class X, class Y, class G>
+  static auto grad(const X& x, const Y&, const G& g) {
+    using S = typename X::Scalar;
+    const S inv_sqrt_2pi = S(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+    // d/dx x Phi(x) = Phi(x) + x phi(x)
+    return g * (S(0.5) * (S(1) + (x * S(std::numbers::sqrt2 / 2)).erf()) +
+                x * inv_sqrt_2pi * (x.square() * S(-0.5)).exp());
+  }
+};
+
+struct Tanh {
+  static constexpr const char* name = "tanh";
+  template <class X>
+  static auto forward(const X& x) { return x.tanh(); }
+  template <class X, class Y, class G>
+  static auto grad(const X&, const Y& y, const G& g) {
+    using S = typename X::Scalar;
+    return g * (S(1) - y.square());
+  }
+};
+
+struct Sigmoid {
+  static constexpr const char* name = "sigmoid";
+  template <class X>
+  static auto forward(const X& x) { return x.logistic(); }
+  template <class X, class Y, class G>
+  static auto grad(const X&, const Y& y, const G& g) {
+    using S = typename X::Scalar;
+    return g * y * (S(1) - y);
+  }
+};
+
+template <class T, class A>
+void activation_backward(Tape<T>& t, Node<T>& n) {
+  const T* x = t.value(n.in[0]).data();
+  const T* y = n.value.data();
+  const T* g = n.grad.data();
+  T* gx = t.grad(n.in[0]).data();
+  for_each_chunk(n.value.size(), [&](index_t b, index_t len) {
+    ArrayMap<T>(gx + b, len) +=
+        A::grad(ConstArrayMap<T>(x + b, len), ConstArrayMap<T>(y + b, len), ConstArrayMap<T>(g + b, len));
+  });
+}
+
+template <class T, class A>
+Var<T> activation(Var<T> x) {
+  Tape<T>& t = *x.tape;
+  const Tensor<T>& xv = x.value();
+  Tensor<T> y = t.alloc(xv.shape());
+  const T* xp = xv.data();
+  T* yp = y.data();
+  for_each_chunk(xv.size(), [&](index_t b, index_t len) {
+    ArrayMap<T>(yp + b, len) = A::forward(ConstArrayMap<T>(xp + b, len));
+  });
+  return t.record(A::name, y, {x}, &activation_backward<T, A>);
+}
+}  // namespace detail
+
+/// max(x, 0); the gradient at exactly 0 is 0 (as PyTorch).
+template <class T>
+Var<T> relu(Var<T> x) { return detail::activation<T, detail::Relu>(x); }
+/// x * Phi(x) with the exact erf-based normal CDF.
+template <class T>
+Var<T> gelu(Var<T> x) { return detail::activation<T, detail::Gelu>(x); }
+template <class T>
+Var<T> tanh(Var<T> x) { return detail::activation<T, detail::Tanh>(x); }
+/// 1 / (1 + exp(-x)).
+template <class T>
+Var<T> sigmoid(Var<T> x) { return detail::activation<T, detail::Sigmoid>(x); }
+
+}  // namespace metarec::ops

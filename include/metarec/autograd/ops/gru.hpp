@@ -1,0 +1,213 @@
+#pragma once
+/// @file gru.hpp
+/// Gated recurrent unit over whole sequences (Cho et al. 2014, "Learning
+/// Phrase Representations using RNN Encoder-Decoder"), in PyTorch's nn.GRU
+/// formulation and weight layout (gates r, z, n):
+///   r = s(W_ir x + b_ir + W_hr h + b_hr),  z = s(W_iz x + b_iz + W_hz h + b_hz)
+///   n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
+/// The input part of every gate, for every step, is one GEMM (ops::linear,
+/// whose backward gives the x / W_ih / b_ih gradients); the recurrence is one
+/// fused node: per step a [B, h] x [h, 3h] GEMM plus an elementwise kernel,
+/// and back-propagation through time with the W_hh gradient summed over all
+/// steps by a single GEMM at the end.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "metarec/autograd/ops/linear.hpp"
+#include "metarec/autograd/tape.hpp"
+#include "metarec/core/gemm.hpp"
+#include "metarec/core/parallel.hpp"
+
+namespace metarec::ops {
+
+namespace detail {
+
+template <class T>
+inline T sigmoid(T a) { return T(1) / (T(1) + std::exp(-a)); }
+
+/// Number of batch chunks: one per thread when the work is worth forking for.
+inline index_t batch_chunks(index_t B, index_t work) {
+  return work >= parallel_grain ? std::max<index_t>(1, std::min<index_t>(B, num_threads())) : 1;
+}
+
+/// Runs fn(chunk, b0, b1) over `chunks` contiguous batch chunks, one per
+/// thread. A chunk runs the whole recurrence on its rows (its own small
+/// per-step GEMMs, Eigen single-threaded inside the region), so threads never
+/// meet at a per-step barrier: L barriers per call would cost more than the
+/// arithmetic on a busy machine.
+template <class F>
+void for_batch_chunks(index_t B, index_t chunks, F&& fn) {
+#ifdef METAREC_WITH_OPENMP
+#pragma omp parallel for schedule(static, 1) if (chunks > 1)
+#endif
+  for (index_t c = 0; c < chunks; ++c) fn(c, B * c / chunks, B * (c + 1) / chunks);
+}
+
+/// Sizes and buffers of one recurrence; gates saved per (b, t) are r, z, n and
+/// W_hn h + b_hn (the last feeds dr), 4h values.
+template <class T>
+struct GruRun {
+  index_t B, L, H;
+  const std::uint8_t* mask;  ///< [B, L] or null
+  const T* w_hh;             ///< [3h, h]
+  T* y;                      ///< [B, L, h] hidden states
+  T* gates;                  ///< [B, L, 4h]
+  bool real(index_t row_step) const { return !mask || mask[row_step]; }
+  const T* h_prev(index_t row_step, index_t step) const { return step > 0 ? y + (row_step - 1) * H : nullptr; }
+};
+
+/// Forward of rows [b0, b1). gi: [B, L, 3h] input pre-activations; gh: [B, 3h] scratch.
+template <class T>
+void gru_forward_rows(const GruRun<T>& R, index_t b0, index_t b1, const T* gi, const T* b_hh, T* gh) {
+  const index_t L = R.L, H = R.H, H3 = 3 * H;
+  for (index_t step = 0; step < L; ++step) {
+    if (step > 0)  // gh = h_{t-1} W_hh^T for these rows (h_{-1} = 0 leaves only the bias)
+      gemm<T>(false, true, b1 - b0, H3, H, T(1), R.y + (b0 * L + step - 1) * H, L * H, R.w_hh, H, T(0), gh + b0 * H3, H3);
+    for (index_t b = b0; b < b1; ++b) {
+      const index_t rs = b * L + step;
+      T* yr = R.y + rs * H;
+      const T* hp = R.h_prev(rs, step);
+      if (!R.real(rs)) {  // padding carries the state (h = 0 before the first real item)
+        for (index_t j = 0; j < H; ++j) yr[j] = hp ? hp[j] : T(0);
+        continue;
+      }
+      const T* a = gi + rs * H3;
+      const T* c = step > 0 ? gh + b * H3 : nullptr;
+      T* g = R.gates + rs * 4 * H;
+      for (index_t j = 0; j < H; ++j) {
+        const T cr = b_hh[j] + (c ? c[j] : T(0)), cz = b_hh[H + j] + (c ? c[H + j] : T(0));
+        const T cn = b_hh[2 * H + j] + (c ? c[2 * H + j] : T(0));
+        const T r = sigmoid(a[j] + cr), z = sigmoid(a[H + j] + cz);
+        const T nn = std::tanh(a[2 * H + j] + r * cn);
+        g[j] = r;
+        g[H + j] = z;
+        g[2 * H + j] = nn;
+        g[3 * H + j] = cn;
+        yr[j] = (T(1) - z) * nn + z * (hp ? hp[j] : T(0));
+      }
+    }
+  }
+}
+
+/// Back-propagation through time for rows [b0, b1). gy: [B, L, h] output gradient; g_in: gradient of gi
+/// (accumulated, may be null); d_hid: [B, L, 3h] receives dLoss/d(W_hh h + b_hh); carry: [B, h] zeros.
+template <class T>
+void gru_backward_rows(const GruRun<T>& R, index_t b0, index_t b1, const T* gy, T* g_in, T* d_hid, T* carry) {
+  const index_t L = R.L, H = R.H, H3 = 3 * H;
+  for (index_t step = L - 1; step >= 0; --step) {
+    for (index_t b = b0; b < b1; ++b) {
+      const index_t rs = b * L + step;
+      T* dh = carry + b * H;  // dLoss/dh_t from later steps, becomes dLoss/dh_{t-1}
+      const T* gyr = gy + rs * H;
+      T* dg = d_hid + rs * H3;
+      if (!R.real(rs)) {  // h_t = h_{t-1}: the gradient passes through untouched
+        for (index_t j = 0; j < H; ++j) dh[j] += gyr[j];
+        std::fill_n(dg, H3, T(0));
+        continue;
+      }
+      const T* g = R.gates + rs * 4 * H;
+      const T* hp = R.h_prev(rs, step);
+      T* gi = g_in ? g_in + rs * H3 : nullptr;
+      for (index_t j = 0; j < H; ++j) {
+        const T r = g[j], z = g[H + j], nn = g[2 * H + j], ghn = g[3 * H + j];
+        const T dhj = dh[j] + gyr[j];
+        const T dan = dhj * (T(1) - z) * (T(1) - nn * nn);
+        const T daz = dhj * ((hp ? hp[j] : T(0)) - nn) * z * (T(1) - z);
+        const T dar = dan * ghn * r * (T(1) - r);
+        dg[j] = dar;
+        dg[H + j] = daz;
+        dg[2 * H + j] = dan * r;
+        if (gi) {
+          gi[j] += dar;
+          gi[H + j] += daz;
+          gi[2 * H + j] += dan;
+        }
+        dh[j] = dhj * z;
+      }
+    }
+    // dh_{t-1} += dGh_t W_hh (h_{-1} = 0 needs no gradient).
+    if (step > 0)
+      gemm<T>(false, false, b1 - b0, H, H3, T(1), d_hid + (b0 * L + step) * H3, L * H3, R.w_hh, H, T(1), carry + b0 * H, H);
+  }
+}
+
+/// Weight gradients of rows [b0, b1) into a chunk's partial sums: gw [3h, h] = sum_{b, t} dGh[b, t]^T h[b, t-1]
+/// and gb [3h] = sum dGh. Pairing row r of dGh with row r-1 of y makes gw one GEMM once the t = 0 rows
+/// (whose h_{-1} = 0, but whose row r-1 belongs to the previous sequence) are zeroed.
+template <class T>
+void gru_weight_grads_rows(const GruRun<T>& R, index_t b0, index_t b1, T* d_hid, T* gw, T* gb) {
+  const index_t H = R.H, H3 = 3 * H, rows = (b1 - b0) * R.L;
+  accumulate_column_sums(gb, d_hid + b0 * R.L * H3, rows, H3);
+  for (index_t b = b0; b < b1; ++b) std::fill_n(d_hid + b * R.L * H3, H3, T(0));
+  gemm<T>(true, false, H3, H, rows - 1, T(1), d_hid + (b0 * R.L + 1) * H3, H3, R.y + b0 * R.L * H, H, T(1), gw, H);
+}
+
+template <class T>
+void gru_recurrence_backward(Tape<T>& t, Node<T>& n) {
+  const Tensor<T>& y = n.value;
+  const index_t B = y.dim(0), L = y.dim(1), H = y.dim(2), H3 = 3 * H;
+  const GruRun<T> R{B, L, H, static_cast<const std::uint8_t*>(n.ptr[0]), t.value(n.in[1]).data(), y.data(),
+                    n.saved[0].data()};
+  T* g_in = t.wants_grad(n.in[0]) ? t.grad(n.in[0]).data() : nullptr;
+  const bool want_w = t.wants_grad(n.in[1]) || t.wants_grad(n.in[2]);
+  T* d_hid = t.template alloc_n<T>(B * L * H3);
+  T* carry = t.zeros(Shape{B, H}).data();
+  const T* gy = n.grad.data();
+  // Weight gradients are summed over all B * L steps: each chunk sums its own rows (no parallel GEMM with a
+  // long inner dimension, whose threads would spin-wait on each other), then the partials are added.
+  const index_t chunks = batch_chunks(B, B * L * H3 * H), part = H3 * H + H3;
+  T* partial = want_w ? t.zeros(Shape{chunks, part}).data() : nullptr;
+  for_batch_chunks(B, chunks, [&](index_t c, index_t b0, index_t b1) {
+    gru_backward_rows(R, b0, b1, gy, g_in, d_hid, carry);
+    if (want_w && b1 > b0) gru_weight_grads_rows(R, b0, b1, d_hid, partial + c * part, partial + c * part + H3 * H);
+  });
+  if (!want_w) return;
+  for (int k = 1; k <= 2; ++k) {
+    if (!t.wants_grad(n.in[k])) continue;
+    T* g = t.grad(n.in[k]).data();
+    const index_t off = k == 1 ? 0 : H3 * H, len = k == 1 ? H3 * H : H3;
+    for (index_t c = 0; c < chunks; ++c)
+      for (index_t i = 0; i < len; ++i) g[i] += partial[c * part + off + i];
+  }
+}
+
+/// The recurrence given the input pre-activations gi = x W_ih^T + b_ih: [B, L, 3h].
+template <class T>
+Var<T> gru_recurrence(Var<T> gi, Var<T> w_hh, Var<T> b_hh, const std::uint8_t* mask) {
+  Tape<T>& t = *gi.tape;
+  const index_t B = gi.shape()[0], L = gi.shape()[1], H = w_hh.shape()[1], H3 = 3 * H;
+  Tensor<T> y = t.alloc(Shape{B, L, H});
+  Tensor<T> gates = t.alloc(Shape{B, L, 4 * H});
+  T* gh = t.template alloc_n<T>(B * H3);
+  const GruRun<T> R{B, L, H, mask, w_hh.value().data(), y.data(), gates.data()};
+  const T* giv = gi.value().data();
+  const T* bh = b_hh.value().data();
+  for_batch_chunks(B, batch_chunks(B, B * L * H3 * H),
+                   [&](index_t, index_t b0, index_t b1) { gru_forward_rows(R, b0, b1, giv, bh, gh); });
+  Var<T> out = t.record("gru", y, {gi, w_hh, b_hh}, &gru_recurrence_backward<T>);
+  t.node(out).saved[0] = gates;
+  t.node(out).ptr[0] = mask;
+  return out;
+}
+
+}  // namespace detail
+
+/// GRU layer with h0 = 0 over x: [B, L, in] -> [B, L, h] (all hidden states).
+/// Weights in PyTorch nn.GRU layout: w_ih [3h, in], w_hh [3h, h], b_ih [3h], b_hh [3h].
+/// @param mask optional [B, L], nonzero = real step; borrowed until backward. At a masked step the state
+///             is carried over unchanged and output, so left padding keeps h = 0 until the first real item.
+template <class T>
+Var<T> gru(Var<T> x, Var<T> w_ih, Var<T> w_hh, Var<T> b_ih, Var<T> b_hh, const std::uint8_t* mask = nullptr) {
+  expect_rank("gru", "input", x.shape(), 3);
+  expect_rank("gru", "w_hh", w_hh.shape(), 2);
+  const index_t H = w_hh.shape()[1];
+  expect_shape("gru", "w_hh", w_hh.shape(), Shape{3 * H, H});
+  expect_shape("gru", "w_ih", w_ih.shape(), Shape{3 * H, x.shape()[2]});
+  expect_shape("gru", "b_ih", b_ih.shape(), Shape{3 * H});
+  expect_shape("gru", "b_hh", b_hh.shape(), Shape{3 * H});
+  return detail::gru_recurrence(linear(x, w_ih, b_ih), w_hh, b_hh, mask);
+}
+
+}  // namespace metarec::ops

@@ -1,0 +1,130 @@
+#pragma once
+/// @file sampled_losses.hpp
+/// Losses with one sampled negative per row, scored against a tied item table:
+/// - sampled_bce: binary cross-entropy on the positive and the negative score,
+///   as in SASRec (Kang & McAuley 2018, "Self-Attentive Sequential
+///   Recommendation"), -log s(<h,e+>) - log(1 - s(<h,e->));
+/// - bpr: Bayesian personalised ranking (Rendle et al. 2009),
+///   -log s(<h,e+> - <h,e->).
+/// Only 2N rows of the table receive gradient: a sparse_rows Parameter gets a
+/// row-sparse gradient (touched rows), anything else a dense one. The scatter
+/// into the table is serial so repeated items accumulate in a fixed order.
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "metarec/autograd/ops/cross_entropy.hpp"
+
+namespace metarec::ops {
+
+namespace detail {
+
+enum class PairLoss { bce, bpr };
+
+/// log(1 + exp(x)) without overflow.
+inline double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
+inline double sigmoid(double x) {
+  return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
+}
+
+template <class T>
+void pair_loss_backward(Tape<T>& t, Node<T>& n) {
+  const Tensor<T>& hv = t.value(n.in[0]);
+  const Tensor<T>& ev = t.value(n.in[1]);
+  const index_t N = hv.dim(0), d = hv.dim(1);
+  const auto* pos = static_cast<const std::int32_t*>(n.ptr[0]);
+  const auto* neg = static_cast<const std::int32_t*>(n.ptr[1]);
+  const T g = n.grad[0];
+  const T* coef = n.saved[0].data();  // [N, 2]: dloss/dscore_pos, dloss/dscore_neg (already / N)
+  if (t.wants_grad(n.in[0])) {
+    T* gh = t.grad(n.in[0]).data();
+    METAREC_PARALLEL_FOR(N * d)
+    for (index_t i = 0; i < N; ++i) {
+      const T cp = g * coef[2 * i], cn = g * coef[2 * i + 1];
+      const T* ep = ev.data() + pos[i] * d;
+      const T* en = ev.data() + neg[i] * d;
+      for (index_t k = 0; k < d; ++k) gh[i * d + k] += cp * ep[k] + cn * en[k];
+    }
+  }
+  if (t.wants_grad(n.in[1])) {
+    Node<T>& en = t.node(n.in[1]);
+    Parameter<T>* sparse = en.param && en.param->sparse_rows && !en.grad.empty() ? en.param : nullptr;
+    T* ge = sparse ? t.raw_grad(n.in[1]).data() : t.grad(n.in[1]).data();
+    for (index_t i = 0; i < N; ++i) {
+      const T cp = g * coef[2 * i], cn = g * coef[2 * i + 1];
+      const T* hi = hv.data() + i * d;
+      T* gp = ge + pos[i] * d;
+      T* gn = ge + neg[i] * d;
+      for (index_t k = 0; k < d; ++k) gp[k] += cp * hi[k];
+      for (index_t k = 0; k < d; ++k) gn[k] += cn * hi[k];
+      if (sparse) sparse->touch_row(pos[i]), sparse->touch_row(neg[i]);
+    }
+  }
+}
+
+template <class T>
+Var<T> pair_loss(const char* op, PairLoss kind, Var<T> h, Var<T> items, const std::int32_t* pos,
+                 const std::int32_t* neg) {
+  Tape<T>& t = *h.tape;
+  const Tensor<T>& hv = h.value();
+  const Tensor<T>& ev = items.value();
+  expect_rank(op, "hidden states", hv.shape(), 2);
+  expect_rank(op, "item table", ev.shape(), 2);
+  if (hv.dim(1) != ev.dim(1))
+    throw ShapeError(std::string(op) + ": hidden states " + hv.shape().str() + " and item table " + ev.shape().str() +
+                     " differ in the embedding dimension");
+  const index_t N = hv.dim(0), d = hv.dim(1);
+  if (N == 0) throw ShapeError(std::string(op) + ": no rows (hidden states " + hv.shape().str() + ")");
+  check_targets(op, pos, N, 0, ev.dim(0));
+  check_targets(op, neg, N, 0, ev.dim(0));
+  Tensor<T> coef = t.alloc(Shape{N, 2});
+  double* loss_row = t.template alloc_n<double>(N);
+  const double invN = 1.0 / static_cast<double>(N);
+  METAREC_PARALLEL_FOR(N * d)
+  for (index_t i = 0; i < N; ++i) {
+    const T* hi = hv.data() + i * d;
+    const T* ep = ev.data() + pos[i] * d;
+    const T* en = ev.data() + neg[i] * d;
+    double sp = 0, sn = 0;
+    for (index_t k = 0; k < d; ++k) sp += static_cast<double>(hi[k]) * ep[k], sn += static_cast<double>(hi[k]) * en[k];
+    if (kind == PairLoss::bce) {
+      loss_row[i] = softplus(-sp) + softplus(sn);
+      coef[2 * i] = static_cast<T>((sigmoid(sp) - 1.0) * invN);
+      coef[2 * i + 1] = static_cast<T>(sigmoid(sn) * invN);
+    } else {
+      loss_row[i] = softplus(sn - sp);
+      const double c = (sigmoid(sp - sn) - 1.0) * invN;
+      coef[2 * i] = static_cast<T>(c);
+      coef[2 * i + 1] = static_cast<T>(-c);
+    }
+  }
+  double loss = 0;
+  for (index_t i = 0; i < N; ++i) loss += loss_row[i];
+  loss *= invN;
+  check_loss(op, loss);
+  Tensor<T> y = t.alloc(Shape{});
+  y[0] = static_cast<T>(loss);
+  Var<T> out = t.record(op, y, {h, items}, &pair_loss_backward<T>);
+  Node<T>& nd = t.node(out);
+  nd.saved[0] = coef;
+  nd.ptr[0] = pos;  // borrowed until backward
+  nd.ptr[1] = neg;
+  return out;
+}
+
+}  // namespace detail
+
+/// One sampled negative per row (SASRec): mean of -log s(<h,e_pos>) - log(1 - s(<h,e_neg>)).
+/// h: [N, d], items: [n_rows, d], pos/neg: N table rows (borrowed until backward).
+template <class T>
+Var<T> sampled_bce(Var<T> h, Var<T> items, const std::int32_t* pos, const std::int32_t* neg) {
+  return detail::pair_loss("sampled_bce", detail::PairLoss::bce, h, items, pos, neg);
+}
+
+/// BPR: mean of -log s(<h,e_pos> - <h,e_neg>). Same arguments as sampled_bce.
+template <class T>
+Var<T> bpr(Var<T> h, Var<T> items, const std::int32_t* pos, const std::int32_t* neg) {
+  return detail::pair_loss("bpr", detail::PairLoss::bpr, h, items, pos, neg);
+}
+
+}  // namespace metarec::ops

@@ -1,0 +1,77 @@
+#pragma once
+/// @file concepts.hpp
+/// Contracts of the compile-time policies of a Recommender. Each contract is a
+/// conjunction of small named concepts so that a type that does not fit fails
+/// with the name of the missing member (ensmallen's static_checks.hpp is the
+/// model); Recommender also static_asserts each one with a sentence.
+#include <concepts>
+#include <cstdint>
+#include <string>
+
+#include "metarec/autograd/tape.hpp"
+#include "metarec/core/random.hpp"
+#include "metarec/model/config.hpp"
+#include "metarec/nn/parameter_store.hpp"
+
+namespace metarec {
+
+/// What a backbone sees of a batch: ids and padding mask, row-major [B, L].
+struct SequenceView {
+  index_t batch = 0, length = 0;
+  const std::int32_t* items = nullptr;  ///< 0 = padding
+  const std::uint8_t* mask = nullptr;   ///< nonzero = real item
+};
+
+/// How a backbone is trained and queried.
+enum class Objective {
+  next_item,  ///< causal: predict item t+1 at every position t (SASRec, GRU4Rec)
+  cloze       ///< bidirectional: predict masked items; a [MASK] is appended at inference (BERT4Rec)
+};
+
+/// Representations of a domain's item table after the quantizer.
+template <class T>
+struct QuantizedItems {
+  Var<T> items;     ///< [rows, d], row 0 = padding
+  Var<T> aux_loss;  ///< scalar added to the training loss, or invalid
+};
+
+namespace concepts {
+template <class P, class T>
+concept HasModelTemplate = requires { typename P::template Model<T>; };
+template <class P>
+concept HasName = requires { { P::name } -> std::convertible_to<const char*>; };
+template <class P>
+concept HasObjective = requires { { P::objective } -> std::convertible_to<Objective>; };
+template <class P, class T>
+concept BackboneConstructible =
+    std::constructible_from<typename P::template Model<T>, nn::ParameterStore<T>&, const std::string&,
+                            const ModelConfig&, Rng&>;
+template <class P, class T>
+concept HasEncode = requires(typename P::template Model<T>& m, Tape<T>& t, Var<T> x, const SequenceView& s) {
+  { m.encode(t, x, s) } -> std::same_as<Var<T>>;
+};
+template <class P, class T>
+concept QuantizerConstructible =
+    std::constructible_from<typename P::template Model<T>, nn::ParameterStore<T>&, const ModelConfig&, Rng&>;
+template <class P, class T>
+concept HasApply = requires(typename P::template Model<T>& m, Tape<T>& t, Var<T> table, int domain) {
+  { m.apply(t, table, domain) } -> std::same_as<QuantizedItems<T>>;
+};
+}  // namespace concepts
+
+/// A sequence encoder policy: `name`, `objective`, and a nested
+/// `template <class T> class Model` built from (store, prefix, config, rng)
+/// whose `encode(tape, x [B, L, d], view)` returns hidden states [B, L, d].
+template <class P, class T = float>
+concept Backbone = concepts::HasModelTemplate<P, T> && concepts::HasName<P> && concepts::HasObjective<P> &&
+                   concepts::BackboneConstructible<P, T> && concepts::HasEncode<P, T>;
+
+/// An item-representation policy: `name` and a nested `template <class T>
+/// class Model` built from (store, config, rng) whose
+/// `apply(tape, table [rows, d], domain)` returns the represented items and
+/// an optional auxiliary loss.
+template <class P, class T = float>
+concept Quantizer = concepts::HasModelTemplate<P, T> && concepts::HasName<P> &&
+                    concepts::QuantizerConstructible<P, T> && concepts::HasApply<P, T>;
+
+}  // namespace metarec

@@ -1,0 +1,243 @@
+#pragma once
+/// @file recommender.hpp
+/// Recommender<Backbone, Quantizer, Backend>: per-domain item tables, a shared
+/// quantizer and a shared backbone, tied input/output item representations.
+///
+/// Every domain k has its own table E_k with rows [0 = padding, 1..n_k = items,
+/// n_k + 1 = [MASK]]; item ids are local to a domain. The quantizer maps a
+/// table to representations (identity, or shared codebooks for MetaRec), the
+/// backbone encodes a sequence of representations, and the score of item j at
+/// position t is <h_t, e_j> with e_j the same representation used as input.
+#include <algorithm>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "metarec/autograd/ops/cross_entropy.hpp"
+#include "metarec/autograd/ops/embedding.hpp"
+#include "metarec/autograd/ops/sampled_losses.hpp"
+#include "metarec/autograd/ops/shape.hpp"
+#include "metarec/core/backend.hpp"
+#include "metarec/model/concepts.hpp"
+#include "metarec/quantizers/identity.hpp"
+
+namespace metarec {
+
+enum class LossKind { ce, bce, bpr };
+
+/// A domain attached to the model.
+struct DomainInfo {
+  std::string name;
+  index_t n_items = 0;
+  std::string table;  ///< parameter name of its item table
+  index_t mask_row() const { return n_items + 1; }
+};
+
+/// Training inputs of one batch, row-major [B, L].
+struct TrainInputs {
+  SequenceView seq;
+  const std::int32_t* targets = nullptr;    ///< 0 = no loss at this position
+  const std::int32_t* negatives = nullptr;  ///< one sampled negative per position (bce / bpr)
+};
+
+/**
+ * @tparam BackbonePolicy  sequence encoder (backbones::SASRec, GRU4Rec, BERT4Rec or a user's type; see metarec::Backbone)
+ * @tparam QuantizerPolicy item representation (quantizers::Identity, ...; see metarec::Quantizer)
+ * @tparam BackendTag      backend::Cpu (backend::Cuda: see cuda/)
+ * @tparam T               float (production) or double (gradient tests)
+ */
+template <class BackbonePolicy, class QuantizerPolicy = quantizers::Identity, class BackendTag = backend::Cpu,
+          class T = float>
+class RecommenderType {
+  static_assert(concepts::HasModelTemplate<BackbonePolicy, T>,
+                "Backbone policy must define a nested `template <class T> class Model`");
+  static_assert(concepts::HasName<BackbonePolicy>, "Backbone policy must define `static constexpr const char* name`");
+  static_assert(concepts::HasObjective<BackbonePolicy>,
+                "Backbone policy must define `static constexpr metarec::Objective objective`");
+  static_assert(concepts::BackboneConstructible<BackbonePolicy, T>,
+                "Backbone Model<T> must be constructible from (nn::ParameterStore<T>&, const std::string& prefix, "
+                "const ModelConfig&, Rng&)");
+  static_assert(concepts::HasEncode<BackbonePolicy, T>,
+                "Backbone Model<T> must define `Var<T> encode(Tape<T>&, Var<T> x, const SequenceView&)`");
+  static_assert(concepts::HasModelTemplate<QuantizerPolicy, T> && concepts::HasName<QuantizerPolicy>,
+                "Quantizer policy must define `name` and a nested `template <class T> class Model`");
+  static_assert(concepts::QuantizerConstructible<QuantizerPolicy, T>,
+                "Quantizer Model<T> must be constructible from (nn::ParameterStore<T>&, const ModelConfig&, Rng&)");
+  static_assert(concepts::HasApply<QuantizerPolicy, T>,
+                "Quantizer Model<T> must define `QuantizedItems<T> apply(Tape<T>&, Var<T> table, int domain)`");
+  static_assert(Backend<BackendTag>, "Backend tag must satisfy metarec::Backend");
+  static_assert(std::is_same_v<BackendTag, backend::Cpu>,
+                "this build runs models on backend::Cpu only (the CUDA backend is built separately)");
+
+ public:
+  using Scalar = T;
+  using Backbone = BackbonePolicy;
+  using Quantizer = QuantizerPolicy;
+  static constexpr Objective objective = BackbonePolicy::objective;
+
+  explicit RecommenderType(const ModelConfig& config, std::uint64_t seed = 0)
+      : config_((config.validate(), config)),
+        rng_(seed),
+        quantizer_(store_, config_, rng_),
+        backbone_(store_, "backbone", config_, rng_) {}
+  RecommenderType(const RecommenderType&) = delete;
+  RecommenderType& operator=(const RecommenderType&) = delete;
+
+  /// Attaches a domain with `n_items` items; returns its index.
+  int add_domain(const std::string& name, index_t n_items) {
+    if (n_items < 1) throw ConfigError("domain '" + name + "': n_items must be >= 1");
+    for (auto& d : domains_)
+      if (d.name == name) throw ConfigError("domain '" + name + "' is already attached");
+    DomainInfo info{name, n_items, "items." + name + ".weight"};
+    Parameter<T>& p =
+        store_.add(info.table, {n_items + 2, config_.d}, nn::Init::normal(config_.init_std), rng_, sparse_tables_);
+    std::fill_n(p.value.data(), config_.d, T(0));  // padding row
+    domains_.push_back(info);
+    if constexpr (requires { quantizer_.add_domain(0, index_t{}); })
+      quantizer_.add_domain(static_cast<int>(domains_.size() - 1), n_items + 2);
+    return static_cast<int>(domains_.size() - 1);
+  }
+  /// Item tables track touched rows (lazy sparse updates) when on; set before add_domain.
+  void set_sparse_item_tables(bool on) { sparse_tables_ = on; }
+
+  int num_domains() const { return static_cast<int>(domains_.size()); }
+  const DomainInfo& domain(int k) const { return domains_.at(static_cast<std::size_t>(k)); }
+  int find_domain(const std::string& name) const {
+    for (std::size_t i = 0; i < domains_.size(); ++i)
+      if (domains_[i].name == name) return static_cast<int>(i);
+    return -1;
+  }
+  nn::ParameterStore<T>& parameters() { return store_; }
+  const ModelConfig& config() const { return config_; }
+  Parameter<T>& item_table(int k) { return store_.at(domain(k).table); }
+  typename BackbonePolicy::template Model<T>& backbone() { return backbone_; }
+  typename QuantizerPolicy::template Model<T>& quantizer() { return quantizer_; }
+  /// Parameters shared across domains (everything but the item tables).
+  std::vector<Parameter<T>*> shared_parameters() {
+    std::vector<Parameter<T>*> out;
+    for (auto* p : store_.all())
+      if (p->name.rfind("items.", 0) != 0) out.push_back(p);
+    return out;
+  }
+
+  /// Representations of domain k's whole table (after the quantizer).
+  QuantizedItems<T> items(Tape<T>& t, int k) { return quantizer_.apply(t, t.param(item_table(k)), k); }
+
+  /// Hidden states [B, L, d] of a batch of id sequences.
+  Var<T> encode(Tape<T>& t, const SequenceView& s, Var<T> item_reps) {
+    Var<T> x = ops::embedding(item_reps, s.items, Shape{s.batch, s.length}, 0);
+    return backbone_.encode(t, x, s);
+  }
+
+  /// Training loss of a batch: full-softmax CE over the domain's items at every
+  /// position with a target (default), or BCE / BPR against the given negatives.
+  /// Only real positions are scored. Adds the quantizer's auxiliary loss.
+  Var<T> loss(Tape<T>& t, int k, const TrainInputs& in, LossKind kind = LossKind::ce) {
+    const DomainInfo& dom = domain(k);
+    QuantizedItems<T> q = items(t, k);
+    Var<T> h = encode(t, in.seq, q.items);
+    const index_t total = in.seq.batch * in.seq.length;
+    index_t n = 0;
+    for (index_t i = 0; i < total; ++i) n += in.targets[i] > 0;
+    if (n == 0) throw ConfigError("loss: the batch has no position with a target");
+    auto* rows = t.template alloc_n<std::int32_t>(n);
+    auto* targets = t.template alloc_n<std::int32_t>(n);
+    std::int32_t* negatives = in.negatives ? t.template alloc_n<std::int32_t>(n) : nullptr;
+    for (index_t i = 0, j = 0; i < total; ++i)
+      if (in.targets[i] > 0) {
+        if (in.targets[i] > dom.n_items)
+          throw ShapeError("loss: target " + std::to_string(in.targets[i]) + " exceeds the " +
+                           std::to_string(dom.n_items) + " items of domain '" + dom.name + "'");
+        rows[j] = static_cast<std::int32_t>(i);
+        targets[j] = in.targets[i];
+        if (negatives) negatives[j] = in.negatives[i];
+        ++j;
+      }
+    Var<T> hn = ops::embedding(ops::reshape(h, Shape{total, config_.d}), rows, Shape{n});
+    Var<T> l;
+    switch (kind) {
+      case LossKind::ce: {
+        ops::FullCEOptions opt;
+        opt.first_item = 1;
+        opt.end_item = dom.n_items + 1;
+        l = ops::full_softmax_ce(hn, q.items, targets, opt);
+        break;
+      }
+      case LossKind::bce:
+      case LossKind::bpr:
+        if (!negatives) throw ConfigError("loss: bce/bpr need sampled negatives");
+        l = kind == LossKind::bce ? ops::sampled_bce(hn, q.items, targets, negatives)
+                                  : ops::bpr(hn, q.items, targets, negatives);
+        break;
+    }
+    if (q.aux_loss.valid()) l = ops::add(l, q.aux_loss);
+    return l;
+  }
+
+  /// Sequence representations (hidden state after the last history item, or
+  /// at an appended [MASK] for cloze backbones) of `histories`, written into
+  /// rows of `out` [histories.size(), d]. Inference mode, no gradients.
+  void user_representations(Tape<T>& t, int k, std::span<const std::span<const std::int32_t>> histories,
+                            const Tensor<T>& out) {
+    const DomainInfo& dom = domain(k);
+    const index_t B = static_cast<index_t>(histories.size()), d = config_.d;
+    expect_shape("user_representations", "output", out.shape(), Shape{B, d});
+    const index_t room = objective == Objective::cloze ? config_.max_len - 1 : config_.max_len;
+    index_t L = 1;
+    for (auto& h : histories) L = std::max<index_t>(L, std::min<index_t>(static_cast<index_t>(h.size()), room));
+    if (objective == Objective::cloze) ++L;
+    NoGradGuard<T> ng(t);
+    EvalModeGuard<T> em(t);
+    t.reset();
+    auto* ids = t.template alloc_n<std::int32_t>(B * L);
+    auto* mask = t.template alloc_n<std::uint8_t>(B * L);
+    std::fill_n(ids, B * L, 0);
+    std::fill_n(mask, B * L, std::uint8_t(0));
+    for (index_t b = 0; b < B; ++b) {
+      auto h = histories[static_cast<std::size_t>(b)];
+      const index_t n = std::min<index_t>(static_cast<index_t>(h.size()), room);
+      const index_t end = objective == Objective::cloze ? L - 1 : L;
+      for (index_t j = 0; j < n; ++j) {
+        const std::int32_t item = h[h.size() - static_cast<std::size_t>(n - j)];
+        if (item < 1 || item > dom.n_items)
+          throw ShapeError("user_representations: item " + std::to_string(item) + " outside 1.." +
+                           std::to_string(dom.n_items) + " of domain '" + dom.name + "'");
+        ids[b * L + end - n + j] = item;
+        mask[b * L + end - n + j] = 1;
+      }
+      if (objective == Objective::cloze) {
+        ids[b * L + L - 1] = static_cast<std::int32_t>(dom.mask_row());
+        mask[b * L + L - 1] = 1;
+      }
+    }
+    SequenceView s{B, L, ids, mask};
+    Var<T> h = encode(t, s, items(t, k).items);
+    const Tensor<T>& hv = h.value();
+    for (index_t b = 0; b < B; ++b) std::copy_n(hv.data() + (b * L + L - 1) * d, d, out.data() + b * d);
+  }
+
+  /// Item representations [n_items + 1, d] for scoring (row 0 = padding), inference mode.
+  Tensor<T> item_matrix(Tape<T>& t, int k) {
+    NoGradGuard<T> ng(t);
+    EvalModeGuard<T> em(t);
+    t.reset();
+    const Tensor<T>& v = items(t, k).items.value();
+    return v.slice(0, domain(k).n_items + 1).clone();
+  }
+
+ private:
+  ModelConfig config_;
+  Rng rng_;
+  nn::ParameterStore<T> store_;
+  typename QuantizerPolicy::template Model<T> quantizer_;
+  typename BackbonePolicy::template Model<T> backbone_;
+  std::vector<DomainInfo> domains_;
+  bool sparse_tables_ = false;
+};
+
+/// The usual spelling: float weights.
+template <class BackbonePolicy, class QuantizerPolicy = quantizers::Identity, class BackendTag = backend::Cpu>
+using Recommender = RecommenderType<BackbonePolicy, QuantizerPolicy, BackendTag, float>;
+
+}  // namespace metarec

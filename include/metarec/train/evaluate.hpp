@@ -1,0 +1,53 @@
+#pragma once
+/// @file evaluate.hpp
+/// Full-ranking evaluation of a Recommender on an EvalSet: user
+/// representations in batches (inference mode), then the evaluator ranks each
+/// target against all items of the domain with one GEMM per block of users.
+#include <span>
+#include <vector>
+
+#include "metarec/data/split.hpp"
+#include "metarec/eval/full_ranking.hpp"
+#include "metarec/eval/scorer.hpp"
+
+namespace metarec::train {
+
+struct EvalOptions {
+  std::vector<int> ks{5, 10, 20, 50};
+  bool mask_history = false;  ///< off by default (RecBole, S3-Rec)
+  index_t batch_users = 512;  ///< sequences per backbone forward pass
+};
+
+/// Sequence representations of every case of `set` -> [set.size(), d].
+template <class Model>
+Tensor<typename Model::Scalar> user_matrix(Model& model, Tape<typename Model::Scalar>& tape, int k,
+                                           const data::EvalSet& set, index_t batch_users) {
+  using T = typename Model::Scalar;
+  const auto n = static_cast<index_t>(set.size());
+  Tensor<T> U({n, model.config().d});
+  std::vector<std::span<const std::int32_t>> hs;
+  for (index_t lo = 0; lo < n; lo += batch_users) {
+    const index_t hi = std::min(n, lo + batch_users);
+    hs.clear();
+    for (index_t i = lo; i < hi; ++i) hs.emplace_back(set.histories[static_cast<std::size_t>(i)]);
+    model.user_representations(tape, k, hs, U.slice(lo, hi));
+  }
+  return U;
+}
+
+template <class Model>
+eval::Metrics evaluate(Model& model, Tape<typename Model::Scalar>& tape, int k, const data::EvalSet& set,
+                       const EvalOptions& opt = {}) {
+  using T = typename Model::Scalar;
+  Tensor<T> U = user_matrix(model, tape, k, set, opt.batch_users);
+  Tensor<T> E = model.item_matrix(tape, k);
+  std::vector<std::span<const std::int32_t>> hs(set.histories.begin(), set.histories.end());
+  std::vector<eval::EvalCase> cases = eval::make_cases(set.targets, hs);
+  eval::FullRankingOptions fo;
+  fo.ks = opt.ks;
+  fo.mask_history = opt.mask_history;
+  eval::FullRankingEvaluator<T> evaluator(model.domain(k).n_items, fo);
+  return evaluator.evaluate(cases, eval::EmbeddingScorer<T>(U, E));
+}
+
+}  // namespace metarec::train

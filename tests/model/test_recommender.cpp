@@ -1,0 +1,129 @@
+#include <doctest/doctest.h>
+
+#include "metarec/backbones/bert4rec.hpp"
+#include "metarec/backbones/gru4rec.hpp"
+#include "metarec/backbones/sasrec.hpp"
+#include "metarec/model/recommender.hpp"
+
+using namespace metarec;
+
+namespace {
+
+ModelConfig small_config() {
+  ModelConfig c;
+  c.d = 6;
+  c.layers = 2;
+  c.heads = 2;
+  c.inner = 10;
+  c.max_len = 5;
+  c.dropout = 0.1;
+  c.attn_dropout = 0.1;
+  c.ln_eps = 1e-5;
+  c.init_std = 0.3;
+  return c;
+}
+
+struct Batch {
+  std::vector<std::int32_t> items, targets, negatives;
+  std::vector<std::uint8_t> mask;
+  TrainInputs inputs(index_t B, index_t L) {
+    return TrainInputs{SequenceView{B, L, items.data(), mask.data()}, targets.data(),
+                       negatives.empty() ? nullptr : negatives.data()};
+  }
+};
+
+// Left-padded batch of 3 rows, length 4; one row has a single item.
+Batch make_batch(std::int32_t mask_token = 0) {
+  Batch b;
+  b.items = {0, 1, 2, 3, 0, 0, 0, 4, 5, 6, 7, 1};
+  b.mask = {0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1};
+  b.targets = {0, 2, 3, 4, 0, 0, 0, 5, 6, 7, 1, 2};
+  if (mask_token) {  // cloze: some inputs replaced by [MASK], targets only there
+    b.targets = {0, 0, 2, 0, 0, 0, 0, 4, 0, 6, 0, 0};
+    b.items[2] = b.items[7] = b.items[9] = mask_token;
+  }
+  b.negatives = {0, 5, 6, 7, 0, 0, 0, 1, 2, 3, 4, 5};
+  return b;
+}
+
+/// Compares Parameter::grad with central differences on a sample of entries
+/// of every parameter (double precision).
+template <class Model>
+double max_param_grad_error(Model& model, int dom, Batch& batch, LossKind kind) {
+  auto in = batch.inputs(3, 4);
+  auto loss_at = [&](bool backward) {
+    Tape<double> tape(11);  // same seed: same dropout masks every evaluation
+    auto l = model.loss(tape, dom, in, kind);
+    if (backward) tape.backward(l);
+    return l.value()[0];
+  };
+  model.parameters().zero_grad();
+  loss_at(true);
+  double worst = 0;
+  Rng pick(3);
+  for (auto* p : model.parameters().all()) {
+    const Tensor<double> g = p->grad.clone();
+    for (int s = 0; s < 4; ++s) {
+      const index_t e = static_cast<index_t>(pick.below(static_cast<std::uint64_t>(p->value.size())));
+      const double x0 = p->value[e], eps = 1e-6;
+      p->value[e] = x0 + eps;
+      const double lp = loss_at(false);
+      p->value[e] = x0 - eps;
+      const double lm = loss_at(false);
+      p->value[e] = x0;
+      const double num = (lp - lm) / (2 * eps);
+      const double err = std::abs(num - g[e]) / std::max({1.0, std::abs(num), std::abs(g[e])});
+      if (err > worst) {
+        worst = err;
+        if (err > 1e-5) MESSAGE(p->name << "[" << e << "]: analytic " << g[e] << " numeric " << num);
+      }
+    }
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("recommender: parameter gradients match finite differences", Policy, backbones::SASRec,
+                   backbones::GRU4Rec) {
+  RecommenderType<Policy, quantizers::Identity, backend::Cpu, double> model(small_config(), 5);
+  const int dom = model.add_domain("toy", 7);
+  auto batch = make_batch();
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::ce) < 1e-5);
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::bce) < 1e-5);
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::bpr) < 1e-5);
+}
+
+TEST_CASE("recommender: BERT4Rec cloze loss gradients") {
+  RecommenderType<backbones::BERT4Rec, quantizers::Identity, backend::Cpu, double> model(small_config(), 5);
+  const int dom = model.add_domain("toy", 7);
+  auto batch = make_batch(/*mask_token=*/8);
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::ce) < 1e-5);
+}
+
+TEST_CASE("recommender: user representations ignore padding and the trimmed window") {
+  ModelConfig c = small_config();
+  c.dropout = c.attn_dropout = 0;
+  Recommender<backbones::SASRec> model(c, 1);
+  const int dom = model.add_domain("toy", 9);
+  Tape<float> tape;
+  std::vector<std::int32_t> a{1, 2, 3}, b{4, 5, 6, 7, 8, 9, 1, 2};  // b longer than max_len
+  std::vector<std::span<const std::int32_t>> both{a, b}, only_a{a};
+  Tensor<float> u2({2, c.d}), u1({1, c.d});
+  model.user_representations(tape, dom, both, u2);
+  model.user_representations(tape, dom, only_a, u1);
+  for (index_t j = 0; j < c.d; ++j) CHECK(u2(0, j) == doctest::Approx(u1(0, j)).epsilon(1e-5));
+  std::vector<std::int32_t> bad{1, 10};
+  std::vector<std::span<const std::int32_t>> with_bad{bad};
+  CHECK_THROWS_AS(model.user_representations(tape, dom, with_bad, u1), ShapeError);
+}
+
+TEST_CASE("recommender: configuration errors") {
+  ModelConfig c = small_config();
+  c.heads = 4;  // does not divide d = 6
+  CHECK_THROWS_WITH([&] { Recommender<backbones::SASRec> m(c); }(), doctest::Contains("heads = 4 does not divide d = 6"));
+  Recommender<backbones::SASRec> ok(small_config());
+  ok.add_domain("a", 3);
+  CHECK_THROWS_AS(ok.add_domain("a", 3), ConfigError);
+  CHECK_THROWS_AS(ok.add_domain("b", 0), ConfigError);
+}
