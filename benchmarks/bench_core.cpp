@@ -14,6 +14,10 @@
 #include "metarec/core/parallel.hpp"
 #include "metarec/model/recommender.hpp"
 #include "metarec/optim/adam.hpp"
+#include "metarec/data/readers.hpp"
+#include "metarec/train/batch_inputs.hpp"
+#include <filesystem>
+#include <map>
 
 using namespace metarec;
 using Clock = std::chrono::steady_clock;
@@ -107,6 +111,59 @@ int main(int argc, char** argv) {
     std::printf("%s\"%s\": %.3f", first ? "" : ", ", k.c_str(), v / steps * 1e3);
     first = false;
   }
-  std::printf("}\n  }\n}\n");
+  std::printf("}\n  }");
+  // Real Beauty batches (trimmed to the longest sequence, only real positions scored).
+  const std::string beauty = argc > 3 ? argv[3] : "";
+  if (!beauty.empty() && std::filesystem::exists(beauty)) {
+    auto dom_data = data::read_sequences(beauty);
+    auto split = data::split_leave_one_out(dom_data);
+    data::BatchIterator it(split, train::batch_options(model, 256, 1));
+    train::BatchInputs bi(split, LossKind::ce, 1);
+    it.start_epoch(1);
+    std::vector<TrainInputs> batches;
+    std::vector<std::vector<std::int32_t>> keep_items, keep_targets;
+    std::vector<std::vector<std::uint8_t>> keep_mask;
+    index_t positions = 0, padded = 0;
+    for (int i = 0; i < steps && it.next(); ++i) {
+      const TrainInputs& x = bi.prepare(it.batch());
+      const auto n = static_cast<std::size_t>(x.seq.batch * x.seq.length);
+      keep_items.emplace_back(x.seq.items, x.seq.items + n);
+      keep_targets.emplace_back(x.targets, x.targets + n);
+      keep_mask.emplace_back(x.seq.mask, x.seq.mask + n);
+      for (std::size_t j = 0; j < n; ++j) positions += x.targets[j] > 0;
+      padded += static_cast<index_t>(n);
+    }
+    for (std::size_t i = 0; i < keep_items.size(); ++i) {
+      const index_t L = static_cast<index_t>(keep_items[i].size()) / 256;
+      batches.push_back(TrainInputs{{256, L, keep_items[i].data(), keep_mask[i].data()}, keep_targets[i].data(), nullptr});
+    }
+    tape.profile().clear();
+    double t_real = 0;
+    for (auto& b : batches) {
+      auto a = Clock::now();
+      tape.reset();
+      model.parameters().zero_grad();
+      auto loss = model.loss(tape, dom, b);
+      tape.backward(loss);
+      adam.step();
+      t_real += since(a);
+    }
+    const double nb = static_cast<double>(batches.size());
+    std::printf(",\n  \"beauty_batches\": {\"batches\": %zu, \"mean_positions\": %.0f, \"mean_padded_positions\": %.0f, \"ms_per_step\": %.2f, \"sequences_per_s\": %.1f,\n    \"forward_ms\": {",
+                batches.size(), positions / nb, padded / nb, t_real / nb * 1e3, 256 * nb / t_real);
+    first = true;
+    for (auto& [k, v] : tape.profile().forward_seconds) {
+      std::printf("%s\"%s\": %.3f", first ? "" : ", ", k.c_str(), v / nb * 1e3);
+      first = false;
+    }
+    std::printf("},\n    \"backward_ms\": {");
+    first = true;
+    for (auto& [k, v] : tape.profile().backward_seconds) {
+      std::printf("%s\"%s\": %.3f", first ? "" : ", ", k.c_str(), v / nb * 1e3);
+      first = false;
+    }
+    std::printf("}}");
+  }
+  std::printf("\n}\n");
   return 0;
 }

@@ -3,9 +3,10 @@
 // catalogue with random d-dimensional user and item embeddings.
 //
 // Standalone (not in CMake):
-//   g++ -O3 -march=native -fopenmp -std=c++20 -DMETAREC_WITH_OPENMP -I include -I/usr/include/eigen3 \
-//       benchmarks/bench_eval.cpp -o build-eval/bench_eval
-//   build-eval/bench_eval --threads 1 [--data FILE] [--dim 64] [--block 64] [--reps 5] [--dump DIR]
+//   g++ -O3 -march=native -fopenmp -std=c++20 -DMETAREC_WITH_OPENMP -I include -I/usr/include/eigen3
+//       benchmarks/bench_eval.cpp -o build-eval/bench_eval          (one command line)
+//   build-eval/bench_eval --threads 1 [--data FILE] [--dim 64] [--block 0 (auto)] [--tile 1024 (0 = rows)]
+//                         [--reps 5] [--mask] [--dump DIR]
 // Prints one JSON line. --dump writes U.f32 [users, d], E.f32 [items + 1, d],
 // targets.i32 and ranks.i64 (raw little-endian) so benchmarks/bench_eval_reference.py
 // can evaluate the very same matrices with NumPy and PyTorch and compare.
@@ -30,7 +31,7 @@ struct Args {
   std::string data = "/work/shared/data/amazon-s3rec/Beauty.txt";
   std::string dump;
   int threads = 1, reps = 5;
-  index_t dim = 64, block = 64;
+  index_t dim = 64, block = 0, tile = 1024;
   bool mask = false;
 };
 
@@ -48,6 +49,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--reps") a.reps = std::stoi(next());
     else if (k == "--dim") a.dim = std::stol(next());
     else if (k == "--block") a.block = std::stol(next());
+    else if (k == "--tile") a.tile = std::stol(next());
     else if (k == "--mask") a.mask = true;
     else throw ConfigError("bench_eval: unknown option " + k);
   }
@@ -106,6 +108,7 @@ int main(int argc, char** argv) try {
 
   eval::FullRankingOptions opt;
   opt.block_users = a.block;
+  opt.item_tile = a.tile;
   opt.mask_history = a.mask;
   eval::FullRankingEvaluator<float> ev(n_items, opt);
   eval::EmbeddingScorer<float> scorer(U, E);
@@ -124,9 +127,9 @@ int main(int argc, char** argv) try {
     dump(a.dump + "/ranks.i64", ranks);
   }
   std::printf("{\"impl\": \"metarec\", \"threads\": %d, \"users\": %ld, \"items\": %ld, \"dim\": %ld, "
-              "\"block\": %ld, \"seconds\": %.6f, \"users_per_s\": %.1f, \"metrics\": {",
+              "\"block\": %ld, \"tile\": %ld, \"seconds\": %.6f, \"users_per_s\": %.1f, \"metrics\": {",
               a.threads, static_cast<long>(n_users), static_cast<long>(n_items), static_cast<long>(a.dim),
-              static_cast<long>(a.block), best, static_cast<double>(n_users) / best);
+              static_cast<long>(a.block), static_cast<long>(a.tile), best, static_cast<double>(n_users) / best);
   const auto items = m.items();
   for (std::size_t i = 0; i < items.size(); ++i)
     std::printf("%s\"%s\": %.10f", i ? ", " : "", items[i].first.c_str(), items[i].second);

@@ -16,3 +16,18 @@ def pin_threads(n):
     except RuntimeError:
         pass
     return torch
+
+
+def blas_library():
+    """Path of the BLAS shared object this process loaded (after `import torch`)."""
+    with open("/proc/self/maps") as f:
+        paths = {line.split()[-1] for line in f if "blas" in line.rsplit("/", 1)[-1]}
+    return sorted(paths)[0] if paths else None
+
+
+def warn_if_reference_blas():
+    lib = blas_library()
+    if lib and "openblas" not in lib:
+        print(f"warning: BLAS is {lib} (not OpenBLAS): run through benchmarks/torch_ref/run.sh",
+              file=sys.stderr, flush=True)
+    return lib

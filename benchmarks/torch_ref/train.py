@@ -2,7 +2,7 @@
 """PyTorch reference for `metarec train`: same data, models, loss and protocol.
 
 Usage (Debian's python3, torch 1.13 + OpenBLAS):
-  /usr/bin/python3 benchmarks/torch_ref/train.py --data /work/shared/data/amazon-s3rec/Beauty.txt \
+  benchmarks/torch_ref/run.sh benchmarks/torch_ref/train.py --data /work/shared/data/amazon-s3rec/Beauty.txt \
       --model sasrec --threads 2 --epochs 200 --patience 10 --out benchmarks/results/torch_sasrec_beauty.json
 
 Writes one JSON record (config, best_epoch, valid, test, timing, history); while the
@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from torch_ref.threads import pin_threads  # noqa: E402
+from torch_ref.threads import pin_threads, warn_if_reference_blas  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -50,6 +50,7 @@ def parse_args(argv=None):
 def main(argv=None):
     a = parse_args(argv)
     torch = pin_threads(a.threads)
+    blas = warn_if_reference_blas()
     import numpy as np
     from torch_ref import data, models, evaluate
 
@@ -74,7 +75,7 @@ def main(argv=None):
                   n_users=U, n_items=n_items, n_parameters=sum(p.numel() for p in model.parameters()),
                   torch=torch.__version__, python=platform.python_version(),
                   torch_threads=torch.get_num_threads(),
-                  OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS"))
+                  OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS"), blas=blas)
     print("config " + json.dumps(config), flush=True)
 
     def step(idx):

@@ -274,3 +274,50 @@ TEST_CASE("attention: the parallel path matches the serial one") {
     CHECK(err < 1e-12);
   }
 }
+
+TEST_CASE("packed_attention equals padded attention with a key mask, values and gradients") {
+  using namespace metarec;
+  Rng rng(77);
+  const index_t d = 6;
+  const int heads = 2;
+  const std::vector<std::int32_t> lengths{3, 1, 4, 0, 2};
+  std::vector<std::int32_t> offsets{0};
+  for (auto n : lengths) offsets.push_back(offsets.back() + n);
+  const index_t N = offsets.back(), B = static_cast<index_t>(lengths.size()), L = 4;
+  for (bool causal : {true, false}) {
+    auto q = random_tensor({N, d}, rng), k = random_tensor({N, d}, rng), v = random_tensor({N, d}, rng);
+    // Padded copies: left padding, mask on real keys.
+    Tensor<double> qp({B, L, d}), kp({B, L, d}), vp({B, L, d});
+    std::vector<std::uint8_t> mask(static_cast<std::size_t>(B * L), 0);
+    for (index_t b = 0; b < B; ++b)
+      for (index_t j = 0; j < lengths[b]; ++j) {
+        const index_t row = offsets[b] + j, col = L - lengths[b] + j;
+        mask[static_cast<std::size_t>(b * L + col)] = 1;
+        for (index_t e = 0; e < d; ++e) {
+          qp(b, col, e) = q(row, e);
+          kp(b, col, e) = k(row, e);
+          vp(b, col, e) = v(row, e);
+        }
+      }
+    Tape<double> t1, t2;
+    ops::AttentionOptions opt;
+    opt.causal = causal;
+    opt.key_mask = mask.data();
+    auto padded = ops::attention(t1.leaf(qp), t1.leaf(kp), t1.leaf(vp), heads, opt).value();
+    auto packed = ops::packed_attention(t2.leaf(q), t2.leaf(k), t2.leaf(v), heads, offsets.data(), B, causal).value();
+    for (index_t b = 0; b < B; ++b)
+      for (index_t j = 0; j < lengths[b]; ++j)
+        for (index_t e = 0; e < d; ++e)
+          CHECK(packed(offsets[b] + j, e) == doctest::Approx(padded(b, L - lengths[b] + j, e)).epsilon(1e-12));
+    auto r = gradcheck(
+        [&](Tape<double>&, const std::vector<Var<double>>& x) {
+          return ops::packed_attention(x[0], x[1], x[2], heads, offsets.data(), B, causal, 0.3);
+        },
+        {q, k, v});
+    CHECK_MESSAGE(r.max_rel_error < 1e-7, r.str());
+  }
+  Tape<double> t;
+  std::vector<std::int32_t> bad{0, 2, 1};
+  auto x = t.leaf(random_tensor({3, d}, rng));
+  CHECK_THROWS_AS(ops::packed_attention(x, x, x, heads, bad.data(), 2, true), ShapeError);
+}

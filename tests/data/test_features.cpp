@@ -148,6 +148,8 @@ TEST_CASE(".feat files: headerless float32 rows of dim values") {
   expect_field([&] { from_feat(bytes(v), 2, 4); }, "size");            // 24 bytes, not a multiple of 16
   expect_field([&] { from_feat(bytes(v) + "x", 2, 3); }, "size");
   expect_field([&] { from_feat(bytes(v), 5, 3); }, "rows");             // wrong number of rows
+  expect_field([&] { from_feat("", 2, 3); }, "rows");                   // empty file
+  CHECK(from_feat("", -1, 3).values.shape() == metarec::Shape{1, 3});
   std::vector<float> bad = v;
   bad[4] = std::numeric_limits<float>::infinity();
   expect_field([&] { from_feat(bytes(bad), 2, 3); }, "row 1, column 1");

@@ -164,6 +164,7 @@ TEST_CASE("read_atomic_inter: bad rows, strict and lenient") {
   CHECK(d.n_interactions() == 2);
   CHECK(d.report.skipped_lines == 2);
   CHECK(d.report.lines == 5);
+  CHECK_THROWS_WITH_AS(md::read_atomic_inter(fixtures + "nope.inter"), doctest::Contains("nope.inter"), IoError);
 }
 
 TEST_CASE("load_domain picks the reader from the file") {

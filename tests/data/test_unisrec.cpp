@@ -147,6 +147,11 @@ TEST_CASE("read_unisrec_split: malformed input") {
   }
 }
 
+TEST_CASE("read_unisrec_split: a missing file is an IoError naming it") {
+  CHECK_THROWS_WITH_AS(md::read_unisrec_split("/nonexistent/Scientific"),
+                       doctest::Contains("/nonexistent/Scientific.train.inter"), metarec::IoError);
+}
+
 TEST_CASE("read_inter_sequences: one whole sequence per row (Games-6k.test.inter)") {
   std::istringstream in(std::string(header) + "0\t0 1 2\t3\n1\t4 5\t0\n");
   const md::Domain d = md::read_inter_sequences(in, "games.inter");
@@ -184,6 +189,10 @@ TEST_CASE("item text and item2index") {
   CHECK(lenient.report.blank_lines == 1);
   std::istringstream bad_idx("B1\t0\nB2\tone\n");
   CHECK_THROWS_AS(md::read_item2index(bad_idx, "x.item2index"), ParseError);
+  CHECK_THROWS_AS(md::read_item_text("/nonexistent/x.text"), metarec::IoError);
+  CHECK_THROWS_AS(md::read_item2index("/nonexistent/x.item2index"), metarec::IoError);
+  std::istringstream gap_idx("B1\t0\nB2\t99999999\n");
+  CHECK_THROWS_WITH_AS(md::read_item2index(gap_idx, "x.item2index"), doctest::Contains("x.item2index:2"), ParseError);
   std::istringstream dup_idx("B1\t0\nB2\t0\n");
   CHECK_THROWS_AS(md::read_item2index(dup_idx, "x.item2index"), ParseError);
 }

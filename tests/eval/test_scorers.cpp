@@ -24,7 +24,8 @@ Tensor<T> int_matrix(index_t rows, index_t cols, Rng& rng) {
 
 /// Independent oracle: naive dot products and a direct count of who is ahead.
 template <class T>
-std::vector<index_t> brute_ranks(const Tensor<T>& U, const Tensor<T>& E, const std::vector<EvalCase>& cases) {
+std::vector<index_t> brute_ranks(const Tensor<T>& U, const Tensor<T>& E, const std::vector<EvalCase>& cases,
+                                 bool mask = false) {
   std::vector<index_t> out;
   for (const auto& c : cases) {
     auto dot = [&](index_t j) {
@@ -34,7 +35,11 @@ std::vector<index_t> brute_ranks(const Tensor<T>& U, const Tensor<T>& E, const s
     };
     const double st = dot(c.target);
     index_t ahead = 0;
-    for (index_t j = 1; j < E.dim(0); ++j) ahead += dot(j) > st || (dot(j) == st && j < c.target);
+    for (index_t j = 1; j < E.dim(0); ++j) {
+      const bool seen = std::find(c.history.begin(), c.history.end(), j) != c.history.end();
+      if (j == c.target || (mask && seen)) continue;
+      ahead += dot(j) > st || (dot(j) == st && j < c.target);
+    }
     out.push_back(ahead);
   }
   return out;
@@ -77,16 +82,23 @@ TEST_CASE("full ranking: ragged blocks, GEMM scorer, lambda and struct scorers a
 
   FullRankingOptions opt;
   opt.block_users = 8;  // 4 full blocks and a last one of 5
-  FullRankingEvaluator<float> ev(n_items, opt);
   std::vector<index_t> ranks(cases.size());
-  for (int threads : {1, 2}) {
-    set_num_threads(threads);
-    const Metrics m = ev.evaluate(cases, EmbeddingScorer<float>(U, E), ranks);
-    CHECK(ranks == want);
-    CHECK(m.count() == n_users);
-    CHECK(m.mrr() == doctest::Approx(Metrics::from_ranks(want).mrr()));
-  }
+  // item_tile 0: whole rows; 7: tiles of 7, 7, 7, 7, 2 item rows (padding row included); 1024: one tile.
+  for (index_t tile : {0, 7, 1024})
+    for (int threads : {1, 2}) {
+      CAPTURE(tile);
+      CAPTURE(threads);
+      set_num_threads(threads);
+      opt.item_tile = tile;
+      FullRankingEvaluator<float> tiled(n_items, opt);
+      const Metrics m = tiled.evaluate(cases, EmbeddingScorer<float>(U, E), ranks);
+      CHECK(ranks == want);
+      CHECK(m.count() == n_users);
+      CHECK(m.mrr() == doctest::Approx(Metrics::from_ranks(want).mrr()));
+    }
   set_num_threads(2);
+  opt.item_tile = 1024;
+  FullRankingEvaluator<float> ev(n_items, opt);
 
   SerialDot dot{&U, &E};
   ev.evaluate(cases, dot, ranks);  // passed by reference: the evaluator must not copy it
@@ -102,6 +114,30 @@ TEST_CASE("full ranking: ragged blocks, GEMM scorer, lambda and struct scorers a
   ev.evaluate(cases, lambda, ranks);
   CHECK(ranks == want);
   CHECK(lambda_calls == 5);
+}
+
+TEST_CASE("full ranking: history masking, tiled and whole rows, against brute force") {
+  Rng rng(12);
+  const index_t n_users = 23, n_items = 41, d = 3;
+  auto U = int_matrix<double>(n_users, d, rng), E = int_matrix<double>(n_items + 1, d, rng);
+  std::vector<std::vector<std::int32_t>> hist(n_users);
+  std::vector<std::span<const std::int32_t>> hspans;
+  std::vector<std::int32_t> targets;
+  for (auto& h : hist) {
+    for (int k = 0; k < 12; ++k) h.push_back(static_cast<std::int32_t>(rng.below(n_items + 1)));
+    hspans.emplace_back(h);
+    targets.push_back(rng.bernoulli(0.3) ? h[3] + 1 - (h[3] == n_items) : h[5] ? h[5] : 1);  // often seen before
+  }
+  auto cases = make_cases(targets, hspans);
+  const auto want = brute_ranks(U, E, cases, true);
+  CHECK(want != brute_ranks(U, E, cases, false));  // masking matters here
+  std::vector<index_t> ranks(n_users);
+  for (index_t tile : {0, 5, 16}) {
+    CAPTURE(tile);
+    FullRankingEvaluator<double> ev(n_items, FullRankingOptions{{5, 10}, true, 4, tile});
+    ev.evaluate(cases, EmbeddingScorer<double>(U, E), ranks);
+    CHECK(ranks == want);
+  }
 }
 
 TEST_CASE("full ranking: float and double give the same ranks and metrics") {
@@ -189,10 +225,13 @@ TEST_CASE("evaluators reject bad input with a message naming it") {
   CHECK_THROWS_AS(EmbeddingScorer<float>(U, E5), ShapeError);
   CHECK_THROWS_AS(FullRankingEvaluator<float>(0), ConfigError);
   CHECK_THROWS_AS(FullRankingEvaluator<float>(10, FullRankingOptions{{5, 0}, false, 64}), ConfigError);
-  CHECK_THROWS_AS(FullRankingEvaluator<float>(10, FullRankingOptions{{5}, false, 0}), ConfigError);
+  CHECK_THROWS_AS(FullRankingEvaluator<float>(10, FullRankingOptions{{5}, false, -1}), ConfigError);
+  CHECK_THROWS_AS(FullRankingEvaluator<float>(10, FullRankingOptions{{5}, false, 0, -3}), ConfigError);
 
   cases[1].user = 3;  // no such row in U: thrown inside the parallel region, rethrown here
   CHECK_THROWS_AS(ev.evaluate(cases, scorer), ConfigError);
+  CHECK_THROWS_AS(FullRankingEvaluator<float>(10, FullRankingOptions{{5}, false, 0, 0}).evaluate(cases, scorer),
+                  ConfigError);  // same through whole rows
   cases[1].user = 1;
   auto nan_scorer = [](std::span<const std::int32_t> users, float* out, index_t ld) {
     for (std::size_t i = 0; i < users.size(); ++i)
@@ -201,4 +240,9 @@ TEST_CASE("evaluators reject bad input with a message naming it") {
   CHECK_THROWS_AS(ev.evaluate(cases, nan_scorer), NumericError);  // all-NaN must not score HR = 1
   auto throwing = [](std::span<const std::int32_t>, float*, index_t) { throw std::runtime_error("model failed"); };
   CHECK_THROWS_WITH(ev.evaluate(cases, throwing), "model failed");
+
+  // top_k: NaN ranks below every number; k larger than the catalogue is clipped.
+  const std::vector<float> row{0.f, 1.f, std::numeric_limits<float>::quiet_NaN(), 3.f, -1.f};
+  CHECK(top_k<float>(row, 10) == std::vector<std::int32_t>{3, 1, 4, 2});
+  CHECK_THROWS_AS(top_k<float>(row, -1), ConfigError);
 }

@@ -80,10 +80,16 @@ class AttrJsonParser {
   void ws() {
     while (p_ < s_.size() && (s_[p_] == ' ' || s_[p_] == '\n' || s_[p_] == '\r' || s_[p_] == '\t')) ++p_;
   }
-  long line_at(std::size_t pos) const {
-    long l = 1;
-    for (std::size_t k = 0; k < pos && k < s_.size(); ++k) l += s_[k] == '\n';
-    return l;
+  /// Line of byte `pos`; counts incrementally (callers move forward), so a
+  /// whole file costs O(size), not O(size * keys).
+  long line_at(std::size_t pos) {
+    pos = std::min(pos, s_.size());
+    if (pos < counted_) {
+      counted_ = 0;
+      line_ = 1;
+    }
+    for (; counted_ < pos; ++counted_) line_ += s_[counted_] == '\n';
+    return line_;
   }
   [[noreturn]] void syntax(const std::string& what) {
     throw ParseError(ctx_.file(), line_at(p_), "json", what + " at byte " + std::to_string(p_));
@@ -201,6 +207,8 @@ class AttrJsonParser {
 
   std::string_view s_;
   std::size_t p_ = 0;
+  std::size_t counted_ = 0;  // line_at cache: bytes scanned so far ...
+  long line_ = 1;            // ... and the line at counted_
   Context& ctx_;
 };
 

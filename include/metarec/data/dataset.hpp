@@ -129,16 +129,6 @@ class IntDomainBuilder {
     return it->second;
   }
   std::vector<std::int64_t>& items(std::size_t slot) { return items_[slot]; }
-  /// Forgets the user in `slot` if it has no items (a skipped record).
-  void drop_if_empty(std::size_t slot) {
-    if (slot + 1 == users_.size() && items_[slot].empty()) {
-      slot_.erase(users_.back());
-      users_.pop_back();
-      lines_.pop_back();
-      items_.pop_back();
-    }
-  }
-
   Domain finish(std::string name, std::string source, LoadReport report) {
     Domain d;
     d.name = std::move(name);

@@ -19,6 +19,8 @@
 /// (lengths with a low byte >= 0x80 misparse) and does not check short
 /// reads; files written by xt::dump_npy and numpy.save are read (tested).
 /// .feat*: headerless little-endian float32, dim given by the caller.
+/// Binary files have no lines: a ParseError's line is the 0-based row index
+/// for row problems, 1 for npy header problems and 0 for size problems.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -33,6 +35,10 @@
 #include "metarec/data/io.hpp"
 
 namespace metarec::data {
+
+/// Largest accepted feature dimension (CLIP/BERT features are <= 1024 wide);
+/// bounds what a corrupted header can make the reader allocate.
+inline constexpr std::int64_t max_feature_dim = std::int64_t{1} << 20;
 
 struct FeatureMatrix {
   Tensor<float> values;          ///< [n_items + 1, dim], row 0 = zeros
@@ -219,7 +225,9 @@ inline FeatureMatrix read_npy_features(std::istream& in, const std::string& name
   if (h.shape.size() != 2)
     throw ParseError(name, 1, "shape", "feature matrix must have rank 2 [n_items, dim], got rank " + std::to_string(h.shape.size()));
   const std::int64_t rows = h.shape[0], dim = h.shape[1];
-  if (dim <= 0) throw ParseError(name, 1, "shape", "feature dimension must be positive");
+  if (dim <= 0 || dim > max_feature_dim)
+    throw ParseError(name, 1, "shape", "feature dimension " + std::to_string(dim) + " is outside [1, " +
+                                           std::to_string(max_feature_dim) + "]");
   // Sizes in double first: rows * dim * word may overflow 64 bits in a hostile header.
   const double dbytes = static_cast<double>(rows) * static_cast<double>(dim) * h.word;
   const std::int64_t left = detail::remaining(in);
@@ -227,8 +235,17 @@ inline FeatureMatrix read_npy_features(std::istream& in, const std::string& name
     throw ParseError(name, 1, "shape", "header announces " + std::to_string(rows) + " x " + std::to_string(dim) +
                                           " values but the file is truncated");
   if (dbytes > 17179869184.0) throw ParseError(name, 1, "shape", "feature matrix too large");
-  std::vector<unsigned char> raw(static_cast<std::size_t>(rows * dim * h.word));
-  detail::read_exact(in, reinterpret_cast<char*>(raw.data()), raw.size(), name, "data");
+  // Read in chunks so that a non-seekable stream with a lying header fails on
+  // its real size instead of allocating what the header claims.
+  const auto want_bytes = static_cast<std::size_t>(rows * dim * h.word);
+  std::vector<unsigned char> raw;
+  raw.reserve(std::min<std::size_t>(want_bytes, std::size_t{1} << 26));
+  while (raw.size() < want_bytes) {
+    const std::size_t chunk = std::min<std::size_t>(want_bytes - raw.size(), std::size_t{1} << 20);
+    const std::size_t at = raw.size();
+    raw.resize(at + chunk);
+    detail::read_exact(in, reinterpret_cast<char*>(raw.data() + at), chunk, name, "data");
+  }
   const bool swap = (h.endian == '>') != (std::endian::native == std::endian::big);
   std::vector<float> flat(static_cast<std::size_t>(rows * dim));
   for (std::size_t k = 0; k < flat.size(); ++k) {
@@ -263,7 +280,9 @@ inline FeatureMatrix read_npy_features(const std::string& path, std::int32_t n_i
 /// Headerless little-endian float32 rows of `dim` values (UniSRec/MISSRec `.feat1CLS`, `.feat2CLS`...).
 inline FeatureMatrix read_feat_file(std::istream& in, const std::string& name, std::int32_t n_items, std::int64_t dim,
                                     const ReadOptions& opt = {}) {
-  if (dim <= 0) throw ConfigError("read_feat_file: dim = " + std::to_string(dim) + " must be positive");
+  if (dim <= 0 || dim > max_feature_dim)
+    throw ConfigError("read_feat_file: dim = " + std::to_string(dim) + " is outside [1, " +
+                      std::to_string(max_feature_dim) + "]");
   std::vector<float> flat;
   std::vector<char> buf(1 << 16);
   std::size_t total = 0;
@@ -271,6 +290,7 @@ inline FeatureMatrix read_feat_file(std::istream& in, const std::string& name, s
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     const auto got = static_cast<std::size_t>(in.gcount());
     if (total + got > (std::size_t{1} << 34)) throw ParseError(name, 0, "size", "feature file too large");
+    if (got == 0) break;
     flat.resize((total + got + 3) / 4);
     std::memcpy(reinterpret_cast<char*>(flat.data()) + total, buf.data(), got);
     total += got;

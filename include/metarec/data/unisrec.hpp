@@ -100,27 +100,38 @@ inline PrefixRows read_prefix_rows(std::istream& in, Context& ctx) {
 }
 
 /// index -> name table from an `original_id<TAB>index` file (X.item2index).
+/// The indices must be exactly 0..N-1 (N = number of rows), each once; the
+/// table is only allocated after that check, so a hostile index cannot
+/// request memory out of proportion to the file.
 inline std::vector<std::string> read_index_names(std::istream& in, const std::string& name) {
-  std::vector<std::string> names;
-  std::vector<char> seen;
+  struct Entry {
+    std::size_t index;
+    long line;
+    std::string id;
+  };
+  std::vector<Entry> entries;
   LineReader lines(in);
   std::string_view line, a, b, extra;
   while (lines.next(line)) {
     if (is_blank(line)) continue;
     Tokens t(line);
     t.next(a);
-    std::int64_t idx = -1;
+    std::size_t idx = 0;
     if (!t.next(b) || t.next(extra)) throw ParseError(name, lines.line(), "line", "expected 'original_id<TAB>index'");
-    if (!parse_int(b, idx) || idx < 0 || idx > 100000000)
-      throw ParseError(name, lines.line(), "index", "index " + quote(b) + " is not a non-negative integer");
-    const auto i = static_cast<std::size_t>(idx);
-    if (i >= names.size()) {
-      names.resize(i + 1);
-      seen.resize(i + 1, 0);
-    }
-    if (seen[i]) throw ParseError(name, lines.line(), "index", "duplicate index " + std::to_string(idx));
-    seen[i] = 1;
-    names[i] = std::string(a);
+    if (!parse_int(b, idx)) throw ParseError(name, lines.line(), "index", "index " + quote(b) + " is not a non-negative integer");
+    entries.push_back({idx, lines.line(), std::string(a)});
+  }
+  std::vector<std::string> names(entries.size());
+  std::vector<long> first(entries.size(), 0);
+  for (auto& e : entries) {
+    if (e.index >= entries.size())
+      throw ParseError(name, e.line, "index", "index " + std::to_string(e.index) + " is outside 0.." +
+                                                  std::to_string(entries.size() - 1) + " (one row per index)");
+    if (first[e.index])
+      throw ParseError(name, e.line, "index", "duplicate index " + std::to_string(e.index) + " (first on line " +
+                                                  std::to_string(first[e.index]) + ")");
+    first[e.index] = e.line;
+    names[e.index] = std::move(e.id);
   }
   return names;
 }

@@ -16,13 +16,19 @@
 #include "metarec/eval/ranking.hpp"
 #include "metarec/eval/score_blocks.hpp"
 #include "metarec/eval/scorer.hpp"
+#include "metarec/eval/tiled_ranking.hpp"
 
 namespace metarec::eval {
 
 struct FullRankingOptions {
   std::vector<int> ks{5, 10, 20, 50};  ///< cut-offs for HR@K / NDCG@K
   bool mask_history = false;           ///< history items are no candidates (the target stays one); off as in RecBole
-  index_t block_users = 64;            ///< users per scorer call (one score buffer of block x n_items per thread)
+  /// Users per scorer call; 0 = automatic: 256 when tiling, else 64 (whole
+  /// rows of 64 users of a 12k catalogue already fill a core's L2).
+  index_t block_users = 0;
+  /// Items per scorer call for scorers with score_items() that are concurrent
+  /// (see RangeScorer); 0 = always whole rows.
+  index_t item_tile = 1024;
 };
 
 namespace detail {
@@ -34,13 +40,23 @@ void require_scorer() {
 }
 }  // namespace detail
 
+/// Evaluates any Scorer (scorer.hpp) over a list of EvalCase. Scores go to
+/// buffers owned by the evaluator and reused across calls. Threads: OpenMP over
+/// users; a concurrent scorer is called by every thread on its own block, any
+/// other scorer from one thread (it may parallelise inside). A concurrent
+/// scorer with score_items() (EmbeddingScorer) is evaluated tile by tile
+/// (tiled_ranking.hpp). Ranks and metrics do not depend on the thread count,
+/// the block size or the tiling.
 /// @tparam T score type (float in production, double in tests).
 template <class T = float>
 class FullRankingEvaluator {
  public:
   explicit FullRankingEvaluator(index_t n_items, FullRankingOptions opt = {})
-      : opt_(std::move(opt)), blocks_(n_items, opt_.block_users) {
+      : opt_(std::move(opt)),
+        blocks_(n_items, opt_.block_users ? opt_.block_users : 64),
+        tiles_(n_items, opt_.block_users ? opt_.block_users : 256, opt_.item_tile ? opt_.item_tile : 1) {
     Metrics check(opt_.ks);  // validates the cut-offs now rather than after a whole pass
+    check_range<index_t>("FullRankingEvaluator: item_tile", opt_.item_tile, 0, index_t(1) << 24);
   }
 
   index_t n_items() const { return blocks_.n_items(); }
@@ -56,17 +72,17 @@ class FullRankingEvaluator {
       throw ShapeError("FullRankingEvaluator: ranks holds " + std::to_string(ranks.size()) + " entries for " +
                        std::to_string(cases.size()) + " cases");
     ranks_.resize(cases.size());
-    const index_t n = n_items();
-    const bool mask = opt_.mask_history;
-    blocks_.run(cases, scorer, [&](index_t c, T* row, int) {
-      const EvalCase& e = cases[static_cast<std::size_t>(c)];
-      if (mask) mask_history(row, e.history, e.target);
-      detail::check_target_score("FullRankingEvaluator", row[e.target], e);
-      ranks_[static_cast<std::size_t>(c)] = target_rank(row, n, e.target);
-    });
+    using Sc = std::remove_cvref_t<S>;
+    if constexpr (RangeScorer<Sc, T> && is_concurrent_scorer<Sc>) {
+      if (opt_.item_tile > 0) tiles_.run(cases, scorer, opt_.mask_history, ranks_);
+      else rank_rows(cases, scorer);
+    } else {
+      rank_rows(cases, scorer);
+    }
     if (!ranks.empty()) std::copy(ranks_.begin(), ranks_.end(), ranks.begin());
     return Metrics::from_ranks(ranks_, opt_.ks);
   }
+
   /// Top-k recommendation lists: out[c * k + r] = item at position r for case c
   /// (best first, tie rule of ranking.hpp), 0 where fewer than k items remain.
   /// Targets are not used; `exclude_history` removes each case's history.
@@ -92,8 +108,21 @@ class FullRankingEvaluator {
   }
 
  private:
+  template <class S>
+  void rank_rows(std::span<const EvalCase> cases, S& scorer) {
+    const index_t n = n_items();
+    const bool mask = opt_.mask_history;
+    blocks_.run(cases, scorer, [&](index_t c, T* row, int) {
+      const EvalCase& e = cases[static_cast<std::size_t>(c)];
+      if (mask) mask_history(row, e.history, e.target);
+      detail::check_target_score("FullRankingEvaluator", row[e.target], e);
+      ranks_[static_cast<std::size_t>(c)] = target_rank(row, n, e.target);
+    });
+  }
+
   FullRankingOptions opt_;
   detail::ScoreBlocks<T> blocks_;
+  detail::TiledRanker<T> tiles_;
   std::vector<index_t> ranks_;
   std::vector<TopK<T>> topk_;
 };

@@ -32,7 +32,7 @@ struct EvalCase {
 };
 
 /// Cases for users 0..n-1 with the given targets and histories (histories may
-/// be empty). The returned cases view `targets`' owner's histories: keep them alive.
+/// be empty). The cases view the histories' storage: keep it alive.
 inline std::vector<EvalCase> make_cases(std::span<const std::int32_t> targets,
                                         std::span<const std::span<const std::int32_t>> histories = {}) {
   if (!histories.empty() && histories.size() != targets.size())
@@ -81,15 +81,26 @@ void check_target_score(const char* op, T s, const EvalCase& e) {
 
 }  // namespace detail
 
+/// Number of items j in [lo, hi) ahead of `target` (score st) by the tie rule:
+/// s_j >= st for j < target, s_j > st for j > target; the target itself is
+/// skipped. `s` holds the scores of items first, first + 1, ... (a row or a
+/// tile of one). Branch-free with 32-bit counters so it vectorises (item ids
+/// are int32, so a count always fits).
+template <class T>
+index_t count_ahead(const T* s, index_t first, index_t lo, index_t hi, T st, std::int32_t target) {
+  const index_t mid = std::clamp<index_t>(target, lo, hi);
+  const index_t after = std::max<index_t>(mid, static_cast<index_t>(target) + 1);
+  std::int32_t ahead = 0;
+  for (index_t j = lo - first; j < mid - first; ++j) ahead += s[j] >= st;  // lower id: a tie is ahead
+  for (index_t j = after - first; j < hi - first; ++j) ahead += s[j] > st;
+  return ahead;
+}
+
 /// Rank of `target` among items 1..n_items of one score row (scores[0] is
-/// ignored). O(n_items), branch-free so it vectorises; no sort.
+/// ignored). O(n_items); no sort.
 template <class T>
 index_t target_rank(const T* scores, index_t n_items, std::int32_t target) {
-  const T st = scores[target];
-  index_t ahead = 0;
-  for (index_t j = 1; j < target; ++j) ahead += scores[j] >= st;  // lower id: ties count as ahead
-  for (index_t j = static_cast<index_t>(target) + 1; j <= n_items; ++j) ahead += scores[j] > st;
-  return ahead;
+  return count_ahead(scores, 0, 1, n_items + 1, scores[target], target);
 }
 
 /// Rank of `target` among itself and `negatives` (each listed negative counts,
@@ -104,10 +115,12 @@ index_t sampled_rank(const T* scores, std::int32_t target, std::span<const std::
 
 /// Excludes the history from a score row by setting it to -inf; the target
 /// stays a candidate even if it was seen before (repeat consumption).
+/// `scores` holds items first .. first + count - 1 (a whole row: first = 0).
 template <class T>
-void mask_history(T* scores, std::span<const std::int32_t> history, std::int32_t target) {
+void mask_history(T* scores, std::span<const std::int32_t> history, std::int32_t target, index_t first = 0,
+                  index_t count = std::numeric_limits<index_t>::max()) {
   for (std::int32_t h : history)
-    if (h != 0 && h != target) scores[h] = -std::numeric_limits<T>::infinity();
+    if (h != 0 && h != target && h >= first && h - first < count) scores[h - first] = -std::numeric_limits<T>::infinity();
 }
 
 /// Top-k selection with a reusable work buffer: std::nth_element then a sort

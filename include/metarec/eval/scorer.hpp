@@ -3,6 +3,7 @@
 /// How a model plugs into evaluation: a Scorer fills the scores of every item
 /// for a block of users. The evaluators own the score buffer and call the
 /// scorer once per block, so a model never allocates catalogue-sized memory.
+#include <algorithm>
 #include <concepts>
 #include <cstdint>
 #include <span>
@@ -31,12 +32,23 @@ namespace metarec::eval {
 template <class S, class T>
 concept Scorer = requires(S& s, std::span<const std::int32_t> users, T* out, index_t ld) { s(users, out, ld); };
 
+///
+/// Optional: `scorer.score_items(users, first, count, out, ld)` writing the
+/// scores of items first .. first + count - 1 to out[i * ld + (j - first)].
+/// A scorer with it that is also concurrent is evaluated tile by tile
+/// (FullRankingEvaluator): a tile of users x items stays in cache, where whole
+/// score rows of a large catalogue would not.
 template <class S>
 concept ConcurrentScorer = requires {
   { S::concurrent } -> std::convertible_to<bool>;
 } && static_cast<bool>(S::concurrent);
 template <class S>
 inline constexpr bool is_concurrent_scorer = ConcurrentScorer<S>;
+
+template <class S, class T>
+concept RangeScorer = Scorer<S, T> && requires(S& s, std::span<const std::int32_t> users, T* out, index_t ld) {
+  s.score_items(users, index_t{0}, index_t{0}, out, ld);
+};
 
 /// The common case: score(u, j) = <U[u], E[j]>, a user-representation matrix
 /// U [n_users, d] times an item table E [n_items + 1, d] (row 0 = padding),
@@ -65,8 +77,15 @@ class EmbeddingScorer {
   index_t dim() const { return dim_; }
 
   void operator()(std::span<const std::int32_t> users, T* out, index_t ld) const {
+    score_items(users, 0, n_rows_, out, ld);
+  }
+  /// Scores of items first .. first + count - 1 (see RangeScorer).
+  void score_items(std::span<const std::int32_t> users, index_t first, index_t count, T* out, index_t ld) const {
     const auto m = static_cast<index_t>(users.size());
-    if (m == 0) return;
+    if (m == 0 || count == 0) return;
+    if (first < 0 || count < 0 || first + count > n_rows_)
+      throw ConfigError("EmbeddingScorer: items [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                        ") are out of range [0, " + std::to_string(n_rows_) + ")");
     bool contiguous = true;
     for (index_t i = 0; i < m; ++i) {
       const std::int32_t u = users[static_cast<std::size_t>(i)];
@@ -77,7 +96,7 @@ class EmbeddingScorer {
     }
     const T* a = u_ + static_cast<index_t>(users[0]) * ldu_;
     index_t lda = ldu_;
-    if (!contiguous) {  // gather the rows once so the GEMM sees one matrix
+    if (!contiguous) {  // gather the rows so the GEMM sees one matrix
       thread_local std::vector<T> rows;
       rows.resize(static_cast<std::size_t>(m * dim_));
       for (index_t i = 0; i < m; ++i)
@@ -86,7 +105,7 @@ class EmbeddingScorer {
       a = rows.data();
       lda = dim_;
     }
-    gemm<T>(false, true, m, n_rows_, dim_, T(1), a, lda, e_, lde_, T(0), out, ld);
+    gemm<T>(false, true, m, count, dim_, T(1), a, lda, e_ + first * lde_, lde_, T(0), out, ld);
   }
 
  private:

@@ -10,17 +10,12 @@
 
 #include "metarec/autograd/tape.hpp"
 #include "metarec/core/random.hpp"
+#include "metarec/core/sequence_view.hpp"
 #include "metarec/model/config.hpp"
 #include "metarec/nn/parameter_store.hpp"
 
 namespace metarec {
 
-/// What a backbone sees of a batch: ids and padding mask, row-major [B, L].
-struct SequenceView {
-  index_t batch = 0, length = 0;
-  const std::int32_t* items = nullptr;  ///< 0 = padding
-  const std::uint8_t* mask = nullptr;   ///< nonzero = real item
-};
 
 /// How a backbone is trained and queried.
 enum class Objective {
@@ -49,6 +44,12 @@ concept BackboneConstructible =
 template <class P, class T>
 concept HasEncode = requires(typename P::template Model<T>& m, Tape<T>& t, Var<T> x, const SequenceView& s) {
   { m.encode(t, x, s) } -> std::same_as<Var<T>>;
+};
+/// Optional: `encode_packed(tape, x [N, d], PackedView)` -> [N, d] over the
+/// real items only. Detected; when present the Recommender never pads.
+template <class P, class T>
+concept HasPackedEncode = requires(typename P::template Model<T>& m, Tape<T>& t, Var<T> x, const PackedView& s) {
+  { m.encode_packed(t, x, s) } -> std::same_as<Var<T>>;
 };
 template <class P, class T>
 concept QuantizerConstructible =

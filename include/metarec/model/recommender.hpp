@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "metarec/autograd/ops/cross_entropy.hpp"
+#include "metarec/autograd/ops/elementwise.hpp"
 #include "metarec/autograd/ops/embedding.hpp"
 #include "metarec/autograd/ops/sampled_losses.hpp"
 #include "metarec/autograd/ops/shape.hpp"
@@ -132,29 +133,41 @@ class RecommenderType {
 
   /// Training loss of a batch: full-softmax CE over the domain's items at every
   /// position with a target (default), or BCE / BPR against the given negatives.
-  /// Only real positions are scored. Adds the quantizer's auxiliary loss.
+  /// Only real positions are scored (and, for backbones with encode_packed,
+  /// only real positions are computed at all). Adds the quantizer's auxiliary loss.
   Var<T> loss(Tape<T>& t, int k, const TrainInputs& in, LossKind kind = LossKind::ce) {
     const DomainInfo& dom = domain(k);
     QuantizedItems<T> q = items(t, k);
-    Var<T> h = encode(t, in.seq, q.items);
     const index_t total = in.seq.batch * in.seq.length;
+    // Rows of the hidden-state matrix that carry a target, in padded index order.
+    Var<T> h;
+    std::int32_t* source = nullptr;  // padded index of each hidden row
+    if constexpr (packed) {
+      const Packed p = pack(t, in.seq);
+      h = backbone_.encode_packed(t, ops::embedding(q.items, p.items, Shape{p.view.rows}, 0), p.view);
+      source = p.source;
+    } else {
+      h = ops::reshape(encode(t, in.seq, q.items), Shape{total, config_.d});
+    }
+    const index_t hidden_rows = h.shape()[0];
     index_t n = 0;
-    for (index_t i = 0; i < total; ++i) n += in.targets[i] > 0;
+    for (index_t r = 0; r < hidden_rows; ++r) n += in.targets[source ? source[r] : r] > 0;
     if (n == 0) throw ConfigError("loss: the batch has no position with a target");
     auto* rows = t.template alloc_n<std::int32_t>(n);
     auto* targets = t.template alloc_n<std::int32_t>(n);
     std::int32_t* negatives = in.negatives ? t.template alloc_n<std::int32_t>(n) : nullptr;
-    for (index_t i = 0, j = 0; i < total; ++i)
-      if (in.targets[i] > 0) {
-        if (in.targets[i] > dom.n_items)
-          throw ShapeError("loss: target " + std::to_string(in.targets[i]) + " exceeds the " +
-                           std::to_string(dom.n_items) + " items of domain '" + dom.name + "'");
-        rows[j] = static_cast<std::int32_t>(i);
-        targets[j] = in.targets[i];
-        if (negatives) negatives[j] = in.negatives[i];
-        ++j;
-      }
-    Var<T> hn = ops::embedding(ops::reshape(h, Shape{total, config_.d}), rows, Shape{n});
+    for (index_t r = 0, j = 0; r < hidden_rows; ++r) {
+      const index_t i = source ? source[r] : r;
+      if (in.targets[i] <= 0) continue;
+      if (in.targets[i] > dom.n_items)
+        throw ShapeError("loss: target " + std::to_string(in.targets[i]) + " exceeds the " +
+                         std::to_string(dom.n_items) + " items of domain '" + dom.name + "'");
+      rows[j] = static_cast<std::int32_t>(r);
+      targets[j] = in.targets[i];
+      if (negatives) negatives[j] = in.negatives[i];
+      ++j;
+    }
+    Var<T> hn = n == hidden_rows ? h : ops::embedding(h, rows, Shape{n});
     Var<T> l;
     switch (kind) {
       case LossKind::ce: {
@@ -212,9 +225,16 @@ class RecommenderType {
       }
     }
     SequenceView s{B, L, ids, mask};
-    Var<T> h = encode(t, s, items(t, k).items);
-    const Tensor<T>& hv = h.value();
-    for (index_t b = 0; b < B; ++b) std::copy_n(hv.data() + (b * L + L - 1) * d, d, out.data() + b * d);
+    Var<T> reps = items(t, k).items;
+    if constexpr (packed) {
+      const Packed p = pack(t, s);
+      Var<T> h = backbone_.encode_packed(t, ops::embedding(reps, p.items, Shape{p.view.rows}, 0), p.view);
+      const Tensor<T>& hv = h.value();
+      for (index_t b = 0; b < B; ++b) std::copy_n(hv.data() + (p.view.offsets[b + 1] - 1) * d, d, out.data() + b * d);
+    } else {
+      const Tensor<T>& hv = encode(t, s, reps).value();
+      for (index_t b = 0; b < B; ++b) std::copy_n(hv.data() + (b * L + L - 1) * d, d, out.data() + b * d);
+    }
   }
 
   /// Item representations [n_items + 1, d] for scoring (row 0 = padding), inference mode.
@@ -227,6 +247,44 @@ class RecommenderType {
   }
 
  private:
+  static constexpr bool packed = concepts::HasPackedEncode<BackbonePolicy, T>;
+
+  struct Packed {
+    PackedView view;
+    std::int32_t* items;   ///< [rows] item ids
+    std::int32_t* source;  ///< [rows] index of the row in the padded [B, L] batch
+  };
+  /// Real positions of a padded batch, stacked; position ids counted from the
+  /// end of each sequence (identical to a left-padded window).
+  Packed pack(Tape<T>& t, const SequenceView& s) const {
+    const index_t total = s.batch * s.length;
+    index_t n = 0;
+    for (index_t i = 0; i < total; ++i) n += s.mask[i] != 0;
+    auto* offsets = t.template alloc_n<std::int32_t>(s.batch + 1);
+    auto* positions = t.template alloc_n<std::int32_t>(std::max<index_t>(n, 1));
+    auto* ids = t.template alloc_n<std::int32_t>(std::max<index_t>(n, 1));
+    auto* source = t.template alloc_n<std::int32_t>(std::max<index_t>(n, 1));
+    offsets[0] = 0;
+    index_t r = 0;
+    for (index_t b = 0; b < s.batch; ++b) {
+      const index_t first = r;
+      for (index_t j = 0; j < s.length; ++j) {
+        const index_t i = b * s.length + j;
+        if (!s.mask[i]) continue;
+        ids[r] = s.items[i];
+        source[r] = static_cast<std::int32_t>(i);
+        ++r;
+      }
+      const index_t len = r - first;
+      if (len > config_.max_len)
+        throw ShapeError("sequence " + std::to_string(b) + " has " + std::to_string(len) + " items, more than max_len " +
+                         std::to_string(config_.max_len));
+      for (index_t j = 0; j < len; ++j) positions[first + j] = static_cast<std::int32_t>(config_.max_len - len + j);
+      offsets[b + 1] = static_cast<std::int32_t>(r);
+    }
+    return {PackedView{s.batch, n, offsets, positions}, ids, source};
+  }
+
   ModelConfig config_;
   Rng rng_;
   nn::ParameterStore<T> store_;

@@ -11,6 +11,8 @@
 #include "metarec/autograd/ops/attention.hpp"
 #include "metarec/nn/linear.hpp"
 
+#include "metarec/core/sequence_view.hpp"
+
 namespace metarec::nn {
 
 template <class T>
@@ -44,6 +46,14 @@ class MultiHeadAttention {
     Var<T> k = k_(tape, kv_input);
     Var<T> v = v_(tape, kv_input);
     return out_(tape, ops::attention(q, k, v, heads_, opt));
+  }
+
+  /// Self-attention within each sequence of a packed batch x [N, d].
+  Var<T> packed(Tape<T>& tape, Var<T> x, const PackedView& pv, bool causal) const {
+    Var<T> q = q_(tape, x);
+    Var<T> k = k_(tape, x);
+    Var<T> v = v_(tape, x);
+    return out_(tape, ops::packed_attention(q, k, v, heads_, pv.offsets, pv.sequences, causal, dropout_));
   }
 
   int heads() const { return heads_; }

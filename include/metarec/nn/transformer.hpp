@@ -1,17 +1,20 @@
 #pragma once
 /// @file transformer.hpp
-/// Post-LN Transformer encoder block (Vaswani et al. 2017, as in BERT and the
+/// Post-LN Transformer encoder (Vaswani et al. 2017, as in BERT and the
 /// S3-Rec SASRec): x = LN(x + Drop(MHA(x))); x = LN(x + Drop(FFN(x))).
-/// Shared by SASRec (causal) and BERT4Rec (bidirectional).
+/// Shared by SASRec (causal) and BERT4Rec (bidirectional), in the padded
+/// [B, L, d] layout or the packed [N, d] layout (core/sequence_view.hpp).
+#include <vector>
+
 #include "metarec/autograd/ops/dropout.hpp"
 #include "metarec/autograd/ops/elementwise.hpp"
+#include "metarec/autograd/ops/embedding.hpp"
+#include "metarec/autograd/ops/tensor_ops.hpp"
+#include "metarec/core/sequence_view.hpp"
 #include "metarec/model/config.hpp"
 #include "metarec/nn/attention.hpp"
 #include "metarec/nn/feed_forward.hpp"
 #include "metarec/nn/layer_norm.hpp"
-#include "metarec/autograd/ops/tensor_ops.hpp"
-
-#include <vector>
 
 namespace metarec::nn {
 
@@ -25,15 +28,24 @@ class TransformerBlock {
         ln2_(store, name + ".ln2", c.d, c.ln_eps),
         dropout_(c.dropout) {}
 
-  /// x [B, L, d]; `opt` carries the causal flag and the key padding mask.
+  /// Padded layout x [B, L, d]; `opt` carries the causal flag and the key padding mask.
   Var<T> operator()(Tape<T>& t, Var<T> x, const ops::AttentionOptions& opt) const {
-    Var<T> a = ops::dropout(attn_(t, x, x, opt), dropout_);
+    return forward(t, x, [&](Var<T> h) { return attn_(t, h, h, opt); });
+  }
+  /// Packed layout x [N, d].
+  Var<T> packed(Tape<T>& t, Var<T> x, const PackedView& pv, bool causal) const {
+    return forward(t, x, [&](Var<T> h) { return attn_.packed(t, h, pv, causal); });
+  }
+
+ private:
+  template <class Attend>
+  Var<T> forward(Tape<T>& t, Var<T> x, Attend&& attend) const {
+    Var<T> a = ops::dropout(attend(x), dropout_);
     x = ln1_(t, ops::add(x, a));
     Var<T> f = ops::dropout(ffn_(t, x), dropout_);
     return ln2_(t, ops::add(x, f));
   }
 
- private:
   MultiHeadAttention<T> attn_;
   LayerNorm<T> ln1_;
   FeedForward<T> ffn_;
@@ -41,17 +53,16 @@ class TransformerBlock {
   double dropout_;
 };
 
-/// Learned absolute positions for windows of up to max_len items. Sequences
-/// are left-padded, so the last item of every window has position max_len-1
-/// whatever the batch's padded length L: rows [max_len - L, max_len) are used.
-/// (Trimming a batch to its longest sequence then changes nothing for real items.)
+/// Learned absolute positions for windows of up to max_len items, counted
+/// from the end: the last item of every sequence has position max_len - 1
+/// (left padding in the padded layout; PackedView::positions in the packed one).
 template <class T>
 class PositionalEmbedding {
  public:
   PositionalEmbedding(ParameterStore<T>& store, const std::string& name, index_t max_len, index_t d, double std,
                       Rng& rng)
       : table_(&store.add(name + ".weight", {max_len, d}, Init::normal(std), rng)) {}
-  /// x [B, L, d] + positions.
+  /// x [B, L, d] + rows [max_len - L, max_len) of the table.
   Var<T> operator()(Tape<T>& t, Var<T> x) const {
     const index_t L = x.shape()[1], max_len = table_->value.dim(0);
     if (L > max_len)
@@ -59,6 +70,11 @@ class PositionalEmbedding {
                        std::to_string(max_len));
     return ops::add(x, ops::slice(t.param(*table_), 0, max_len - L, max_len));
   }
+  /// x [N, d] + the rows named by pv.positions.
+  Var<T> packed(Tape<T>& t, Var<T> x, const PackedView& pv) const {
+    return ops::add(x, ops::embedding(t.param(*table_), pv.positions, Shape{pv.rows}));
+  }
+  index_t max_len() const { return table_->value.dim(0); }
 
  private:
   Parameter<T>* table_;
@@ -75,14 +91,26 @@ class TransformerEncoder {
         dropout_(c.dropout),
         causal_(causal) {
     for (int i = 0; i < c.layers; ++i) blocks_.emplace_back(store, name + ".block" + std::to_string(i), c, rng);
+    // BERT-style initialisation (as the S3-Rec and RecBole code): every weight
+    // matrix N(0, init_std), biases 0, LayerNorm scale 1.
+    for (auto* p : store.with_prefix(name + ".block")) {
+      if (p->value.rank() == 2) Init::normal(c.init_std).apply(p->value, rng);
+      else if (p->name.size() >= 5 && p->name.compare(p->name.size() - 5, 5, ".bias") == 0) p->value.zero();
+    }
   }
-  /// x [B, L, d] item representations; mask [B, L] (nonzero = real item).
+  /// Padded layout: x [B, L, d] item representations; mask [B, L] (nonzero = real item).
   Var<T> operator()(Tape<T>& t, Var<T> x, const std::uint8_t* mask) const {
     x = ops::dropout(ln_(t, pos_(t, x)), dropout_);
     ops::AttentionOptions opt;
     opt.causal = causal_;
     opt.key_mask = mask;
     for (const auto& b : blocks_) x = b(t, x, opt);
+    return x;
+  }
+  /// Packed layout: x [N, d].
+  Var<T> packed(Tape<T>& t, Var<T> x, const PackedView& pv) const {
+    x = ops::dropout(ln_(t, pos_.packed(t, x, pv)), dropout_);
+    for (const auto& b : blocks_) x = b.packed(t, x, pv, causal_);
     return x;
   }
 

@@ -230,10 +230,18 @@ inline void save_checkpoint(const std::string& path, const Checkpoint& ck) {
 /// unsupported version, truncation (naming the tensor it cuts), checksum
 /// mismatch, malformed content.
 inline Checkpoint load_checkpoint(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw IoError("load_checkpoint: '" + path + "' does not exist or is not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError("load_checkpoint: cannot open '" + path + "'");
-  std::vector<std::uint8_t> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw IoError("load_checkpoint: error reading '" + path + "'");
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size < 0 || !in) throw IoError("load_checkpoint: cannot determine the size of '" + path + "'");
+  std::vector<std::uint8_t> buf(static_cast<std::size_t>(size));
+  if (size > 0 && !in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(size)))
+    throw IoError("load_checkpoint: error reading '" + path + "'");
   const std::string where = "checkpoint '" + path + "': ";
   if (buf.empty()) throw CheckpointError(where + "truncated: the file is empty");
   const std::size_t magic_seen = std::min(buf.size(), sizeof checkpoint_magic);

@@ -89,9 +89,11 @@ double full_ce_kernel(Workspace& ws, const FullCEProblem<T>& p) {
   const index_t slice = (nc + team - 1) / team;
   const index_t slice_max = std::min<index_t>(nc, (slice + 15) / 16 * 16);  // items per slice
   const index_t ldz = std::max<index_t>(16, (slice_max + 15) / 16 * 16);
-  // Row block: a block's logit slice (R x ldz) should stay in L2 (~1 MiB).
+  // Row block: 64 rows give the dE GEMM (inner dimension R) enough depth and
+  // measured best at n = 12k (32: -10%, 128: -7%); huge catalogs get fewer
+  // rows so a block's logit slice (R x ldz) stays within ~8 MiB.
   index_t R = p.row_block > 0 ? p.row_block
-                              : std::clamp<index_t>((index_t(1) << 18) / ldz / 8 * 8, 8, 128);
+                              : std::clamp<index_t>((index_t(1) << 21) / ldz / 8 * 8, 8, 64);
   R = std::max<index_t>(1, std::min(R, N));
   const index_t C = p.item_block > 0 ? std::min(p.item_block, ldz) : ldz;
   const index_t tiles = (slice_max + C - 1) / C;

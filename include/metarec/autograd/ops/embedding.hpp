@@ -27,7 +27,7 @@ template <class T>
 void scatter_add_rows(T* G, index_t rows, index_t d, const T* g, const std::int32_t* ids, index_t n,
                       std::int32_t padding_idx) {
   // Rows are owned in groups spanning >= one 64-byte line (no false sharing).
-  const index_t group = std::max<index_t>(1, 64 / static_cast<index_t>(sizeof(T) * std::max<index_t>(d, 1)));
+  const index_t group = std::max<index_t>(1, 64 / (static_cast<index_t>(sizeof(T)) * std::max<index_t>(d, 1)));
   auto run = [&](index_t tid, index_t nthreads) {
     for (index_t i = 0; i < n; ++i) {
       const std::int32_t r = ids[i];

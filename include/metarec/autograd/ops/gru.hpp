@@ -9,7 +9,7 @@
 /// whose backward gives the x / W_ih / b_ih gradients); the recurrence is one
 /// fused node: per step a [B, h] x [h, 3h] GEMM plus an elementwise kernel,
 /// and back-propagation through time with the W_hh gradient summed over all
-/// steps by a single GEMM at the end.
+/// steps by one GEMM per batch chunk at the end.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -24,8 +24,9 @@ namespace metarec::ops {
 
 namespace detail {
 
+/// Scalar sigmoid (named apart from the ops::sigmoid op).
 template <class T>
-inline T sigmoid(T a) { return T(1) / (T(1) + std::exp(-a)); }
+inline T logistic(T a) { return T(1) / (T(1) + std::exp(-a)); }
 
 /// Number of batch chunks: one per thread when the work is worth forking for.
 inline index_t batch_chunks(index_t B, index_t work) {
@@ -79,7 +80,7 @@ void gru_forward_rows(const GruRun<T>& R, index_t b0, index_t b1, const T* gi, c
       for (index_t j = 0; j < H; ++j) {
         const T cr = b_hh[j] + (c ? c[j] : T(0)), cz = b_hh[H + j] + (c ? c[H + j] : T(0));
         const T cn = b_hh[2 * H + j] + (c ? c[2 * H + j] : T(0));
-        const T r = sigmoid(a[j] + cr), z = sigmoid(a[H + j] + cz);
+        const T r = logistic(a[j] + cr), z = logistic(a[H + j] + cz);
         const T nn = std::tanh(a[2 * H + j] + r * cn);
         g[j] = r;
         g[H + j] = z;

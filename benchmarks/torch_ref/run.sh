@@ -1,0 +1,13 @@
+#!/bin/sh
+# Run a torch_ref script with Debian's python3 on OpenBLAS: the system one if it is
+# installed, else the copy unpacked by fetch_openblas.sh. The script itself pins
+# OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / torch threads to its --threads value.
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+for d in /usr/lib/x86_64-linux-gnu/openblas-pthread \
+         "$ROOT/build-torchref/openblas/usr/lib/x86_64-linux-gnu/openblas-pthread"; do
+  if [ -e "$d/libblas.so.3" ]; then
+    export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    break
+  fi
+done
+exec /usr/bin/python3 "$@"

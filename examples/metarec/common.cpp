@@ -1,0 +1,141 @@
+#include "common.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include "metarec/core/error.hpp"
+
+namespace metarec::cli {
+
+void add_data_options(CLI::App& app, DataOptions& d, bool required) {
+  auto* o = app.add_option("--data", d.path, "interaction file (or split prefix X for --format unisrec: X.train.inter ...)");
+  if (required) o->required();
+  app.add_option("--format", d.format, "s3rec (user item item ...), pairs (user item per line), atomic (RecBole .inter), unisrec (X.{train,valid,test}.inter)")
+      ->check(CLI::IsMember({"s3rec", "pairs", "atomic", "unisrec"}))
+      ->capture_default_str();
+  app.add_flag("--lenient", d.lenient, "skip and count malformed records instead of failing");
+  app.add_option("--kcore", d.kcore, "iterative k-core filter on users and items (0 = off)")->check(CLI::Range(0, 1000));
+}
+
+void add_model_options(CLI::App& app, ModelConfig& m, std::string& backbone, std::string& quantizer) {
+  app.add_option("--backbone", backbone, "sequence encoder")
+      ->check(CLI::IsMember({"sasrec", "gru4rec", "bert4rec"}))
+      ->capture_default_str();
+  app.add_option("--quantizer", quantizer, "item representation")->check(CLI::IsMember({"none"}))->capture_default_str();
+  app.add_option("--d", m.d, "hidden size")->check(CLI::Range(1, 4096))->capture_default_str();
+  app.add_option("--layers", m.layers, "Transformer blocks or GRU layers")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--heads", m.heads, "attention heads (divide d)")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--inner", m.inner, "feed-forward inner size")->check(CLI::Range(1, 65536))->capture_default_str();
+  app.add_option("--max-len", m.max_len, "longest history fed to the model")->check(CLI::Range(2, 4096))->capture_default_str();
+  app.add_option("--dropout", m.dropout, "hidden dropout")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  app.add_option("--attn-dropout", m.attn_dropout, "attention-probability dropout")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  app.add_option("--gru-hidden", m.gru_hidden, "GRU4Rec hidden size (0 = d)")->check(CLI::Range(0, 65536))->capture_default_str();
+  app.add_option("--mask-prob", m.mask_prob, "BERT4Rec cloze probability")->check(CLI::Range(0.01, 0.99))->capture_default_str();
+  app.add_option("--init-std", m.init_std, "std of the normal initialisation")->check(CLI::Range(1e-6, 10.0))->capture_default_str();
+}
+
+void add_trainer_options(CLI::App& app, train::TrainerConfig& t, std::string& loss, int& threads) {
+  app.add_option("--loss", loss, "ce (full softmax), bce or bpr (one sampled negative per position)")
+      ->check(CLI::IsMember({"ce", "bce", "bpr"}))
+      ->capture_default_str();
+  app.add_option("--epochs", t.epochs, "maximum epochs")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--eval-every", t.eval_every, "validate every N epochs")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--patience", t.patience, "evaluations without improvement before stopping (0 = off)")->check(CLI::Range(0, 100000))->capture_default_str();
+  app.add_option("--batch-size", t.batch_size, "training sequences per batch")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  app.add_option("--lr", t.lr, "Adam learning rate")->check(CLI::Range(1e-9, 10.0))->capture_default_str();
+  app.add_option("--weight-decay", t.weight_decay, "Adam L2 weight decay")->check(CLI::Range(0.0, 10.0))->capture_default_str();
+  app.add_option("--clip", t.clip_norm, "global gradient-norm clipping (0 = off)")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_option("--seed", t.seed, "random seed")->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024))->capture_default_str();
+  app.add_flag("--mask-history", t.eval.mask_history, "exclude history items from the ranking (off: RecBole/S3-Rec protocol)");
+  app.add_option("--ks", t.eval.ks, "cut-offs for HR@K and NDCG@K")->delimiter(',')->check(CLI::Range(1, 100000))->capture_default_str();
+}
+
+LoadedData load_data(const DataOptions& d) {
+  data::ReadOptions ro;
+  ro.lenient = d.lenient;
+  LoadedData out;
+  if (d.format == "unisrec") {
+    auto u = data::read_unisrec_split(d.path, ro);
+    if (d.kcore > 0) throw ConfigError("--kcore cannot be applied to a pre-split unisrec dataset");
+    out.domain = std::move(u.domain);
+    out.split = std::move(u.split);
+    return out;
+  }
+  if (d.format == "s3rec") out.domain = data::read_sequences(d.path, ro);
+  else if (d.format == "pairs") out.domain = data::read_pairs(d.path, ro);
+  else if (d.format == "atomic") out.domain = data::read_atomic_inter(d.path, ro);
+  else throw ConfigError("unknown --format '" + d.format + "'");
+  if (d.kcore > 0) out.domain = data::kcore_filter(out.domain, d.kcore, d.kcore);
+  data::SplitOptions so;
+  so.lenient = d.lenient;
+  out.split = data::split_leave_one_out(out.domain, so);
+  return out;
+}
+
+json to_json(const eval::Metrics& m) {
+  json j = json::object();
+  for (const auto& [k, v] : m.items()) j[k] = v;
+  return j;
+}
+
+json to_json(const ModelConfig& m) {
+  return json{{"d", m.d}, {"layers", m.layers}, {"heads", m.heads}, {"inner", m.inner}, {"max_len", m.max_len},
+              {"dropout", m.dropout}, {"attn_dropout", m.attn_dropout}, {"ln_eps", m.ln_eps},
+              {"init_std", m.init_std}, {"gru_hidden", m.gru_hidden}, {"mask_prob", m.mask_prob}};
+}
+
+void from_json(const json& j, ModelConfig& m) {
+  m.d = j.at("d");
+  m.layers = j.at("layers");
+  m.heads = j.at("heads");
+  m.inner = j.at("inner");
+  m.max_len = j.at("max_len");
+  m.dropout = j.at("dropout");
+  m.attn_dropout = j.at("attn_dropout");
+  m.ln_eps = j.at("ln_eps");
+  m.init_std = j.at("init_std");
+  m.gru_hidden = j.at("gru_hidden");
+  m.mask_prob = j.at("mask_prob");
+}
+
+json to_json(const train::TrainerConfig& t) {
+  return json{{"epochs", t.epochs}, {"eval_every", t.eval_every}, {"patience", t.patience},
+              {"batch_size", t.batch_size}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
+              {"clip", t.clip_norm}, {"loss", loss_name(t.loss)}, {"seed", t.seed},
+              {"select_metric", t.select_metric}, {"ks", t.eval.ks}, {"mask_history", t.eval.mask_history}};
+}
+
+json to_json(const DataOptions& d) {
+  return json{{"data", d.path}, {"format", d.format}, {"lenient", d.lenient}, {"kcore", d.kcore}};
+}
+
+json to_json(const data::LoadReport& r) {
+  json reasons = json::object();
+  for (const auto& [k, v] : r.reasons) reasons[k] = v;
+  return json{{"lines", r.lines}, {"records", r.records}, {"skipped_lines", r.skipped_lines},
+              {"skipped_users", r.skipped_users}, {"skipped_items", r.skipped_items}, {"reasons", reasons}};
+}
+
+LossKind parse_loss(const std::string& s) {
+  if (s == "ce") return LossKind::ce;
+  if (s == "bce") return LossKind::bce;
+  if (s == "bpr") return LossKind::bpr;
+  throw ConfigError("unknown loss '" + s + "' (expected ce|bce|bpr)");
+}
+std::string loss_name(LossKind k) { return k == LossKind::ce ? "ce" : k == LossKind::bce ? "bce" : "bpr"; }
+
+void write_json(const std::string& path, const json& j) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) throw IoError("cannot write '" + tmp + "'");
+    out << j.dump(2) << '\n';
+    if (!out.flush()) throw IoError("cannot write '" + tmp + "'");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw IoError("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+}
+
+}  // namespace metarec::cli

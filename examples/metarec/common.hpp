@@ -1,0 +1,49 @@
+#pragma once
+// Shared pieces of the metarec command-line tool: option groups, data
+// loading by format, JSON conversion of results.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "metarec/data/all.hpp"
+#include "metarec/eval/metrics.hpp"
+#include "metarec/model/config.hpp"
+#include "metarec/model/recommender.hpp"
+#include "metarec/train/trainer.hpp"
+
+namespace metarec::cli {
+
+using nlohmann::json;
+
+/// Where a domain comes from.
+struct DataOptions {
+  std::string path;
+  std::string format = "s3rec";  // s3rec | pairs | atomic | unisrec
+  bool lenient = false;
+  int kcore = 0;
+};
+
+/// A loaded domain and its leave-one-out split.
+struct LoadedData {
+  data::Domain domain;
+  data::Split split;
+};
+
+void add_data_options(CLI::App& app, DataOptions& d, bool required = true);
+void add_model_options(CLI::App& app, ModelConfig& m, std::string& backbone, std::string& quantizer);
+void add_trainer_options(CLI::App& app, train::TrainerConfig& t, std::string& loss, int& threads);
+LoadedData load_data(const DataOptions& d);
+
+json to_json(const eval::Metrics& m);
+json to_json(const ModelConfig& m);
+void from_json(const json& j, ModelConfig& m);
+json to_json(const train::TrainerConfig& t);
+json to_json(const DataOptions& d);
+json to_json(const data::LoadReport& r);
+LossKind parse_loss(const std::string& s);
+std::string loss_name(LossKind k);
+
+/// Writes `j` to path atomically (temporary file + rename).
+void write_json(const std::string& path, const json& j);
+
+}  // namespace metarec::cli
