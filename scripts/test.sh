@@ -4,7 +4,7 @@
 #   2. Release build of every suite + ctest (unit suites, install/find_package
 #      consumer test, packaging check),
 #   3. the `asan` preset (Debug + AddressSanitizer + UBSan) on the core suites.
-# Env: METAREC_JOBS (default 2), METAREC_ASAN_SUITES (default "core autograd optim").
+# Env: METAREC_JOBS (default 2), METAREC_ASAN_SUITES (default "core autograd optim checkpoint ops_nn data eval").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs="${METAREC_JOBS:-2}"
@@ -19,7 +19,7 @@ ctest --preset release
 
 # Sanitizers on the suites that exercise memory directly: only those that exist.
 suites=()
-for s in ${METAREC_ASAN_SUITES:-core autograd optim}; do
+for s in ${METAREC_ASAN_SUITES:-core autograd optim checkpoint ops_nn data eval}; do
   compgen -G "tests/$s/*.cpp" >/dev/null && suites+=("$s")
 done
 if [[ ${#suites[@]} -gt 0 ]]; then

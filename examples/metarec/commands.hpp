@@ -7,4 +7,5 @@ void setup_train(CLI::App& app);
 void setup_stats(CLI::App& app);
 void setup_evaluate(CLI::App& app);
 void setup_recommend(CLI::App& app);
+void setup_transfer(CLI::App& app);
 }  // namespace metarec::cli

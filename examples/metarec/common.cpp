@@ -21,7 +21,18 @@ void add_model_options(CLI::App& app, ModelConfig& m, std::string& backbone, std
   app.add_option("--backbone", backbone, "sequence encoder")
       ->check(CLI::IsMember({"sasrec", "gru4rec", "bert4rec"}))
       ->capture_default_str();
-  app.add_option("--quantizer", quantizer, "item representation")->check(CLI::IsMember({"none"}))->capture_default_str();
+  app.add_option("--quantizer", quantizer, "item representation: none (ID embeddings) or vq (MetaRec multi-head VQ)")
+      ->check(CLI::IsMember({"none", "vq"}))
+      ->capture_default_str();
+  auto& q = m.quantizer;
+  app.add_option("--vq-heads", q.heads, "VQ heads H (divide d)")->check(CLI::Range(1, 4096))->capture_default_str();
+  app.add_option("--codebook-size", q.codebook_size, "codewords K per head")->check(CLI::Range(2, 1 << 20))->capture_default_str();
+  app.add_option("--code-dim", q.code_dim, "projected head size d_c (0 = d/H)")->check(CLI::Range(0, 65536))->capture_default_str();
+  app.add_option("--vq-beta", q.beta, "commitment weight")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_flag("--vq-ema", q.ema, "EMA codebook updates instead of the codebook loss");
+  app.add_option("--vq-decay", q.decay, "EMA decay")->check(CLI::Range(1e-6, 0.999999))->capture_default_str();
+  app.add_option("--dead-after", q.dead_after, "restart codes unused for N steps (0 = never)")->check(CLI::Range(0, 1 << 30))->capture_default_str();
+  app.add_flag("--vq-residual", q.residual, "domain-specific residual on the quantized items");
   app.add_option("--d", m.d, "hidden size")->check(CLI::Range(1, 4096))->capture_default_str();
   app.add_option("--layers", m.layers, "Transformer blocks or GRU layers")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--heads", m.heads, "attention heads (divide d)")->check(CLI::Range(1, 256))->capture_default_str();
@@ -79,8 +90,13 @@ json to_json(const eval::Metrics& m) {
   return j;
 }
 
+json to_json(const quantizers::QuantizerConfig& q) {
+  return json{{"heads", q.heads}, {"codebook_size", q.codebook_size}, {"code_dim", q.code_dim}, {"beta", q.beta},
+              {"ema", q.ema}, {"decay", q.decay}, {"dead_after", q.dead_after}, {"residual", q.residual}};
+}
+
 json to_json(const ModelConfig& m) {
-  return json{{"d", m.d}, {"layers", m.layers}, {"heads", m.heads}, {"inner", m.inner}, {"max_len", m.max_len},
+  return json{{"quantizer", to_json(m.quantizer)}, {"d", m.d}, {"layers", m.layers}, {"heads", m.heads}, {"inner", m.inner}, {"max_len", m.max_len},
               {"dropout", m.dropout}, {"attn_dropout", m.attn_dropout}, {"ln_eps", m.ln_eps},
               {"init_std", m.init_std}, {"gru_hidden", m.gru_hidden}, {"mask_prob", m.mask_prob}};
 }
@@ -97,6 +113,17 @@ void from_json(const json& j, ModelConfig& m) {
   m.init_std = j.at("init_std");
   m.gru_hidden = j.at("gru_hidden");
   m.mask_prob = j.at("mask_prob");
+  if (j.contains("quantizer")) {
+    const json& q = j["quantizer"];
+    m.quantizer.heads = q.at("heads");
+    m.quantizer.codebook_size = q.at("codebook_size");
+    m.quantizer.code_dim = q.at("code_dim");
+    m.quantizer.beta = q.at("beta");
+    m.quantizer.ema = q.at("ema");
+    m.quantizer.decay = q.at("decay");
+    m.quantizer.dead_after = q.at("dead_after");
+    m.quantizer.residual = q.at("residual");
+  }
 }
 
 json to_json(const train::TrainerConfig& t) {

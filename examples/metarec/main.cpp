@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   metarec::cli::setup_stats(app);
   metarec::cli::setup_evaluate(app);
   metarec::cli::setup_recommend(app);
+  metarec::cli::setup_transfer(app);
   std::vector<std::string> args;
   try {
     args = expand_config(argc, argv);

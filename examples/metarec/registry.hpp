@@ -9,11 +9,12 @@
 #include "metarec/core/error.hpp"
 #include "metarec/model/recommender.hpp"
 #include "metarec/quantizers/identity.hpp"
+#include "metarec/quantizers/multi_head_vq.hpp"
 
 namespace metarec::cli {
 
 inline const char* backbone_names = "sasrec|gru4rec|bert4rec";
-inline const char* quantizer_names = "none";
+inline const char* quantizer_names = "none|vq";
 
 /// Calls f.template operator()<Model>() with the Recommender type named by
 /// (backbone, quantizer); ConfigError for an unknown name.
@@ -22,6 +23,7 @@ decltype(auto) with_model(const std::string& backbone, const std::string& quanti
   auto with_quantizer = [&]<class B>() -> decltype(auto) {
     if (quantizer == "none" || quantizer.empty())
       return f.template operator()<Recommender<B, quantizers::Identity>>();
+    if (quantizer == "vq") return f.template operator()<Recommender<B, quantizers::MultiHeadVQ>>();
     throw ConfigError("unknown quantizer '" + quantizer + "' (expected " + quantizer_names + ")");
   };
   if (backbone == "sasrec") return with_quantizer.template operator()<backbones::SASRec>();

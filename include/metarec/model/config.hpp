@@ -8,6 +8,7 @@
 
 #include "metarec/core/error.hpp"
 #include "metarec/core/tensor.hpp"
+#include "metarec/quantizers/quantizer_config.hpp"
 
 namespace metarec {
 
@@ -23,6 +24,7 @@ struct ModelConfig {
   double init_std = 0.02;      ///< normal init of embeddings and projections
   index_t gru_hidden = 0;      ///< GRU4Rec hidden size (0 = d)
   double mask_prob = 0.2;      ///< BERT4Rec cloze probability
+  quantizers::QuantizerConfig quantizer;  ///< used (and validated) by the VQ / PQ quantizers
 
   /// Throws ConfigError naming the first field out of range.
   void validate() const {

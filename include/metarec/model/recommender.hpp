@@ -95,8 +95,11 @@ class RecommenderType {
         store_.add(info.table, {n_items + 2, config_.d}, nn::Init::normal(config_.init_std), rng_, sparse_tables_);
     std::fill_n(p.value.data(), config_.d, T(0));  // padding row
     domains_.push_back(info);
-    if constexpr (requires { quantizer_.add_domain(0, index_t{}); })
-      quantizer_.add_domain(static_cast<int>(domains_.size() - 1), n_items + 2);
+    const int k = static_cast<int>(domains_.size() - 1);
+    if constexpr (requires { quantizer_.add_domain(0, index_t{}, std::string{}); })
+      quantizer_.add_domain(k, n_items + 2, name);
+    else if constexpr (requires { quantizer_.add_domain(0, index_t{}); })
+      quantizer_.add_domain(k, n_items + 2);
     return static_cast<int>(domains_.size() - 1);
   }
   /// Item tables track touched rows (lazy sparse updates) when on; set before add_domain.
@@ -114,12 +117,20 @@ class RecommenderType {
   Parameter<T>& item_table(int k) { return store_.at(domain(k).table); }
   typename BackbonePolicy::template Model<T>& backbone() { return backbone_; }
   typename QuantizerPolicy::template Model<T>& quantizer() { return quantizer_; }
-  /// Parameters shared across domains (everything but the item tables).
+  /// Trainable parameters shared across domains (everything but the
+  /// per-domain "items.<name>." tables; frozen state such as EMA codebooks
+  /// or flags is left out).
   std::vector<Parameter<T>*> shared_parameters() {
     std::vector<Parameter<T>*> out;
     for (auto* p : store_.all())
-      if (p->name.rfind("items.", 0) != 0) out.push_back(p);
+      if (p->name.rfind("items.", 0) != 0 && p->trainable) out.push_back(p);
     return out;
+  }
+
+  /// Parameters that belong to domain k only (its item table and anything a
+  /// quantizer registered under "items.<name>.").
+  std::vector<Parameter<T>*> domain_parameters(int k) {
+    return store_.with_prefix("items." + domain(k).name + ".");
   }
 
   /// Representations of domain k's whole table (after the quantizer).

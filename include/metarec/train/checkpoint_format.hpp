@@ -53,12 +53,14 @@ namespace detail {
 /// little-endian hosts, a byte swap per element elsewhere).
 template <class V>
 void to_le(const V* src, std::size_t n, std::uint8_t* dst) {
+  if (n == 0) return;  // empty tensors may have null pointers; memcpy must not see them
   std::memcpy(dst, src, n * sizeof(V));
   if constexpr (std::endian::native == std::endian::big)
     for (std::size_t i = 0; i < n; ++i) std::reverse(dst + i * sizeof(V), dst + (i + 1) * sizeof(V));
 }
 template <class V>
 void from_le(const std::uint8_t* src, std::size_t n, V* dst) {
+  if (n == 0) return;
   std::memcpy(dst, src, n * sizeof(V));
   if constexpr (std::endian::native == std::endian::big) {
     auto* b = reinterpret_cast<std::uint8_t*>(dst);

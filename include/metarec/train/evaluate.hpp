@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "metarec/autograd/tape.hpp"
 #include "metarec/data/split.hpp"
 #include "metarec/eval/full_ranking.hpp"
 #include "metarec/eval/scorer.hpp"

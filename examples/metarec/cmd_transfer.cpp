@@ -1,0 +1,199 @@
+// metarec transfer: multi-source -> target transfer (MetaRec and baselines).
+// Prints one table (method x metric, mean +- std over seeds) and writes
+// DIR/transfer.json with every run, the per-source weights per meta iteration
+// and the wall time of each method.
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "metarec/core/parallel.hpp"
+#include "metarec/meta/transfer.hpp"
+#include "metarec/train/progress.hpp"
+#include "registry.hpp"
+
+namespace metarec::cli {
+
+namespace {
+struct TransferArgs {
+  std::vector<std::string> sources;
+  DataOptions target;
+  std::string source_format = "s3rec";
+  double fraction = 1.0;
+  ModelConfig model;
+  meta::MetaConfig meta;
+  std::string backbone = "sasrec", quantizer = "none", loss = "ce", out;
+  std::vector<std::string> methods{"rescaled"};
+  std::vector<std::uint64_t> seeds{1};
+  int threads = 0;
+  bool quiet = false;
+};
+
+template <class Model>
+meta::TransferResult run_method(const std::string& method, Model& model,
+                                const std::vector<std::pair<int, const data::Split*>>& sources, int target,
+                                const data::Split& split, const meta::MetaConfig& cfg, bool quiet) {
+  train::ProgressReporter progress;
+  auto go = [&]<class P>() {
+    meta::MetaTransfer<Model, P> learner(cfg);
+    if (quiet) {
+      struct Silent {} s;
+      return learner.run(model, sources, target, split, s);
+    }
+    return learner.run(model, sources, target, split, progress);
+  };
+  if (method == "rescaled") return go.template operator()<meta::SimilarityRescaled>();
+  if (method == "fomaml") return go.template operator()<meta::FOMAML>();
+  if (method == "reptile") return go.template operator()<meta::Reptile>();
+  if (method == "joint") return go.template operator()<meta::JointPretrain>();
+  if (method == "target-only") return go.template operator()<meta::TargetOnly>();
+  throw ConfigError("unknown --meta '" + method + "' (expected rescaled|fomaml|reptile|joint|target-only)");
+}
+
+std::pair<double, double> mean_std(const std::vector<double>& v) {
+  double m = 0, s = 0;
+  for (double x : v) m += x;
+  m /= static_cast<double>(v.size());
+  for (double x : v) s += (x - m) * (x - m);
+  return {m, v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0};
+}
+
+void run_transfer(TransferArgs& a) {
+  if (a.threads > 0) set_num_threads(a.threads);
+  a.meta.finetune.loss = parse_loss(a.loss);
+  a.model.validate();
+  a.meta.validate();
+  if (!(a.fraction > 0 && a.fraction <= 1))
+    throw ConfigError("--target-fraction = " + std::to_string(a.fraction) + " is out of range (0, 1]");
+  if (a.sources.empty() && !(a.methods.size() == 1 && a.methods[0] == "target-only"))
+    throw ConfigError("--sources: at least one source domain is needed (or --meta target-only)");
+  json config{{"command", "transfer"}, {"backbone", a.backbone}, {"quantizer", a.quantizer},
+              {"sources", a.sources}, {"target", a.target.path}, {"target_fraction", a.fraction},
+              {"methods", a.methods}, {"seeds", a.seeds}, {"model", to_json(a.model)},
+              {"meta", {{"iterations", a.meta.iterations}, {"inner_steps", a.meta.inner_steps},
+                        {"inner_lr", a.meta.inner_lr}, {"meta_lr", a.meta.meta_lr},
+                        {"temperature", a.meta.temperature}, {"clip", a.meta.clip_norm},
+                        {"joint_epochs", a.meta.joint_epochs}, {"batch_size", a.meta.batch_size}}},
+              {"finetune", to_json(a.meta.finetune)}, {"threads", num_threads()}};
+  fmt::print(stderr, "effective config: {}\n", config.dump());
+  std::vector<LoadedData> src;
+  for (const auto& path : a.sources) {
+    DataOptions d = a.target;
+    d.path = path;
+    d.format = a.source_format;
+    src.push_back(load_data(d));
+  }
+  LoadedData tgt = load_data(a.target);
+  json runs = json::array();
+  std::map<std::string, std::map<std::string, std::vector<double>>> table;  // method -> metric -> values
+  std::map<std::string, std::vector<double>> seconds;
+  for (const auto& method : a.methods)
+    for (std::uint64_t seed : a.seeds) {
+      with_model(a.backbone, a.quantizer, [&]<class Model>() {
+        Model model(a.model, seed);
+        std::vector<std::pair<int, const data::Split*>> sources;
+        if (method != "target-only")
+          for (auto& s : src) sources.emplace_back(model.add_domain(s.domain.name, s.domain.n_items), &s.split);
+        const int target = model.add_domain(tgt.domain.name, tgt.domain.n_items);
+        const data::Split split = a.fraction < 1 ? data::limit_training_users(tgt.split, a.fraction, seed) : tgt.split;
+        meta::MetaConfig cfg = a.meta;
+        cfg.seed = seed;
+        cfg.finetune.seed = seed;
+        fmt::print(stderr, "== {} seed {}: {} -> {} ({} of {} target users train)\n", method, seed,
+                   fmt::format("{}", fmt::join(a.sources, ",")), tgt.domain.name, split.train_users.size(),
+                   tgt.split.train_users.size());
+        const auto t0 = std::chrono::steady_clock::now();
+        meta::TransferResult r = run_method(method, model, sources, target, split, cfg, a.quiet);
+        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        json weights = json::array();
+        for (const auto& it : r.iterations)
+          weights.push_back({{"iteration", it.iteration}, {"similarity", it.similarity}, {"weight", it.weight},
+                             {"query_loss", it.query_loss}});
+        runs.push_back({{"method", method}, {"seed", seed}, {"sources", r.sources}, {"target", r.target},
+                        {"target_fraction", a.fraction}, {"pretrain_seconds", r.pretrain_seconds},
+                        {"wall_seconds", wall}, {"best_epoch", r.finetune.best_epoch},
+                        {"valid", to_json(r.finetune.valid)}, {"test", to_json(r.finetune.test)},
+                        {"iterations", weights}});
+        json usage = json::object();
+        if constexpr (requires { model.quantizer().usage(0, index_t{1}, index_t{2}); }) {
+          for (int k = 0; k < model.num_domains(); ++k) {
+            const auto u = model.quantizer().usage(k, 1, model.domain(k).n_items + 1);
+            usage[model.domain(k).name] = {{"perplexity", u.perplexity}, {"used_fraction", u.used_fraction},
+                                           {"collision_rate", u.collision_rate}};
+            fmt::print(stderr, "   codebook usage {}: perplexity {:.1f}, codes used {:.3f}, collisions {:.4f}\n",
+                       model.domain(k).name, u.perplexity, u.used_fraction, u.collision_rate);
+          }
+          runs.back()["codebook_usage"] = usage;
+        }
+        for (const auto& [k, v] : r.finetune.test.items()) table[method][k].push_back(v);
+        seconds[method].push_back(wall);
+        fmt::print(stderr, "   test {}  ({:.0f} s)\n", r.finetune.test.str(), wall);
+      });
+    }
+  // The table: method x metric, mean +- std over seeds.
+  const std::vector<std::string> cols{"HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR"};
+  fmt::print("\n{:<12}", "method");
+  for (const auto& c : cols) fmt::print(" {:>17}", c);
+  fmt::print(" {:>10}\n", "seconds");
+  json summary = json::object();
+  for (const auto& method : a.methods) {
+    fmt::print("{:<12}", method);
+    for (const auto& c : cols) {
+      auto [m, s] = mean_std(table[method][c]);
+      fmt::print(" {:>9.4f} +- {:.4f}", m, s);
+      summary[method][c] = {{"mean", m}, {"std", s}};
+    }
+    auto [ms, ss] = mean_std(seconds[method]);
+    summary[method]["seconds"] = {{"mean", ms}, {"std", ss}};
+    fmt::print(" {:>10.0f}\n", ms);
+  }
+  json record{{"config", config}, {"summary", summary}, {"runs", runs}};
+  if (!a.out.empty()) {
+    std::filesystem::create_directories(a.out);
+    write_json(a.out + "/transfer.json", record);
+    fmt::print(stderr, "wrote {}/transfer.json\n", a.out);
+  }
+}
+}  // namespace
+
+void setup_transfer(CLI::App& app) {
+  auto* cmd = app.add_subcommand("transfer", "multi-source transfer to a target domain (MetaRec and baselines)");
+  auto a = std::make_shared<TransferArgs>();
+  cmd->add_option("--config", "JSON file with any of these options (the command line wins)");
+  cmd->add_option("--sources", a->sources, "source domain files, comma-separated")->delimiter(',');
+  cmd->add_option("--source-format", a->source_format, "format of the source files")
+      ->check(CLI::IsMember({"s3rec", "pairs", "atomic", "unisrec"}))
+      ->capture_default_str();
+  cmd->add_option("--target", a->target.path, "target domain file")->required();
+  cmd->add_option("--format", a->target.format, "format of the target file")
+      ->check(CLI::IsMember({"s3rec", "pairs", "atomic", "unisrec"}))
+      ->capture_default_str();
+  cmd->add_option("--target-fraction", a->fraction, "fraction of target users that keep their training data")
+      ->capture_default_str();
+  add_model_options(*cmd, a->model, a->backbone, a->quantizer);
+  add_trainer_options(*cmd, a->meta.finetune, a->loss, a->threads);
+  cmd->add_option("--meta", a->methods, "rescaled|fomaml|reptile|joint|target-only (comma-separated: several)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"rescaled", "fomaml", "reptile", "joint", "target-only"}));
+  cmd->add_option("--seeds", a->seeds, "seeds, comma-separated")->delimiter(',');
+  cmd->add_option("--meta-iterations", a->meta.iterations, "meta updates")->check(CLI::Range(0, 100000000))->capture_default_str();
+  cmd->add_option("--inner-steps", a->meta.inner_steps, "k_inner SGD steps per source")->check(CLI::Range(1, 10000))->capture_default_str();
+  cmd->add_option("--inner-lr", a->meta.inner_lr, "inner SGD learning rate alpha")->check(CLI::Range(0.0, 100.0))->capture_default_str();
+  cmd->add_option("--meta-lr", a->meta.meta_lr, "meta Adam learning rate")->check(CLI::Range(0.0, 100.0))->capture_default_str();
+  cmd->add_option("--temperature", a->meta.temperature, "T in softmax(s / T)")->check(CLI::Range(1e-6, 1e6))->capture_default_str();
+  cmd->add_option("--meta-clip", a->meta.clip_norm, "global norm clipping of the meta-gradient")->check(CLI::Range(0.0, 1e9))->capture_default_str();
+  cmd->add_option("--joint-epochs", a->meta.joint_epochs, "joint pre-training epochs")->check(CLI::Range(0, 100000))->capture_default_str();
+  cmd->add_option("--meta-eval-every", a->meta.eval_every, "target validation every N meta iterations (0 = off)")->check(CLI::Range(0, 100000000));
+  cmd->add_flag("--quiet", a->quiet, "no per-epoch progress lines");
+  cmd->add_option("--out", a->out, "directory for transfer.json");
+  cmd->callback([a] {
+    a->meta.batch_size = a->meta.finetune.batch_size;
+    run_transfer(*a);
+  });
+}
+
+}  // namespace metarec::cli

@@ -1,0 +1,141 @@
+#pragma once
+/// @file common.hpp
+/// Pieces shared by the meta-learners: configuration, endless batch streams,
+/// parameter snapshots, per-iteration logs.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "metarec/data/batching.hpp"
+#include "metarec/train/batch_inputs.hpp"
+#include "metarec/train/trainer.hpp"
+
+namespace metarec::meta {
+
+struct MetaConfig {
+  int iterations = 300;        ///< meta updates (SimilarityRescaled, FOMAML, Reptile)
+  int inner_steps = 1;         ///< k_inner SGD steps per source task
+  double inner_lr = 0.1;       ///< alpha, SGD on the source task
+  double meta_lr = 1e-3;       ///< beta_meta, Adam on the meta-gradient (Reptile: step size on (phi - theta))
+  double temperature = 0.1;    ///< T in softmax(s / T)
+  double clip_norm = 1.0;      ///< global norm clipping of the meta-gradient
+  index_t batch_size = 256;
+  int joint_epochs = 10;       ///< JointPretrain: epochs over all sources
+  int eval_every = 0;          ///< validate on the target every N meta iterations (0 = off)
+  std::uint64_t seed = 1;
+  train::TrainerConfig finetune;  ///< fine-tuning on the target (early stopping on its validation)
+
+  void validate() const {
+    check_range("meta.iterations", iterations, 0, 100000000);
+    check_range("meta.inner_steps", inner_steps, 1, 10000);
+    check_range("meta.inner_lr", inner_lr, 0.0, 100.0);
+    check_range("meta.meta_lr", meta_lr, 0.0, 100.0);
+    if (!(temperature > 0)) throw ConfigError("meta.temperature = " + std::to_string(temperature) + " must be > 0");
+    check_range("meta.clip_norm", clip_norm, 0.0, 1e9);
+    check_range<index_t>("meta.batch_size", batch_size, 1, 1 << 20);
+    check_range("meta.joint_epochs", joint_epochs, 0, 100000);
+    check_range("meta.eval_every", eval_every, 0, 100000000);
+    finetune.validate();
+  }
+};
+
+/// One meta iteration as logged: per-source similarity and weight.
+struct IterationLog {
+  int iteration = 0;
+  std::vector<double> similarity;  ///< s_i = cos(g_i, G_i), averaged over parameter tensors
+  std::vector<double> weight;      ///< w_i
+  double query_loss = 0;           ///< mean target query loss over the sources
+};
+
+struct TransferResult {
+  std::string method;
+  std::vector<std::string> sources;
+  std::string target;
+  double target_fraction = 1;
+  double pretrain_seconds = 0;          ///< meta / joint phase
+  std::vector<IterationLog> iterations;  ///< meta phase log
+  std::vector<std::pair<int, eval::Metrics>> meta_valid;  ///< target validation during the meta phase
+  train::TrainResult finetune;          ///< fine-tuning with early stopping; its `test` is the headline number
+};
+
+/// Mini-batches forever: a BatchIterator that starts the next epoch when one ends.
+class BatchStream {
+ public:
+  template <class Model>
+  BatchStream(const Model& model, const data::Split& split, index_t batch_size, std::uint64_t seed)
+      : it_(split, train::batch_options(model, batch_size, seed)), inputs_(split, LossKind::ce, seed + 5) {
+    if (it_.n_users() == 0) throw ConfigError("domain '" + split.name + "' has no user with training data");
+  }
+  const TrainInputs& next() {
+    if (!it_.next()) {
+      it_.start_epoch(++epoch_);
+      it_.next();
+    }
+    return inputs_.prepare(it_.batch());
+  }
+  std::uint64_t epoch() const { return epoch_; }
+  index_t batches_per_epoch() const { return it_.batches_per_epoch(); }
+
+ private:
+  data::BatchIterator it_;
+  train::BatchInputs inputs_;
+  std::uint64_t epoch_ = 0;
+};
+
+/// Copies of a list of parameter values (theta before the inner loop).
+template <class T>
+class ValueSnapshot {
+ public:
+  void take(const std::vector<Parameter<T>*>& ps) {
+    values_.resize(ps.size());
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      if (values_[i].shape() != ps[i]->value.shape()) values_[i] = Tensor<T>(ps[i]->value.shape());
+      values_[i].copy_from(ps[i]->value);
+    }
+  }
+  void restore(const std::vector<Parameter<T>*>& ps) const {
+    for (std::size_t i = 0; i < ps.size(); ++i) ps[i]->value.copy_from(values_[i]);
+  }
+  const Tensor<T>& operator[](std::size_t i) const { return values_[i]; }
+  std::size_t size() const { return values_.size(); }
+
+ private:
+  std::vector<Tensor<T>> values_;
+};
+
+/// p -= lr * grad for every trainable parameter (the inner-loop SGD step).
+template <class T>
+void sgd_step(const std::vector<Parameter<T>*>& ps, double lr) {
+  for (auto* p : ps) {
+    if (!p->trainable) continue;
+    const T a = static_cast<T>(lr);
+    T* v = p->value.data();
+    const T* g = p->grad.data();
+    const index_t n = p->value.size();
+    for (index_t i = 0; i < n; ++i) v[i] -= a * g[i];
+  }
+}
+
+/// Cosine similarity of two equally long vectors (0 when either is zero).
+template <class T>
+double cosine(const T* a, const T* b, index_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (index_t i = 0; i < n; ++i) {
+    ab += double(a[i]) * double(b[i]);
+    aa += double(a[i]) * double(a[i]);
+    bb += double(b[i]) * double(b[i]);
+  }
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+
+/// softmax(s / T).
+inline std::vector<double> softmax_weights(const std::vector<double>& s, double temperature) {
+  std::vector<double> w(s.size());
+  double mx = -1e300, total = 0;
+  for (double x : s) mx = std::max(mx, x / temperature);
+  for (std::size_t i = 0; i < s.size(); ++i) total += (w[i] = std::exp(s[i] / temperature - mx));
+  for (double& x : w) x /= total;
+  return w;
+}
+
+}  // namespace metarec::meta

@@ -1,0 +1,58 @@
+#pragma once
+/// @file transfer.hpp
+/// MetaTransfer<Model, Policy>: pre-train on the source domains with a
+/// meta-learner policy, then fine-tune on the (limited) target data and
+/// select on the target's validation set (SPEC section 3.2).
+#include <chrono>
+
+#include "metarec/meta/baselines.hpp"
+#include "metarec/meta/first_order.hpp"
+#include "metarec/meta/transfer_task.hpp"
+#include "metarec/train/trainer.hpp"
+
+namespace metarec::meta {
+
+template <class Model, class Policy>
+class MetaTransfer {
+  static_assert(MetaLearner<Policy, Model>,
+                "Meta-learner policy must define `name` and `template <class Model> static void "
+                "pretrain(TransferTask<Model>&, TransferResult&)`");
+
+ public:
+  explicit MetaTransfer(MetaConfig config) : config_(std::move(config)) { config_.validate(); }
+
+  /// @param sources  (domain index, split) of each source; at least one unless the policy is TargetOnly
+  /// @param target   domain index of the target and its (limited) split
+  template <class... Callbacks>
+  TransferResult run(Model& model, const std::vector<std::pair<int, const data::Split*>>& sources, int target,
+                     const data::Split& target_split, Callbacks&... callbacks) {
+    if (sources.empty() && !std::is_same_v<Policy, TargetOnly>)
+      throw ConfigError(std::string("meta-learner '") + Policy::name + "' needs at least one source domain");
+    TransferTask<Model> task{model, {}, {}, target, &target_split, config_};
+    for (const auto& [k, split] : sources) {
+      if (k == target) throw ConfigError("a source domain cannot also be the target");
+      task.sources.push_back(k);
+      task.source_splits.push_back(split);
+    }
+    TransferResult res;
+    res.method = Policy::name;
+    for (int k : task.sources) res.sources.push_back(model.domain(k).name);
+    res.target = model.domain(target).name;
+    res.target_fraction = target_split.train_fraction;
+    const auto t0 = std::chrono::steady_clock::now();
+    Policy::template pretrain<Model>(task, res);
+    res.pretrain_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Fine-tune on the target: source tables are frozen, everything else trains.
+    for (int k : task.sources)
+      for (auto* p : model.domain_parameters(k)) p->trainable = false;
+    res.finetune = train::fit(model, target, target_split, config_.finetune, callbacks...);
+    for (int k : task.sources)
+      for (auto* p : model.domain_parameters(k)) p->trainable = true;
+    return res;
+  }
+
+ private:
+  MetaConfig config_;
+};
+
+}  // namespace metarec::meta

@@ -1,0 +1,421 @@
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <map>
+
+#include "metarec/autograd.hpp"
+#include "metarec/autograd/gradcheck.hpp"
+#include "metarec/backbones/sasrec.hpp"
+#include "metarec/model/recommender.hpp"
+#include "metarec/optim/adam.hpp"
+#include "metarec/quantizers/multi_head_vq.hpp"
+
+using namespace metarec;
+using quantizers::MultiHeadVQ;
+
+namespace {
+
+/// The straight-through estimator made literal, for finite differences:
+/// z_q = Z + const(q0 - Z0) with the assignment (codes, q0, Z0) frozen at the
+/// first call. At that point its value equals MultiHeadVQ's, and its true
+/// gradient is what MultiHeadVQ's straight-through gradient must be. Same
+/// parameters (it wraps a MultiHeadVQ::Model), so values copy over by index.
+struct FrozenVQ {
+  static constexpr const char* name = "frozen-vq";
+  template <class T>
+  class Model {
+   public:
+    Model(nn::ParameterStore<T>& s, const ModelConfig& c, Rng& rng) : inner_(s, c, rng), q_(c.quantizer) {}
+    void add_domain(int k, index_t rows) { inner_.add_domain(k, rows); }
+    QuantizedItems<T> apply(Tape<T>& t, Var<T> table, int k) {
+      const index_t R = table.shape()[0], H = inner_.heads(), K = inner_.codebook_size(), dc = inner_.code_dim(),
+                    W = H * dc;
+      Frozen& f = frozen_[k];
+      if (f.q0.empty()) {  // freeze at the base point (eval mode: no state change)
+        Tape<T> base;
+        base.set_training(false);
+        inner_.apply(base, base.leaf(table.value()), k);
+        const Tensor<T> z0 = quantizers::head_project(base.leaf(table.value()), base.leaf(inner_.projection().value)).value();
+        f.z0 = z0.clone();
+        f.q0 = Tensor<T>({R, W});
+        f.mask = Tensor<T>({R, W}, T(1));
+        for (index_t e = 0; e < W; ++e) f.mask(0, e) = f.z0(0, e) = 0;
+        const auto& codes = inner_.codes(k);
+        for (index_t r = 1; r < R; ++r)
+          for (index_t h = 0; h < H; ++h) {
+            const index_t j = codes[static_cast<std::size_t>(h * R + r)];
+            f.ids.push_back(static_cast<std::int32_t>(h * K + j));
+            for (index_t e = 0; e < dc; ++e) f.q0(r, h * dc + e) = inner_.codebook().value(h, j, e);
+          }
+        f.offset = Tensor<T>({R, W});
+        for (index_t r = 1; r < R; ++r)
+          for (index_t e = 0; e < W; ++e) f.offset(r, e) = f.q0(r, e) - f.z0(r, e);
+        f.z0_rows = f.z0.slice(1, R).clone();
+      }
+      Var<T> z = quantizers::head_project(table, t.param(inner_.projection()));
+      Var<T> zq = ops::add(ops::mul(z, t.leaf(f.mask)), t.leaf(f.offset));
+      Var<T> items = ops::linear(zq, t.param(inner_.output()));
+      if (auto* res = inner_.residual(k)) items = ops::add(items, t.param(*res));
+      const double n = static_cast<double>((R - 1) * W);
+      Var<T> diff = ops::mul(ops::sub(z, t.leaf(f.q0)), t.leaf(f.mask));
+      Var<T> aux = ops::scale(ops::sum(ops::mul(diff, diff)), q_.beta / n);
+      if (!q_.ema) {
+        Var<T> flat = ops::reshape(t.param(inner_.codebook()), Shape{H * K, dc});
+        Var<T> picked = ops::reshape(ops::embedding(flat, f.ids.data(), Shape{(R - 1) * H}), Shape{R - 1, W});
+        Var<T> e = ops::sub(picked, t.leaf(f.z0_rows));
+        aux = ops::add(aux, ops::scale(ops::sum(ops::mul(e, e)), 1.0 / n));
+      }
+      return {items, ops::scale(aux, q_.loss_weight)};
+    }
+    MultiHeadVQ::Model<T>& inner() { return inner_; }
+
+   private:
+    struct Frozen {
+      Tensor<T> z0, q0, mask, offset, z0_rows;
+      std::vector<std::int32_t> ids;
+    };
+    MultiHeadVQ::Model<T> inner_;
+    quantizers::QuantizerConfig q_;
+    std::map<int, Frozen> frozen_;
+  };
+};
+
+ModelConfig vq_config(bool residual, bool ema = false) {
+  ModelConfig c;
+  c.d = 6;
+  c.layers = 1;
+  c.heads = 2;
+  c.inner = 10;
+  c.max_len = 5;
+  c.dropout = 0.1;
+  c.attn_dropout = 0.1;
+  c.ln_eps = 1e-5;
+  c.init_std = 0.3;
+  c.quantizer.heads = 3;
+  c.quantizer.code_dim = 2;
+  c.quantizer.codebook_size = 5;
+  c.quantizer.dead_after = 0;
+  c.quantizer.residual = residual;
+  c.quantizer.ema = ema;
+  c.quantizer.loss_weight = 0.7;
+  return c;
+}
+
+/// Analytic gradients of `loss` on model a vs. central differences of the same
+/// loss on the frozen surrogate b (parameters copied from a after a's step).
+/// a's state changes (data init, EMA) happen in a warm-up step first; b gets
+/// a's parameters as they are when a's measured step reads them.
+template <class Loss>
+double compare_with_frozen(nn::ParameterStore<double>& sa, nn::ParameterStore<double>& sb, Loss&& loss, int samples) {
+  {
+    Tape<double> warm(11);
+    loss(warm, true);
+  }
+  auto pa = sa.all(), pb = sb.all();
+  REQUIRE(pa.size() == pb.size());
+  for (std::size_t i = 0; i < pa.size(); ++i) {
+    REQUIRE(pa[i]->name == pb[i]->name);
+    pb[i]->value.copy_from(pa[i]->value);
+  }
+  sa.zero_grad();
+  double base_a = 0;
+  {
+    Tape<double> t(11);
+    auto l = loss(t, true);
+    base_a = l.value()[0];
+    t.backward(l);
+  }
+  auto eval_b = [&] {
+    Tape<double> t(11);
+    return loss(t, false).value()[0];
+  };
+  CHECK(eval_b() == doctest::Approx(base_a).epsilon(1e-12));  // freezes b at the base point; values agree
+  double worst = 0;
+  Rng pick(3);
+  for (std::size_t i = 0; i < pb.size(); ++i) {
+    auto* p = pb[i];
+    for (int s = 0; s < samples; ++s) {
+      const index_t e = static_cast<index_t>(pick.below(static_cast<std::uint64_t>(p->value.size())));
+      const double x0 = p->value[e], eps = 1e-6;
+      p->value[e] = x0 + eps;
+      const double lp = eval_b();
+      p->value[e] = x0 - eps;
+      const double lm = eval_b();
+      p->value[e] = x0;
+      const double num = (lp - lm) / (2 * eps), ana = pa[i]->grad[e];
+      const double err = std::abs(num - ana) / std::max({1.0, std::abs(num), std::abs(ana)});
+      if (err > 1e-6) MESSAGE(p->name << "[" << e << "]: analytic " << ana << " numeric " << num);
+      worst = std::max(worst, err);
+    }
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("MultiHeadVQ: apply gradients (table, projections, codebooks, output, residual) match the literal straight-through") {
+  for (bool residual : {false, true})
+    for (bool ema : {false, true}) {
+      CAPTURE(residual);
+      CAPTURE(ema);
+      const ModelConfig c = vq_config(residual, ema);
+      nn::ParameterStore<double> sa, sb;
+      Rng ra(1), rb(1);
+      MultiHeadVQ::Model<double> a(sa, c, ra);
+      FrozenVQ::Model<double> b(sb, c, rb);
+      const index_t R = 13;
+      auto& ta = sa.add("items.0.weight", {R, c.d}, nn::Init::normal(0.5), ra);
+      auto& tb = sb.add("items.0.weight", {R, c.d}, nn::Init::normal(0.5), rb);
+      a.add_domain(0, R);
+      b.add_domain(0, R);
+      if (residual) {  // make the residual non-trivial
+        Rng r(5);
+        for (auto& v : a.residual(0)->value) v = r.uniform(-0.1, 0.1);
+      }
+      Rng wr(2);
+      Tensor<double> w = random_tensor({R, c.d}, wr);
+      for (index_t e = 0; e < c.d; ++e) w(0, e) = 0;
+      auto loss = [&](Tape<double>& t, bool use_a) {
+        QuantizedItems<double> q = use_a ? a.apply(t, t.param(ta), 0) : b.apply(t, t.param(tb), 0);
+        return ops::add(ops::sum(ops::mul(q.items, t.leaf(w))), q.aux_loss);
+      };
+      CHECK(compare_with_frozen(sa, sb, loss, 12) < 1e-6);
+      // Padding row is exactly zero.
+      Tape<double> t;
+      auto items = a.apply(t, t.param(ta), 0).items.value();
+      for (index_t e = 0; e < c.d; ++e) CHECK(items(0, e) == 0.0);
+      CHECK((sa.find("quantizer.codebook")->trainable == !ema));
+    }
+}
+
+TEST_CASE("MultiHeadVQ in a two-domain SASRec recommender: parameter gradients of the whole loss") {
+  for (bool residual : {false, true}) {
+    CAPTURE(residual);
+    const ModelConfig c = vq_config(residual);
+    RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> a(c, 5);
+    RecommenderType<backbones::SASRec, FrozenVQ, backend::Cpu, double> b(c, 5);
+    a.add_domain("toy", 7);
+    a.add_domain("other", 9);
+    b.add_domain("toy", 7);
+    b.add_domain("other", 9);
+    std::vector<std::int32_t> items{0, 1, 2, 3, 0, 0, 0, 4, 5, 6, 7, 1};
+    std::vector<std::uint8_t> mask{0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1};
+    std::vector<std::int32_t> targets{0, 2, 3, 4, 0, 0, 0, 5, 6, 7, 1, 2};
+    std::vector<std::int32_t> items2{1, 8, 9, 3, 0, 0, 9, 4, 0, 2, 7, 1};
+    std::vector<std::uint8_t> mask2{1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1};
+    std::vector<std::int32_t> targets2{8, 9, 3, 5, 0, 0, 4, 9, 0, 7, 1, 2};
+    TrainInputs in0{SequenceView{3, 4, items.data(), mask.data()}, targets.data(), nullptr};
+    TrainInputs in1{SequenceView{3, 4, items2.data(), mask2.data()}, targets2.data(), nullptr};
+    auto loss = [&](Tape<double>& t, bool use_a) {
+      return use_a ? ops::add(a.loss(t, 0, in0), a.loss(t, 1, in1)) : ops::add(b.loss(t, 0, in0), b.loss(t, 1, in1));
+    };
+    CHECK(compare_with_frozen(a.parameters(), b.parameters(), loss, 4) < 1e-6);
+    // Codebooks, projections and output are shared; the residual is per domain.
+    if (residual) {
+      CHECK(a.parameters().find("items.0.residual") != nullptr);
+      CHECK(a.parameters().find("items.1.residual") != nullptr);
+    }
+    auto u = a.quantizer().usage(0, 1, 8);
+    CHECK(u.items == 7);
+    CHECK(u.used_fraction > 0);
+    CHECK(u.perplexity >= 1.0);
+    CHECK(u.perplexity <= 5.0);
+  }
+}
+
+namespace {
+/// d = 2, one head, identity projection, K = 2 codewords (0,0) and (10,10);
+/// rows: padding, (1,0), (0,1), (9,9).
+struct TinyVQ {
+  ModelConfig c;
+  nn::ParameterStore<double> store;
+  Rng rng{1};
+  std::unique_ptr<MultiHeadVQ::Model<double>> m;
+  Parameter<double>* table = nullptr;
+  explicit TinyVQ(bool ema, int dead_after = 0, index_t K = 2) {
+    c.d = 2;
+    c.quantizer.heads = 1;
+    c.quantizer.code_dim = 2;
+    c.quantizer.codebook_size = K;
+    c.quantizer.ema = ema;
+    c.quantizer.decay = 0.9;
+    c.quantizer.dead_after = dead_after;
+    c.quantizer.data_init = false;
+    m = std::make_unique<MultiHeadVQ::Model<double>>(store, c, rng);
+    auto& p = m->projection().value;
+    p.zero();
+    p(0, 0, 0) = p(0, 1, 1) = 1;
+    auto& cb = m->codebook().value;
+    cb.zero();
+    for (index_t j = 1; j < K; ++j) cb(0, j, 0) = cb(0, j, 1) = 10.0 * static_cast<double>(j);
+    if (ema) store.at("quantizer.ema_sum").value.copy_from(cb);
+    table = &store.add("items.t.weight", {4, 2}, nn::Init::zeros(), rng);
+    table->value(1, 0) = 1;
+    table->value(2, 1) = 1;
+    table->value(3, 0) = table->value(3, 1) = 9;
+    m->add_domain(0, 4);
+  }
+  /// One apply; returns the auxiliary loss.
+  double step(bool training = true) {
+    Tape<double> t;
+    t.set_training(training);
+    return m->apply(t, t.param(*table), 0).aux_loss.value()[0];
+  }
+};
+}  // namespace
+
+TEST_CASE("MultiHeadVQ: EMA update matches a hand computation") {
+  TinyVQ v(/*ema=*/true);
+  const double aux = v.step();
+  // Squared distances 1, 1, 2 over 3 items x 2 dims; beta only (no codebook term under EMA).
+  CHECK(aux == doctest::Approx(0.25 * 4.0 / 6.0));
+  CHECK(v.m->codes(0) == std::vector<std::int32_t>{-1, 0, 0, 1});
+  // N = 0.9 * 1 + 0.1 * (2, 1) = (1.1, 1.0); m0 = 0.1 * (1, 1); m1 = 0.9 * (10, 10) + 0.1 * (9, 9).
+  const double eps = 1e-5, total = 2.1;
+  const double n0 = (1.1 + eps) / (total + 2 * eps) * total, n1 = (1.0 + eps) / (total + 2 * eps) * total;
+  const auto& cb = v.m->codebook().value;
+  CHECK(cb(0, 0, 0) == doctest::Approx(0.1 / n0).epsilon(1e-12));
+  CHECK(cb(0, 1, 1) == doctest::Approx(9.9 / n1).epsilon(1e-12));
+  CHECK(v.store.at("quantizer.ema_count").value[0] == doctest::Approx(1.1));
+  // Evaluation never updates.
+  const double before = cb(0, 1, 1);
+  v.step(/*training=*/false);
+  CHECK(cb(0, 1, 1) == before);
+}
+
+TEST_CASE("MultiHeadVQ: dead codes restart from projected rows, deterministically") {
+  auto run = [](int steps) {
+    TinyVQ v(/*ema=*/false, /*dead_after=*/3, /*K=*/4);  // codes 2 and 3 (at 20, 30) are never chosen
+    for (int i = 0; i < steps; ++i) v.step();
+    return std::make_pair(v.m->restarts(), v.m->codebook().value.clone());
+  };
+  auto [r2, cb2] = run(2);
+  CHECK(r2 == 0);
+  CHECK(cb2(0, 3, 0) == 30.0);
+  auto [r3, cb3] = run(3);
+  CHECK(r3 == 2);
+  for (index_t j : {2, 3}) {  // each restarted code is one of the projected item rows
+    const double x = cb3(0, j, 0), y = cb3(0, j, 1);
+    const bool row = (x == 1 && y == 0) || (x == 0 && y == 1) || (x == 9 && y == 9);
+    CHECK(row);
+  }
+  auto [r3b, cb3b] = run(3);
+  CHECK(r3b == r3);
+  for (index_t e = 0; e < cb3.size(); ++e) CHECK(cb3[e] == cb3b[e]);
+  // Eval-mode applies do not count as steps.
+  TinyVQ v(false, 3, 4);
+  for (int i = 0; i < 5; ++i) v.step(/*training=*/false);
+  CHECK(v.m->restarts() == 0);
+  CHECK(v.m->training_steps() == 0);
+}
+
+TEST_CASE("MultiHeadVQ: usage statistics of a domain") {
+  TinyVQ v(false);
+  v.step(false);
+  auto u = v.m->usage(0);
+  CHECK(u.items == 3);
+  CHECK(u.used_fraction == doctest::Approx(1.0));
+  CHECK(u.collision_rate == doctest::Approx(2.0 / 3.0));  // rows 1 and 2 share code 0
+  CHECK(u.distinct_tuples == 2);
+  CHECK(v.m->usage(0, 3, 4).collision_rate == 0.0);
+  CHECK_THROWS_AS(v.m->usage(1), ConfigError);
+  CHECK_THROWS_AS(v.m->usage(0, 1, 9), ShapeError);
+}
+
+TEST_CASE("MultiHeadVQ: configuration errors name the field") {
+  auto build = [](auto edit) {
+    ModelConfig c;
+    edit(c);
+    nn::ParameterStore<float> s;
+    Rng r;
+    MultiHeadVQ::Model<float> m(s, c, r);
+  };
+  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.heads = 3; }), doctest::Contains("quantizer.heads"), ConfigError);
+  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.codebook_size = 1; }), doctest::Contains("quantizer.codebook_size"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.beta = -0.1; }), doctest::Contains("quantizer.beta"), ConfigError);
+  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.decay = 1.0; }), doctest::Contains("quantizer.decay"), ConfigError);
+  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.decay = 0.0; }), doctest::Contains("quantizer.decay"), ConfigError);
+  CHECK_NOTHROW(build([](ModelConfig&) {}));
+  // Through the Recommender as well.
+  ModelConfig c;
+  c.quantizer.heads = 5;
+  CHECK_THROWS_WITH_AS((Recommender<backbones::SASRec, MultiHeadVQ>(c)), doctest::Contains("does not divide d = 64"), ConfigError);
+}
+
+namespace {
+/// A user-written quantizer: items = 0.5 * table, aux = 1e-3 * mean(table^2).
+struct HalfScale {
+  static constexpr const char* name = "half";
+  template <class T>
+  class Model {
+   public:
+    Model(nn::ParameterStore<T>& s, const ModelConfig&, Rng& rng) : gain_(&s.add("quantizer.gain", {1}, nn::Init::ones(), rng)) {}
+    QuantizedItems<T> apply(Tape<T>&, Var<T> table, int) {
+      return {ops::scale(table, 0.5), ops::scale(ops::mean(ops::mul(table, table)), 1e-3)};
+    }
+
+   private:
+    Parameter<T>* gain_;
+  };
+};
+}  // namespace
+
+TEST_CASE("a user-written quantizer plugs into the Recommender and trains") {
+  static_assert(Quantizer<HalfScale, double>);
+  static_assert(Quantizer<MultiHeadVQ, float>);
+  ModelConfig c = vq_config(false);
+  c.dropout = c.attn_dropout = 0;
+  auto train = [&](auto& model) {
+    model.add_domain("toy", 7);
+    std::vector<std::int32_t> items{0, 1, 2, 3, 0, 0, 0, 4, 5, 6, 7, 1};
+    std::vector<std::uint8_t> mask{0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1};
+    std::vector<std::int32_t> targets{0, 2, 3, 4, 0, 0, 0, 5, 6, 7, 1, 2};
+    TrainInputs in{SequenceView{3, 4, items.data(), mask.data()}, targets.data(), nullptr};
+    optim::AdamConfig ac;
+    ac.lr = 1e-2;
+    optim::Adam<double> opt(model.parameters().all(), ac);
+    Tape<double> t;
+    double first = 0, last = 0;
+    for (int s = 0; s < 30; ++s) {
+      t.reset();
+      model.parameters().zero_grad();
+      auto l = model.loss(t, 0, in);
+      t.backward(l);
+      opt.step();
+      (s == 0 ? first : last) = l.value()[0];
+    }
+    CHECK(last < first);
+  };
+  RecommenderType<backbones::SASRec, HalfScale, backend::Cpu, double> user(c, 3);
+  train(user);
+  RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> vq(c, 3);
+  train(vq);
+}
+
+TEST_CASE("MultiHeadVQ: apply forward + backward time (12101 x 64, H = 4, K = 256, d_c = 16, float)" * doctest::skip()) {
+  ModelConfig c;
+  nn::ParameterStore<float> s;
+  Rng r(1);
+  MultiHeadVQ::Model<float> m(s, c, r);
+  auto& table = s.add("items.x.weight", {12101, 64}, nn::Init::normal(0.02), r);
+  m.add_domain(0, 12101);
+  Tape<float> t;
+  auto step = [&] {
+    t.reset();
+    s.zero_grad();
+    auto q = m.apply(t, t.param(table), 0);
+    Tensor<float> g = t.alloc(q.items.shape());
+    g.fill(1e-3f);
+    t.backward(q.items, g);
+    t.backward(q.aux_loss);
+  };
+  for (int i = 0; i < 3; ++i) step();
+  const std::size_t allocs = t.workspace().heap_allocations();
+  const int n = 20;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) step();
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / n;
+  MESSAGE("apply fwd+bwd: " << ms << " ms per call, threads " << num_threads());
+  CHECK(t.workspace().heap_allocations() == allocs);
+}
