@@ -1,0 +1,124 @@
+#include <doctest/doctest.h>
+
+#include "metarec/backbones/sasrec.hpp"
+#include "metarec/meta/transfer.hpp"
+#include "metarec/quantizers/multi_head_vq.hpp"
+
+using namespace metarec;
+
+namespace {
+
+/// A synthetic domain: users walk a ring of items with small jumps, so the
+/// next item is predictable from the last one.
+data::Split ring_domain(const std::string& name, std::int32_t n_items, int users, std::uint64_t seed) {
+  data::Domain d;
+  d.name = name;
+  d.n_items = n_items;
+  Rng rng(seed);
+  for (int u = 0; u < users; ++u) {
+    std::vector<std::int32_t> s;
+    auto item = static_cast<std::int32_t>(1 + rng.below(static_cast<std::uint64_t>(n_items)));
+    const int len = 5 + static_cast<int>(rng.below(6));
+    for (int t = 0; t < len; ++t) {
+      s.push_back(item);
+      item = static_cast<std::int32_t>((item + static_cast<std::int32_t>(1 + rng.below(2)) - 1) % n_items + 1);
+    }
+    d.sequences.push_back(s);
+    d.user_names.push_back(std::to_string(u));
+  }
+  d.item_names.assign(static_cast<std::size_t>(n_items) + 1, "");
+  return data::split_leave_one_out(d);
+}
+
+ModelConfig tiny() {
+  ModelConfig c;
+  c.d = 16;
+  c.layers = 1;
+  c.heads = 2;
+  c.inner = 32;
+  c.max_len = 10;
+  c.dropout = c.attn_dropout = 0.1;
+  c.quantizer.heads = 2;
+  c.quantizer.codebook_size = 16;
+  c.quantizer.code_dim = 4;
+  return c;
+}
+
+meta::MetaConfig quick() {
+  meta::MetaConfig m;
+  m.iterations = 6;
+  m.inner_steps = 2;
+  m.batch_size = 32;
+  m.joint_epochs = 1;
+  m.finetune.epochs = 2;
+  m.finetune.batch_size = 32;
+  m.finetune.patience = 0;
+  return m;
+}
+
+template <class Model, class Policy>
+meta::TransferResult run(Model& model, const std::vector<data::Split>& sources, const data::Split& target) {
+  std::vector<std::pair<int, const data::Split*>> src;
+  for (auto& s : sources) src.emplace_back(model.add_domain(s.name, s.n_items), &s);
+  const int t = model.add_domain(target.name, target.n_items);
+  meta::MetaTransfer<Model, Policy> learner(quick());
+  return learner.run(model, src, t, target);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("meta-learners run end to end and log per-source weights", Policy, meta::SimilarityRescaled,
+                   meta::FOMAML, meta::Reptile, meta::JointPretrain, meta::TargetOnly) {
+  const std::vector<data::Split> sources{ring_domain("a", 40, 60, 1), ring_domain("b", 30, 60, 2)};
+  const data::Split target = data::limit_training_users(ring_domain("t", 25, 60, 3), 0.5, 4);
+  Recommender<backbones::SASRec, quantizers::MultiHeadVQ> model(tiny(), 5);
+  const meta::TransferResult r = run<decltype(model), Policy>(model, sources, target);
+  CHECK(r.method == std::string(Policy::name));
+  CHECK(r.target == "t");
+  CHECK(r.finetune.test.count() == static_cast<index_t>(target.test.size()));
+  CHECK(std::isfinite(r.finetune.test["NDCG@10"]));
+  const bool iterative = std::is_same_v<Policy, meta::SimilarityRescaled> || std::is_same_v<Policy, meta::FOMAML> ||
+                         std::is_same_v<Policy, meta::Reptile>;
+  CHECK(r.iterations.size() == (iterative ? 6u : 0u));
+  for (const auto& it : r.iterations) {
+    REQUIRE(it.weight.size() == 2);
+    CHECK(it.weight[0] + it.weight[1] == doctest::Approx(1.0));
+    if constexpr (std::is_same_v<Policy, meta::SimilarityRescaled>) {
+      REQUIRE(it.similarity.size() == 2);
+      for (double s : it.similarity) CHECK((s >= -1.0 && s <= 1.0));
+      // w = softmax(s / T): the more similar source gets the larger weight.
+      CHECK((it.weight[0] >= it.weight[1]) == (it.similarity[0] >= it.similarity[1]));
+    }
+    if constexpr (std::is_same_v<Policy, meta::FOMAML>) CHECK(it.weight[0] == doctest::Approx(0.5));
+  }
+  // Source tables are trainable again after fine-tuning.
+  for (auto* p : model.domain_parameters(0)) CHECK(p->trainable);
+}
+
+TEST_CASE("meta: softmax weights and cosine") {
+  auto w = meta::softmax_weights({0.5, -0.5}, 0.1);
+  CHECK(w[0] == doctest::Approx(1.0 / (1.0 + std::exp(-10.0))));
+  std::vector<float> a{1, 0}, b{0, 1}, c{-2, 0};
+  CHECK(meta::cosine(a.data(), b.data(), 2) == doctest::Approx(0.0));
+  CHECK(meta::cosine(a.data(), c.data(), 2) == doctest::Approx(-1.0));
+}
+
+TEST_CASE("meta: bad input is rejected with clear errors") {
+  const data::Split target = ring_domain("t", 25, 30, 3);
+  Recommender<backbones::SASRec> model(tiny(), 5);
+  const int t = model.add_domain("t", 25);
+  meta::MetaTransfer<decltype(model), meta::SimilarityRescaled> learner(quick());
+  CHECK_THROWS_WITH(learner.run(model, {}, t, target), doctest::Contains("needs at least one source domain"));
+  CHECK_THROWS_WITH(learner.run(model, {{t, &target}}, t, target), doctest::Contains("cannot also be the target"));
+  meta::MetaConfig bad = quick();
+  bad.temperature = 0;
+  CHECK_THROWS_AS((meta::MetaTransfer<decltype(model), meta::FOMAML>(bad)), ConfigError);
+  CHECK_THROWS_AS(data::limit_training_users(target, 0.0, 1), ConfigError);
+  CHECK_THROWS_AS(data::limit_training_users(target, 1.5, 1), ConfigError);
+  ModelConfig c = tiny();
+  c.quantizer.heads = 3;  // does not divide d = 16
+  CHECK_THROWS_AS((Recommender<backbones::SASRec, quantizers::MultiHeadVQ>(c)), ConfigError);
+  c = tiny();
+  c.quantizer.codebook_size = 1;
+  CHECK_THROWS_AS((Recommender<backbones::SASRec, quantizers::MultiHeadVQ>(c)), ConfigError);
+}
