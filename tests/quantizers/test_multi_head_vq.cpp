@@ -27,6 +27,7 @@ struct FrozenVQ {
    public:
     Model(nn::ParameterStore<T>& s, const ModelConfig& c, Rng& rng) : inner_(s, c, rng), q_(c.quantizer) {}
     void add_domain(int k, index_t rows) { inner_.add_domain(k, rows); }
+    void add_domain(int k, index_t rows, const std::string& name) { inner_.add_domain(k, rows, name); }
     QuantizedItems<T> apply(Tape<T>& t, Var<T> table, int k) {
       const index_t R = table.shape()[0], H = inner_.heads(), K = inner_.codebook_size(), dc = inner_.code_dim(),
                     W = H * dc;
@@ -212,8 +213,10 @@ TEST_CASE("MultiHeadVQ in a two-domain SASRec recommender: parameter gradients o
     CHECK(compare_with_frozen(a.parameters(), b.parameters(), loss, 4) < 1e-6);
     // Codebooks, projections and output are shared; the residual is per domain.
     if (residual) {
-      CHECK(a.parameters().find("items.0.residual") != nullptr);
-      CHECK(a.parameters().find("items.1.residual") != nullptr);
+      CHECK(a.parameters().find("items.toy.residual") != nullptr);
+      CHECK(a.parameters().find("items.other.residual") != nullptr);
+      // ... and is one of the domain's own parameters (not meta-learned).
+      CHECK(a.domain_parameters(0).size() == 2);
     }
     auto u = a.quantizer().usage(0, 1, 8);
     CHECK(u.items == 7);
