@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "metarec/core/gemm.hpp"
+#include "metarec/core/parallel.hpp"
 #include "metarec/core/random.hpp"
 #include "metarec/core/tensor.hpp"
 #include "metarec/core/workspace.hpp"
@@ -80,4 +81,25 @@ TEST_CASE("rng: seeded streams are reproducible and roughly uniform/normal") {
   std::vector<int> hist(10, 0);
   for (int i = 0; i < 100000; ++i) ++hist[r.below(10)];
   for (int h : hist) CHECK(std::abs(h - 10000) < 500);
+}
+
+TEST_CASE("gemm: long shared dimension (split across threads) matches a naive product") {
+  Rng rng(9);
+  const index_t M = 5, N = 7, K = 3001;
+  Tensor<double> a({K, M}), b({K, N}), c({M, N}, 1.0);
+  for (auto& x : a) x = rng.uniform(-1, 1);
+  for (auto& x : b) x = rng.uniform(-1, 1);
+  const int before = num_threads();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    Tensor<double> out = c.clone();
+    gemm<double>(true, false, M, N, K, 0.5, a.data(), M, b.data(), N, 2.0, out.data(), N);
+    for (index_t i = 0; i < M; ++i)
+      for (index_t j = 0; j < N; ++j) {
+        double ref = 2.0;
+        for (index_t k = 0; k < K; ++k) ref += 0.5 * a(k, i) * b(k, j);
+        CHECK(out(i, j) == doctest::Approx(ref).epsilon(1e-10));
+      }
+  }
+  set_num_threads(before);
 }
