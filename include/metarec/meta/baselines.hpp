@@ -24,21 +24,19 @@ struct JointPretrain {
     Model& model = task.model;
     const MetaConfig& cfg = task.config;
     std::vector<Parameter<T>*> params = model.shared_parameters();
-    std::vector<BatchStream> streams;
+    SourceTasks<Model> sources(task);
     index_t steps = 0;
-    for (std::size_t i = 0; i < task.sources.size(); ++i) {
-      auto tables = model.domain_parameters(task.sources[i]);
-      params.insert(params.end(), tables.begin(), tables.end());
-      streams.emplace_back(model, *task.source_splits[i], cfg.batch_size, cfg.seed + 101 * (i + 1));
-      steps = std::max(steps, streams.back().batches_per_epoch());
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      params.insert(params.end(), sources.tables(i).begin(), sources.tables(i).end());
+      steps = std::max(steps, sources.stream(i).batches_per_epoch());
     }
     optim::Adam<T> adam(params, optim::AdamConfig{.lr = cfg.finetune.lr});
     Tape<T> tape(cfg.seed + 13);
     for (index_t s = 0; s < steps * cfg.joint_epochs; ++s)
-      for (std::size_t i = 0; i < streams.size(); ++i) {
+      for (std::size_t i = 0; i < sources.size(); ++i) {
         tape.reset();
         model.parameters().zero_grad();
-        tape.backward(model.loss(tape, task.sources[i], streams[i].next()));
+        tape.backward(model.loss(tape, task.sources[i], sources.stream(i).next()));
         adam.step();
       }
   }
@@ -56,13 +54,7 @@ struct Reptile {
     Model& model = task.model;
     const MetaConfig& cfg = task.config;
     const auto shared = model.shared_parameters();
-    std::vector<std::unique_ptr<optim::Adam<T>>> source_opt;
-    std::vector<BatchStream> streams;
-    for (std::size_t i = 0; i < task.sources.size(); ++i) {
-      source_opt.push_back(std::make_unique<optim::Adam<T>>(model.domain_parameters(task.sources[i]),
-                                                           optim::AdamConfig{.lr = cfg.finetune.lr}));
-      streams.emplace_back(model, *task.source_splits[i], cfg.batch_size, cfg.seed + 101 * (i + 1));
-    }
+    SourceTasks<Model> sources(task);
     Tape<T> tape(cfg.seed + 13);
     ValueSnapshot<T> theta;
     std::vector<Tensor<T>> delta;
@@ -73,13 +65,7 @@ struct Reptile {
       for (auto& d : delta) d.zero();
       for (std::size_t i = 0; i < task.sources.size(); ++i) {
         theta.restore(shared);
-        for (int s = 0; s < cfg.inner_steps; ++s) {
-          tape.reset();
-          model.parameters().zero_grad();
-          tape.backward(model.loss(tape, task.sources[i], streams[i].next()));
-          sgd_step(shared, cfg.inner_lr);
-          source_opt[i]->step();
-        }
+        sources.adapt(i, tape, shared);
         for (std::size_t p = 0; p < shared.size(); ++p)
           for (index_t e = 0; e < delta[p].size(); ++e) delta[p][e] += shared[p]->value[e] - theta[p][e];
       }

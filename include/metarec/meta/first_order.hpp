@@ -28,13 +28,7 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
   std::vector<Parameter<T>*> meta_params = shared;
   meta_params.insert(meta_params.end(), target_tables.begin(), target_tables.end());
   optim::Adam<T> meta_opt(meta_params, optim::AdamConfig{.lr = cfg.meta_lr});
-  std::vector<std::unique_ptr<optim::Adam<T>>> source_opt;
-  std::vector<BatchStream> streams;
-  for (std::size_t i = 0; i < task.sources.size(); ++i) {
-    source_opt.push_back(std::make_unique<optim::Adam<T>>(model.domain_parameters(task.sources[i]),
-                                                         optim::AdamConfig{.lr = cfg.finetune.lr}));
-    streams.emplace_back(model, *task.source_splits[i], cfg.batch_size, cfg.seed + 101 * (i + 1));
-  }
+  SourceTasks<Model> sources(task);
   BatchStream target_stream(model, *task.target_split, cfg.batch_size, cfg.seed + 7);
   Tape<T> tape(cfg.seed + 13), eval_tape(cfg.seed + 17);
   ValueSnapshot<T> theta;
@@ -51,13 +45,7 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
     const TrainInputs& query = target_stream.next();
     for (std::size_t i = 0; i < S; ++i) {
       if (i > 0) theta.restore(shared);
-      for (int s = 0; s < cfg.inner_steps; ++s) {
-        tape.reset();
-        model.parameters().zero_grad();
-        tape.backward(model.loss(tape, task.sources[i], streams[i].next()));
-        sgd_step(shared, cfg.inner_lr);
-        source_opt[i]->step();
-      }
+      sources.adapt(i, tape, shared);
       tape.reset();
       model.parameters().zero_grad();
       Var<T> q = model.loss(tape, task.target, query);

@@ -2,9 +2,11 @@
 /// @file transfer_task.hpp
 /// What a meta-learner policy works on: a multi-domain model, its source
 /// domains and the (limited) target domain.
+#include <memory>
 #include <vector>
 
 #include "metarec/meta/common.hpp"
+#include "metarec/optim/adam.hpp"
 
 namespace metarec::meta {
 
@@ -16,6 +18,44 @@ struct TransferTask {
   int target;
   const data::Split* target_split;
   MetaConfig config;
+};
+
+/// The source side of a task: a batch stream per source and an Adam for each
+/// source's own item table (domain-specific, never meta-learned), and the
+/// inner loop shared by the gradient-based meta-learners.
+template <class Model>
+class SourceTasks {
+ public:
+  using T = typename Model::Scalar;
+  explicit SourceTasks(TransferTask<Model>& task) : task_(task) {
+    const MetaConfig& cfg = task.config;
+    for (std::size_t i = 0; i < task.sources.size(); ++i) {
+      tables_.push_back(task.model.domain_parameters(task.sources[i]));
+      opt_.push_back(std::make_unique<optim::Adam<T>>(tables_.back(), optim::AdamConfig{.lr = cfg.finetune.lr}));
+      streams_.emplace_back(task.model, *task.source_splits[i], cfg.batch_size, cfg.seed + 101 * (i + 1));
+    }
+  }
+  std::size_t size() const { return streams_.size(); }
+  BatchStream& stream(std::size_t i) { return streams_[i]; }
+  const std::vector<Parameter<T>*>& tables(std::size_t i) const { return tables_[i]; }
+
+  /// k_inner steps on source i from the current shared values: SGD (inner_lr)
+  /// on `shared` gives phi_i; the source table follows its gradient with Adam.
+  void adapt(std::size_t i, Tape<T>& tape, const std::vector<Parameter<T>*>& shared) {
+    for (int s = 0; s < task_.config.inner_steps; ++s) {
+      tape.reset();
+      task_.model.parameters().zero_grad();
+      tape.backward(task_.model.loss(tape, task_.sources[i], streams_[i].next()));
+      sgd_step(shared, task_.config.inner_lr);
+      opt_[i]->step();
+    }
+  }
+
+ private:
+  TransferTask<Model>& task_;
+  std::vector<std::vector<Parameter<T>*>> tables_;
+  std::vector<std::unique_ptr<optim::Adam<T>>> opt_;
+  std::vector<BatchStream> streams_;
 };
 
 /// Contract of a meta-learner policy: a name and
