@@ -2,6 +2,8 @@
 
 #include "metarec/backbones/sasrec.hpp"
 #include "metarec/meta/transfer.hpp"
+
+#include <filesystem>
 #include "metarec/quantizers/multi_head_vq.hpp"
 
 using namespace metarec;
@@ -121,4 +123,40 @@ TEST_CASE("meta: bad input is rejected with clear errors") {
   c = tiny();
   c.quantizer.codebook_size = 1;
   CHECK_THROWS_AS((Recommender<backbones::SASRec, quantizers::MultiHeadVQ>(c)), ConfigError);
+}
+
+#include "metarec/train/pretrained.hpp"
+
+TEST_CASE("pretrained checkpoints: attach a new target domain; mismatched configs fail clearly") {
+  const auto dir = std::filesystem::temp_directory_path() / "metarec_test_pretrained";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "pre.ckpt").string();
+  using Model = Recommender<backbones::SASRec, quantizers::MultiHeadVQ>;
+  Model pre(tiny(), 1);
+  pre.add_domain("a", 40);
+  pre.add_domain("b", 30);
+  save_checkpoint(path, train::model_checkpoint(pre));
+  const Checkpoint ck = load_checkpoint(path);
+
+  Model fresh(tiny(), 2);
+  fresh.add_domain("a", 40);
+  fresh.add_domain("t", 25);  // new target; "b" is not attached
+  const auto left = train::load_pretrained(fresh, ck);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0] == "t");
+  CHECK(fresh.parameters().at("items.a.weight").value[5] == pre.parameters().at("items.a.weight").value[5]);
+  auto shared_pre = pre.shared_parameters(), shared_new = fresh.shared_parameters();
+  for (std::size_t i = 0; i < shared_pre.size(); ++i) CHECK(shared_new[i]->value[0] == shared_pre[i]->value[0]);
+
+  ModelConfig other = tiny();
+  other.d = 24;  // another hidden size
+  Model wrong(other, 3);
+  wrong.add_domain("t", 25);
+  const float before = wrong.parameters().at("items.t.weight").value[1];
+  CHECK_THROWS_AS(train::load_pretrained(wrong, ck), CheckpointError);
+  CHECK(wrong.parameters().at("items.t.weight").value[1] == before);  // nothing half-loaded
+  Model wrong_table(tiny(), 4);
+  wrong_table.add_domain("a", 41);  // same domain name, another catalogue size
+  CHECK_THROWS_WITH(train::load_pretrained(wrong_table, ck), doctest::Contains("items.a.weight"));
+  std::filesystem::remove_all(dir);
 }
