@@ -77,7 +77,8 @@ void run_transfer(TransferArgs& a) {
               {"meta", {{"iterations", a.meta.iterations}, {"inner_steps", a.meta.inner_steps},
                         {"inner_lr", a.meta.inner_lr}, {"meta_lr", a.meta.meta_lr},
                         {"temperature", a.meta.temperature}, {"clip", a.meta.clip_norm},
-                        {"joint_epochs", a.meta.joint_epochs}, {"batch_size", a.meta.batch_size}}},
+                        {"joint_epochs", a.meta.joint_epochs}, {"reptile_step", a.meta.reptile_step},
+                        {"batch_size", a.meta.batch_size}}},
               {"finetune", to_json(a.meta.finetune)}, {"threads", num_threads()}};
   fmt::print(stderr, "effective config: {}\n", config.dump());
   std::vector<LoadedData> src;
@@ -187,6 +188,7 @@ void setup_transfer(CLI::App& app) {
   cmd->add_option("--temperature", a->meta.temperature, "T in softmax(s / T)")->check(CLI::Range(1e-6, 1e6))->capture_default_str();
   cmd->add_option("--meta-clip", a->meta.clip_norm, "global norm clipping of the meta-gradient")->check(CLI::Range(0.0, 1e9))->capture_default_str();
   cmd->add_option("--joint-epochs", a->meta.joint_epochs, "joint pre-training epochs")->check(CLI::Range(0, 100000))->capture_default_str();
+  cmd->add_option("--reptile-step", a->meta.reptile_step, "Reptile step size on mean(phi - theta)")->check(CLI::Range(0.0, 10.0))->capture_default_str();
   cmd->add_option("--meta-eval-every", a->meta.eval_every, "target validation every N meta iterations (0 = off)")->check(CLI::Range(0, 100000000));
   cmd->add_flag("--quiet", a->quiet, "no per-epoch progress lines");
   cmd->add_option("--out", a->out, "directory for transfer.json");

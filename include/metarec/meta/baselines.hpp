@@ -47,7 +47,6 @@ struct JointPretrain {
 /// Source item tables follow their inner-loop gradients with Adam.
 struct Reptile {
   static constexpr const char* name = "reptile";
-  static constexpr double step = 0.5;
   template <class Model>
   static void pretrain(TransferTask<Model>& task, TransferResult& res) {
     using T = typename Model::Scalar;
@@ -59,7 +58,7 @@ struct Reptile {
     ValueSnapshot<T> theta;
     std::vector<Tensor<T>> delta;
     for (auto* p : shared) delta.emplace_back(p->value.shape());
-    const double scale = step / static_cast<double>(task.sources.size());
+    const double scale = cfg.reptile_step / static_cast<double>(task.sources.size());
     for (int it = 1; it <= cfg.iterations; ++it) {
       theta.take(shared);
       for (auto& d : delta) d.zero();

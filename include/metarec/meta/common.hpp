@@ -21,6 +21,7 @@ struct MetaConfig {
   double clip_norm = 1.0;      ///< global norm clipping of the meta-gradient
   index_t batch_size = 256;
   int joint_epochs = 10;       ///< JointPretrain: epochs over all sources
+  double reptile_step = 0.5;   ///< Reptile: theta += step * mean_i(phi_i - theta)
   int eval_every = 0;          ///< validate on the target every N meta iterations (0 = off)
   std::uint64_t seed = 1;
   train::TrainerConfig finetune;  ///< fine-tuning on the target (early stopping on its validation)
@@ -34,6 +35,7 @@ struct MetaConfig {
     check_range("meta.clip_norm", clip_norm, 0.0, 1e9);
     check_range<index_t>("meta.batch_size", batch_size, 1, 1 << 20);
     check_range("meta.joint_epochs", joint_epochs, 0, 100000);
+    check_range("meta.reptile_step", reptile_step, 0.0, 10.0);
     check_range("meta.eval_every", eval_every, 0, 100000000);
     finetune.validate();
   }

@@ -32,7 +32,6 @@ class ProgressReporter {
     const int width = 30;
     const int filled = static_cast<int>(width * s.batch / std::max<index_t>(s.batches, 1));
     const double frac = static_cast<double>(s.batch) / static_cast<double>(std::max<index_t>(s.batches, 1));
-    epoch_ = s.epoch;
     if (s.batch == 1) epoch_start_ = now;
     const double secs = std::chrono::duration<double>(now - epoch_start_).count();
     const double remaining = frac > 0 ? secs / frac - secs : 0;
@@ -56,7 +55,6 @@ class ProgressReporter {
   std::FILE* out_;
   std::vector<std::string> metrics_;
   bool tty_;
-  int epoch_ = 0;
   Clock::time_point last_draw_{}, epoch_start_{};
 };
 
