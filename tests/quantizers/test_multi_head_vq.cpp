@@ -395,30 +395,3 @@ TEST_CASE("a user-written quantizer plugs into the Recommender and trains") {
   RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> vq(c, 3);
   train(vq);
 }
-
-TEST_CASE("MultiHeadVQ: apply forward + backward time (12101 x 64, H = 4, K = 256, d_c = 16, float)" * doctest::skip()) {
-  ModelConfig c;
-  nn::ParameterStore<float> s;
-  Rng r(1);
-  MultiHeadVQ::Model<float> m(s, c, r);
-  auto& table = s.add("items.x.weight", {12101, 64}, nn::Init::normal(0.02), r);
-  m.add_domain(0, 12101);
-  Tape<float> t;
-  auto step = [&] {
-    t.reset();
-    s.zero_grad();
-    auto q = m.apply(t, t.param(table), 0);
-    Tensor<float> g = t.alloc(q.items.shape());
-    g.fill(1e-3f);
-    t.backward(q.items, g);
-    t.backward(q.aux_loss);
-  };
-  for (int i = 0; i < 3; ++i) step();
-  const std::size_t allocs = t.workspace().heap_allocations();
-  const int n = 20;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < n; ++i) step();
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / n;
-  MESSAGE("apply fwd+bwd: " << ms << " ms per call, threads " << num_threads());
-  CHECK(t.workspace().heap_allocations() == allocs);
-}
