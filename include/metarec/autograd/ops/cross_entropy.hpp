@@ -41,6 +41,17 @@ struct FullCEOptions {
 namespace detail {
 
 /// Throws ShapeError naming op, row and value unless lo <= targets[i] < hi.
+/// Hidden states [N >= 1, d] scored against an item table [rows, d].
+template <class T>
+void check_scoring_shapes(const char* op, const Tensor<T>& hv, const Tensor<T>& ev) {
+  expect_rank(op, "hidden states", hv.shape(), 2);
+  expect_rank(op, "item table", ev.shape(), 2);
+  if (hv.dim(1) != ev.dim(1))
+    throw ShapeError(std::string(op) + ": hidden states " + hv.shape().str() + " and item table " + ev.shape().str() +
+                     " differ in the embedding dimension");
+  if (hv.dim(0) == 0) throw ShapeError(std::string(op) + ": no rows (hidden states " + hv.shape().str() + ")");
+}
+
 inline void check_targets(const char* op, const std::int32_t* targets, index_t n, index_t lo, index_t hi) {
   if (n > 0 && targets == nullptr) throw ShapeError(std::string(op) + ": targets pointer is null");
   for (index_t i = 0; i < n; ++i)
@@ -227,12 +238,7 @@ Var<T> full_ce(const char* op, Var<T> h, Var<T> items, const std::int32_t* targe
   Tape<T>& t = *h.tape;
   const Tensor<T>& hv = h.value();
   const Tensor<T>& ev = items.value();
-  expect_rank(op, "hidden states", hv.shape(), 2);
-  expect_rank(op, "item table", ev.shape(), 2);
-  if (hv.dim(1) != ev.dim(1))
-    throw ShapeError(std::string(op) + ": hidden states " + hv.shape().str() + " and item table " + ev.shape().str() +
-                     " differ in the embedding dimension");
-  if (hv.dim(0) == 0) throw ShapeError(std::string(op) + ": no rows (hidden states " + hv.shape().str() + ")");
+  check_scoring_shapes(op, hv, ev);
   if (first < 0 || end > ev.dim(0) || first >= end)
     throw ShapeError(std::string(op) + ": candidate rows [" + std::to_string(first) + ", " + std::to_string(end) +
                      ") are empty or outside the item table " + ev.shape().str());

@@ -68,13 +68,8 @@ Var<T> pair_loss(const char* op, PairLoss kind, Var<T> h, Var<T> items, const st
   Tape<T>& t = *h.tape;
   const Tensor<T>& hv = h.value();
   const Tensor<T>& ev = items.value();
-  expect_rank(op, "hidden states", hv.shape(), 2);
-  expect_rank(op, "item table", ev.shape(), 2);
-  if (hv.dim(1) != ev.dim(1))
-    throw ShapeError(std::string(op) + ": hidden states " + hv.shape().str() + " and item table " + ev.shape().str() +
-                     " differ in the embedding dimension");
+  check_scoring_shapes(op, hv, ev);
   const index_t N = hv.dim(0), d = hv.dim(1);
-  if (N == 0) throw ShapeError(std::string(op) + ": no rows (hidden states " + hv.shape().str() + ")");
   check_targets(op, pos, N, 0, ev.dim(0));
   check_targets(op, neg, N, 0, ev.dim(0));
   Tensor<T> coef = t.alloc(Shape{N, 2});
