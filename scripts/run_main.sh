@@ -2,8 +2,8 @@
 # The main job: MetaRec transfer on real data, in a quick configuration that
 # finishes in a few minutes on 2 cores. Sources Sports + Toys, target Beauty
 # (S3-Rec files in ../shared/data), 10% of Beauty's users keep their
-# training data; target-only training vs MetaRec (multi-head VQ + similarity-
-# rescaled meta-gradients), one seed. Writes out/main/transfer.json and a
+# training data; target-only training vs MetaRec (multi-head VQ with a small
+# per-domain residual + similarity-rescaled meta-gradients), one seed. Writes out/main/transfer.json and a
 # figure out/main/transfer.png (table + per-source weights over iterations).
 # Env: METAREC_DATA (default ../shared/data), METAREC_JOBS (default 2).
 set -euo pipefail
@@ -22,7 +22,7 @@ mkdir -p out/main
 build-release/examples/metarec transfer \
   --sources "$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt" \
   --target "$data/Beauty.txt" --target-fraction 0.1 \
-  --backbone sasrec --quantizer vq --meta target-only,rescaled --seeds 1 \
+  --backbone sasrec --quantizer vq --vq-residual --meta target-only,rescaled --seeds 1 \
   --meta-iterations 150 --epochs 40 --patience 5 --threads "$(nproc)" --quiet \
   --out out/main
 /usr/bin/python3 scripts/plot_transfer.py out/main/transfer.json out/main/transfer.png
