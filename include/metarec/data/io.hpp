@@ -97,6 +97,17 @@ inline bool is_blank(std::string_view s) {
   return true;
 }
 
+/// Next non-blank line; every line is counted in `report`, blank ones are
+/// skipped (and counted as such) in every mode.
+inline bool next_record(LineReader& lines, std::string_view& line, LoadReport& report) {
+  while (lines.next(line)) {
+    ++report.lines;
+    if (!is_blank(line)) return true;
+    ++report.blank_lines;
+  }
+  return false;
+}
+
 /// Splits on runs of spaces/tabs.
 class Tokens {
  public:

@@ -31,13 +31,8 @@ inline Domain read_sequences(std::istream& in, const std::string& name, const Re
   detail::LineReader lines(in);
   std::vector<std::int64_t> scratch;
   std::string_view line, tok;
-  while (lines.next(line)) {
+  while (detail::next_record(lines, line, report)) {
     const long ln = lines.line();
-    ++report.lines;
-    if (detail::is_blank(line)) {
-      ++report.blank_lines;
-      continue;
-    }
     detail::Tokens t(line);
     t.next(tok);
     std::int64_t user = 0;
@@ -82,13 +77,8 @@ inline Domain read_pairs(std::istream& in, const std::string& name, const ReadOp
   detail::IntDomainBuilder builder;
   detail::LineReader lines(in);
   std::string_view line, ut, it, extra;
-  while (lines.next(line)) {
+  while (detail::next_record(lines, line, report)) {
     const long ln = lines.line();
-    ++report.lines;
-    if (detail::is_blank(line)) {
-      ++report.blank_lines;
-      continue;
-    }
     detail::Tokens t(line);
     t.next(ut);
     if (!t.next(it)) {
@@ -188,13 +178,8 @@ inline Domain read_atomic_inter(std::istream& in, const std::string& name, const
   std::vector<std::vector<std::pair<double, std::int32_t>>> events;  // per user: (time, item)
   std::vector<std::int64_t> first_line;
   std::string_view f, uf, itf, tf;
-  while (lines.next(line)) {
+  while (detail::next_record(lines, line, report)) {
     const long ln = lines.line();
-    ++report.lines;
-    if (detail::is_blank(line)) {
-      ++report.blank_lines;
-      continue;
-    }
     detail::Fields fields(line, '\t');
     std::size_t k = 0;
     for (; fields.next(f); ++k) {

@@ -33,13 +33,8 @@ inline ItemText read_item_text(std::istream& in, const std::string& name, const 
     throw ParseError(name, 1, "header", "expected 'item_id:token<TAB>NAME:token_seq'");
   out.column = h.names[1];
   std::unordered_map<std::string, long, detail::SvHash, std::equal_to<>> seen;
-  while (lines.next(line)) {
+  while (detail::next_record(lines, line, out.report)) {
     const long ln = lines.line();
-    ++out.report.lines;
-    if (detail::is_blank(line)) {
-      ++out.report.blank_lines;
-      continue;
-    }
     const std::size_t tab = line.find('\t');
     if (tab == std::string_view::npos || line.find('\t', tab + 1) != std::string_view::npos) {
       ctx.bad_line(ln, "line", "expected 2 tab-separated fields (item_id, " + out.column + ")");

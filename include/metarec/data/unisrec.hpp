@@ -53,13 +53,8 @@ inline PrefixRows read_prefix_rows(std::istream& in, Context& ctx) {
   const int cl = require_column(h, "item_id_list", "token_seq", ctx.file());
   const int ci = require_column(h, "item_id", "token", ctx.file());
   std::string_view col[3];
-  while (lines.next(line)) {
+  while (next_record(lines, line, report)) {
     const long ln = lines.line();
-    ++report.lines;
-    if (is_blank(line)) {
-      ++report.blank_lines;
-      continue;
-    }
     Fields fields(line, '\t');
     std::size_t k = 0;
     for (; fields.next(f); ++k)
