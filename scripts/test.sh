@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this):
 #   1. Debian packages (scripts/setup.sh),
+#   (the CUDA backend too when nvcc is installed),
 #   2. Release build of every suite + ctest (unit suites, install/find_package
 #      consumer test, packaging check),
 #   3. the `asan` preset (Debug + AddressSanitizer + UBSan) on the core suites.
@@ -12,8 +13,20 @@ start=$SECONDS
 
 bash scripts/setup.sh
 
+# The CUDA backend is built whenever nvcc is there (no GPU needed to compile;
+# its device tests print why they skip when no GPU is attached).
+cuda=()
+nvcc="$(command -v nvcc || true)"
+[[ -n $nvcc || ! -x /usr/local/cuda/bin/nvcc ]] || nvcc=/usr/local/cuda/bin/nvcc
+if [[ -n $nvcc ]]; then
+  echo "== nvcc found ($nvcc): building the CUDA backend too"
+  cuda=(-DMETAREC_WITH_CUDA=ON "-DCMAKE_CUDA_COMPILER=$nvcc")
+else
+  echo "== no nvcc: the CUDA backend is not built"
+fi
+
 echo "== Release build and tests"
-cmake --preset release
+cmake --preset release "${cuda[@]}"
 cmake --build --preset release -j "$jobs"
 ctest --preset release
 

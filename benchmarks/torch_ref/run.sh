@@ -15,4 +15,5 @@ done
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo; then
   export OPENBLAS_CORETYPE=SkylakeX
 fi
-exec /usr/bin/python3 "$@"
+# PYTHON: another interpreter, e.g. a venv with the official PyTorch wheel (setup_venv.sh).
+exec "${PYTHON:-/usr/bin/python3}" "$@"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The headline experiment of SPEC 3.3 for one target fraction: sources Sports
+# + Toys, target Beauty, SASRec (or BACKBONE), multi-head VQ with the
+# per-domain residual, 3 seeds, target-only / joint / FO-MAML / MetaRec.
+# Usage: benchmarks/run_transfer_headline.sh FRACTION [THREADS] [extra transfer flags...]
+# Env: METAREC_DATA (default ../shared/data), BACKBONE (default sasrec),
+#      METHODS (default target-only,joint,fomaml,rescaled), SEEDS (default 1,2,3),
+#      OUT (default benchmarks/results/transfer_<backbone>_f<FRACTION>).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+fraction="${1:?usage: run_transfer_headline.sh FRACTION [THREADS] [flags...]}"
+threads="${2:-2}"
+shift $(( $# >= 2 ? 2 : 1 ))
+data="${METAREC_DATA:-$PWD/../shared/data}/amazon-s3rec"
+backbone="${BACKBONE:-sasrec}"
+methods="${METHODS:-target-only,joint,fomaml,rescaled}"
+seeds="${SEEDS:-1,2,3}"
+out="${OUT:-benchmarks/results/transfer_${backbone}_f${fraction}}"
+mkdir -p "$out"
+set -x
+build-release/examples/metarec transfer \
+  --sources "$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt" \
+  --target "$data/Beauty.txt" --target-fraction "$fraction" \
+  --backbone "$backbone" --quantizer vq --vq-residual --meta "$methods" --seeds "$seeds" \
+  --meta-iterations 200 --epochs 60 --patience 5 --threads "$threads" --quiet \
+  --out "$out" "$@"

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Draws the headline transfer experiment (SPEC 3.3) from several transfer.json
+files (one per target fraction) and writes a Markdown table.
+
+Usage: plot_headline.py OUT.png OUT.md transfer_f0.1.json transfer_f0.25.json ...
+Top: test NDCG@10 and HR@10 (mean +- std over seeds) per method and fraction.
+Bottom: MetaRec's per-source weights over meta iterations (every seed, first fraction).
+"""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ORDER = ["target-only", "joint", "fomaml", "reptile", "rescaled"]
+LABEL = {"rescaled": "MetaRec", "fomaml": "FO-MAML", "joint": "joint", "target-only": "target-only",
+         "reptile": "Reptile"}
+
+
+def load(paths):
+    recs = [json.load(open(p)) for p in paths]
+    return sorted(recs, key=lambda r: r["config"]["target_fraction"])
+
+
+def table(recs):
+    lines = ["| fraction | backbone | method | HR@10 | NDCG@10 | wall s (mean) | seeds |",
+             "|---|---|---|---|---|---|---|"]
+    for r in recs:
+        s = r["summary"]
+        seeds = len(r["config"]["seeds"])
+        for m in [m for m in ORDER if m in s]:
+            hr, nd, sec = s[m]["HR@10"], s[m]["NDCG@10"], s[m]["seconds"]
+            lines.append(f"| {r['config']['target_fraction']} | {r['config']['backbone']} | {LABEL[m]} "
+                         f"| {hr['mean']:.4f} +- {hr['std']:.4f} | {nd['mean']:.4f} +- {nd['std']:.4f} "
+                         f"| {sec['mean']:.0f} | {seeds} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(png, md, paths):
+    recs = load(paths)
+    with open(md, "w") as f:
+        f.write(table(recs))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    for ax, metric in zip(axes[0], ["NDCG@10", "HR@10"]):
+        methods = [m for m in ORDER if any(m in r["summary"] for r in recs)]
+        width = 0.8 / max(1, len(methods))
+        for j, m in enumerate(methods):
+            xs, ys, es = [], [], []
+            for i, r in enumerate(recs):
+                if m in r["summary"]:
+                    xs.append(i + (j - (len(methods) - 1) / 2) * width)
+                    ys.append(r["summary"][m][metric]["mean"])
+                    es.append(r["summary"][m][metric]["std"])
+            ax.bar(xs, ys, width, yerr=es, capsize=2, label=LABEL[m])
+        ax.set_xticks(range(len(recs)))
+        ax.set_xticklabels([f"{r['config']['target_fraction']} ({r['config']['backbone']})" for r in recs])
+        ax.set_xlabel("target fraction (backbone)")
+        ax.set_title(f"Sports + Toys -> Beauty: test {metric}")
+        ax.legend(fontsize=8)
+    runs = [run for run in recs[0]["runs"] if run["method"] == "rescaled"]
+    for ax, which in zip(axes[1], ["weight", "similarity"]):
+        for run in runs:
+            its = [it["iteration"] for it in run["iterations"]]
+            for i, name in enumerate(run["sources"]):
+                ax.plot(its, [it[which][i] for it in run["iterations"]], lw=0.8,
+                        label=f"{name.split('_')[0]} seed {run['seed']}")
+        ax.set_xlabel("meta iteration")
+        ax.set_ylabel("w_i = softmax(s/T)" if which == "weight" else "s_i = cos(g_i, G_i)")
+        ax.set_title(f"MetaRec per-source {which}, fraction {recs[0]['config']['target_fraction']}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    print(f"wrote {png} and {md}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2], sys.argv[3:])
