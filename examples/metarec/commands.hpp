@@ -8,4 +8,6 @@ void setup_stats(CLI::App& app);
 void setup_evaluate(CLI::App& app);
 void setup_recommend(CLI::App& app);
 void setup_transfer(CLI::App& app);
+void setup_missrec(CLI::App& app);
+void setup_featurize(CLI::App& app);
 }  // namespace metarec::cli

@@ -63,6 +63,8 @@ int main(int argc, char** argv) {
   metarec::cli::setup_evaluate(app);
   metarec::cli::setup_recommend(app);
   metarec::cli::setup_transfer(app);
+  metarec::cli::setup_missrec(app);
+  metarec::cli::setup_featurize(app);
   std::vector<std::string> args;
   try {
     args = expand_config(argc, argv);

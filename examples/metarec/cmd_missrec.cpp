@@ -1,0 +1,272 @@
+// metarec pretrain / finetune: MISSRec (SPEC section 4).
+//   metarec pretrain --data A --features a_text.npy[,a_img.npy] [--data B --features ...] --out DIR
+//   metarec finetune [--from DIR/model.ckpt] --data X --features x_text.npy[,...] --out DIR
+// Feature files: .npy (any float dtype) or headerless float32 .feat* (width from --feature-dim),
+// rows in the domain's item order (n_items rows, or n_items + 1 with row 0 = padding).
+// An all-zero row is a missing modality (masked); --lenient turns NaN/Inf rows into missing ones.
+#include <fmt/core.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "metarec/core/parallel.hpp"
+#include "metarec/data/features.hpp"
+#include "metarec/multimodal/missrec_train.hpp"
+#include "metarec/train/progress.hpp"
+
+namespace metarec::cli {
+
+namespace {
+
+using multimodal::MissrecConfig;
+using multimodal::MISSRec;
+
+struct MissrecArgs {
+  std::vector<std::string> data, features;
+  std::string format = "unisrec", out, from, mode = "full";
+  std::vector<index_t> feature_dim;
+  bool lenient = false, no_prefix = false;
+  MissrecConfig model;
+  multimodal::PretrainConfig pre;
+  train::TrainerConfig trainer;
+  std::string loss = "ce";
+  int threads = 0;
+};
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string part; std::getline(in, part, ',');)
+    if (!part.empty()) out.push_back(part);
+  return out;
+}
+
+struct Loaded {
+  LoadedData data;
+  std::vector<Tensor<float>> features;
+  json report = json::array();
+};
+
+/// Loads domain i's interactions and its modality files; all modalities of all domains must agree in count.
+Loaded load_domain(const MissrecArgs& a, std::size_t i) {
+  Loaded l;
+  DataOptions d;
+  d.path = a.data[i];
+  d.lenient = a.lenient;
+  if (a.format == "inter") {  // one row per user holding the whole sequence (Games-6k.test.inter)
+    data::ReadOptions ro;
+    ro.lenient = a.lenient;
+    l.data.domain = data::read_inter_sequences(d.path, ro);
+    data::SplitOptions so;
+    so.lenient = a.lenient;
+    l.data.split = data::split_leave_one_out(l.data.domain, so);
+  } else {
+    d.format = a.format;
+    l.data = load_data(d);
+  }
+  const auto files = split_list(a.features.at(i));
+  data::ReadOptions ro;
+  ro.lenient = a.lenient;
+  for (std::size_t m = 0; m < files.size(); ++m) {
+    const std::string& f = files[m];
+    data::FeatureMatrix fm;
+    if (f.size() >= 4 && f.compare(f.size() - 4, 4, ".npy") == 0) {
+      fm = data::read_npy_features(f, l.data.domain.n_items, ro);
+    } else {
+      if (a.feature_dim.empty()) throw ConfigError("--feature-dim is required for the headerless feature file '" + f + "'");
+      const index_t dim = a.feature_dim.size() == 1 ? a.feature_dim[0] : a.feature_dim.at(m);
+      fm = data::read_feat_file(f, l.data.domain.n_items, dim, ro);
+    }
+    l.report.push_back({{"file", f}, {"shape", {fm.values.dim(0), fm.values.dim(1)}}, {"load", to_json(fm.report)}});
+    l.features.push_back(fm.values);
+  }
+  return l;
+}
+
+void check_inputs(const MissrecArgs& a) {
+  if (a.data.empty()) throw ConfigError("--data is required");
+  if (a.features.size() != a.data.size())
+    throw ConfigError("give one --features list per --data (" + std::to_string(a.data.size()) + " --data, " +
+                      std::to_string(a.features.size()) + " --features)");
+}
+
+/// Feature widths of the first domain fix the model's modalities.
+void set_dims(MissrecConfig& c, const std::vector<Tensor<float>>& f) {
+  c.feature_dims.clear();
+  for (const auto& t : f) c.feature_dims.push_back(t.dim(1));
+}
+
+json config_json(const MissrecConfig& c) {
+  return json{{"d", c.d}, {"heads", c.heads}, {"inner", c.inner}, {"encoder_layers", c.encoder_layers},
+              {"decoder_layers", c.decoder_layers}, {"max_len", c.max_len}, {"dropout", c.dropout},
+              {"attn_dropout", c.attn_dropout}, {"temperature", c.temperature}, {"interest_ratio", c.interest_ratio},
+              {"transductive", c.transductive}, {"prefix_samples", c.prefix_samples}, {"feature_dims", c.feature_dims}};
+}
+
+void add_model_flags(CLI::App& cmd, MissrecArgs& a) {
+  auto& m = a.model;
+  cmd.add_option("--data", a.data, "interactions of a domain (repeat for several pre-training domains)")->required();
+  cmd.add_option("--format", a.format, "unisrec (X.{train,valid,test}.inter), inter (one full sequence per row), s3rec, pairs, atomic")
+      ->check(CLI::IsMember({"unisrec", "inter", "s3rec", "pairs", "atomic"}))->capture_default_str();
+  cmd.add_option("--features", a.features, "comma-separated modality files of a domain (.npy or .feat*), one list per --data")->required();
+  cmd.add_option("--feature-dim", a.feature_dim, "width of headerless .feat files (one value, or one per modality)")->delimiter(',');
+  cmd.add_flag("--lenient", a.lenient, "skip malformed records; NaN/Inf feature rows become missing modalities");
+  cmd.add_option("--d", m.d, "hidden size (paper: 300)")->check(CLI::Range(1, 4096))->capture_default_str();
+  cmd.add_option("--heads", m.heads, "attention heads")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd.add_option("--inner", m.inner, "feed-forward inner size")->check(CLI::Range(1, 65536))->capture_default_str();
+  cmd.add_option("--encoder-layers", m.encoder_layers, "interest encoder layers")->check(CLI::Range(1, 64))->capture_default_str();
+  cmd.add_option("--decoder-layers", m.decoder_layers, "interest-aware decoder layers")->check(CLI::Range(1, 64))->capture_default_str();
+  cmd.add_option("--max-len", m.max_len, "longest history")->check(CLI::Range(2, 4096))->capture_default_str();
+  cmd.add_option("--dropout", m.dropout, "hidden dropout")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  cmd.add_option("--attn-dropout", m.attn_dropout, "attention-probability dropout")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  cmd.add_option("--temperature", m.temperature, "logit temperature")->check(CLI::Range(1e-6, 1e6))->capture_default_str();
+  cmd.add_option("--interest-ratio", m.interest_ratio, "#interests / #modality tokens, in (0, 1]")->capture_default_str();
+  cmd.add_flag("--transductive", m.transductive, "add ID embeddings (tokens and scores)");
+  cmd.add_option("--out", a.out, "directory for result.json and model.ckpt");
+}
+
+void save(const std::string& out, MISSRec& model, const json& record) {
+  std::filesystem::create_directories(out);
+  write_json(out + "/result.json", record);
+  Checkpoint ck = train::model_checkpoint(model, record.at("config").dump());
+  ck.meta["missrec"] = config_json(model.config()).dump();
+  save_checkpoint(out + "/model.ckpt", ck);
+  fmt::print(stderr, "wrote {}/result.json and {}/model.ckpt\n", out, out);
+}
+
+void run_pretrain(MissrecArgs& a) {
+  if (a.threads > 0) set_num_threads(a.threads);
+  check_inputs(a);
+  a.pre.validate();
+  std::vector<Loaded> doms;
+  for (std::size_t i = 0; i < a.data.size(); ++i) doms.push_back(load_domain(a, i));
+  set_dims(a.model, doms[0].features);
+  a.model.prefix_samples = false;  // pre-training: one sample per sequence
+  a.model.validate();
+  MISSRec model(a.model, a.pre.seed);
+  std::vector<const data::Split*> splits;
+  std::vector<int> ids;
+  json datasets = json::array();
+  for (auto& l : doms) {
+    ids.push_back(model.add_domain(l.data.domain.name, l.data.domain.n_items, l.features));
+    splits.push_back(&l.data.split);
+    const auto& dm = model.domain(ids.back());
+    datasets.push_back({{"name", dm.name}, {"users", l.data.domain.n_users()}, {"items", dm.n_items},
+                        {"tokens", dm.tokens}, {"interests", dm.interests}, {"features", l.report}});
+    fmt::print(stderr, "{}: {} users, {} items, {} modality tokens, {} interests\n", dm.name, l.data.domain.n_users(),
+               dm.n_items, dm.tokens, dm.interests);
+  }
+  json config{{"command", "pretrain"}, {"model", config_json(a.model)}, {"threads", num_threads()},
+              {"pretrain", {{"epochs", a.pre.epochs}, {"batch_size", a.pre.batch_size}, {"lr", a.pre.lr},
+                            {"lambda", a.pre.lambda}, {"gamma", a.pre.gamma}, {"keep", a.pre.keep}, {"seed", a.pre.seed}}}};
+  fmt::print(stderr, "effective config: {}\n", config.dump());
+  json history = json::array();
+  multimodal::pretrain(model, splits, ids, a.pre, [&](const multimodal::PretrainEpoch& e) {
+    fmt::print(stderr, "epoch {:3d}  loss {:.4f} (seq-item {:.4f}, seq-seq {:.4f}, diversity {:.4f})  {:.1f}s  {:.0f} seq/s  k-means {:.1f}s\n",
+               e.epoch, e.loss, e.seq_item, e.seq_seq, e.diversity, e.seconds, e.sequences_per_s, e.kmeans_seconds);
+    history.push_back({{"epoch", e.epoch}, {"loss", e.loss}, {"seq_item", e.seq_item}, {"seq_seq", e.seq_seq},
+                       {"diversity", e.diversity}, {"seconds", e.seconds}, {"sequences_per_s", e.sequences_per_s},
+                       {"kmeans_seconds", e.kmeans_seconds}});
+  });
+  json record{{"config", config}, {"datasets", datasets}, {"history", history}};
+  if (!a.out.empty()) save(a.out, model, record);
+  else fmt::print("{}\n", record.dump(2));
+}
+
+void run_finetune(MissrecArgs& a) {
+  if (a.threads > 0) set_num_threads(a.threads);
+  check_inputs(a);
+  if (a.data.size() != 1) throw ConfigError("finetune takes one --data domain");
+  a.trainer.loss = parse_loss(a.loss);
+  a.trainer.validate();
+  Loaded l = load_domain(a, 0);
+  set_dims(a.model, l.features);
+  a.model.prefix_samples = !a.no_prefix;
+  Checkpoint ck;
+  if (!a.from.empty()) {  // the architecture comes from the checkpoint; rates and modes from the flags
+    ck = load_checkpoint(a.from);
+    auto it = ck.meta.find("missrec");
+    if (it == ck.meta.end()) throw CheckpointError("checkpoint '" + a.from + "' was not written by `metarec pretrain`");
+    const json j = json::parse(it->second);
+    a.model.d = j.at("d");
+    a.model.heads = j.at("heads");
+    a.model.inner = j.at("inner");
+    a.model.encoder_layers = j.at("encoder_layers");
+    a.model.decoder_layers = j.at("decoder_layers");
+    a.model.max_len = j.at("max_len");
+  }
+  a.model.validate();
+  MISSRec model(a.model, a.trainer.seed);
+  const int k = model.add_domain(l.data.domain.name, l.data.domain.n_items, l.features);
+  json carried;
+  if (!a.from.empty()) {
+    const auto rep = multimodal::load_missrec_pretrained(model, ck);
+    carried = {{"from", a.from}, {"loaded", rep.loaded.size()}, {"skipped", rep.skipped}};
+    for (const auto& s : rep.skipped) fmt::print(stderr, "not carried over: {}\n", s);
+  }
+  json config{{"command", "finetune"}, {"model", config_json(a.model)}, {"mode", a.mode},
+              {"trainer", to_json(a.trainer)}, {"threads", num_threads()}, {"from", a.from}};
+  fmt::print(stderr, "effective config: {}\n", config.dump());
+  const auto& dm = model.domain(k);
+  fmt::print(stderr, "{}: {} users, {} items, {} modality tokens, {} interests\n", dm.name, l.data.domain.n_users(),
+             dm.n_items, dm.tokens, dm.interests);
+  train::ProgressReporter progress;
+  train::TrainResult r = multimodal::finetune(model, k, l.data.split, a.trainer, a.mode == "peft", progress);
+  json history = json::array();
+  for (const auto& e : r.history) {
+    json h{{"epoch", e.epoch}, {"loss", e.loss}, {"seconds", e.seconds}, {"sequences_per_s", e.sequences_per_s}};
+    if (e.evaluated) h["valid"] = to_json(e.valid);
+    history.push_back(h);
+  }
+  json record{{"config", config}, {"carried", carried},
+              {"dataset", {{"name", dm.name}, {"users", l.data.domain.n_users()}, {"items", dm.n_items},
+                           {"features", l.report}}},
+              {"best_epoch", r.best_epoch}, {"epochs_run", r.epochs_run}, {"early_stopped", r.early_stopped},
+              {"valid", to_json(r.valid)}, {"test", to_json(r.test)},
+              {"timing", {{"train_sequences_per_s", r.train_sequences_per_s}, {"train_seconds", r.train_seconds},
+                          {"eval_users_per_s", r.eval_users_per_s}}},
+              {"history", history}};
+  fmt::print("test: {}\n", r.test.str());
+  if (!a.out.empty()) save(a.out, model, record);
+  else fmt::print("{}\n", record.dump(2));
+}
+
+}  // namespace
+
+void setup_missrec(CLI::App& app) {
+  {
+    auto* cmd = app.add_subcommand("pretrain", "MISSRec multi-modal pre-training on one or more source domains");
+    auto a = std::make_shared<MissrecArgs>();
+    a->model.interest_ratio = 0.02;
+    cmd->add_option("--config", "JSON file with any of these options (the command line wins)");
+    add_model_flags(*cmd, *a);
+    auto& p = a->pre;
+    cmd->add_option("--epochs", p.epochs, "pre-training epochs")->check(CLI::Range(1, 100000))->capture_default_str();
+    cmd->add_option("--batch-size", p.batch_size, "sequences per batch (in-batch negatives)")->check(CLI::Range(2, 1 << 20))->capture_default_str();
+    cmd->add_option("--lr", p.lr, "Adam learning rate")->check(CLI::Range(1e-9, 10.0))->capture_default_str();
+    cmd->add_option("--lambda", p.lambda, "weight of the sequence-sequence InfoNCE")->capture_default_str();
+    cmd->add_option("--gamma", p.gamma, "weight of the interest diversity regulariser")->capture_default_str();
+    cmd->add_option("--keep", p.keep, "item-drop keep probability of the augmented view")->capture_default_str();
+    cmd->add_option("--clip", p.clip_norm, "global gradient-norm clipping (0 = off)")->capture_default_str();
+    cmd->add_option("--seed", p.seed, "random seed")->capture_default_str();
+    cmd->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024))->capture_default_str();
+    cmd->callback([a] { run_pretrain(*a); });
+  }
+  {
+    auto* cmd = app.add_subcommand("finetune", "MISSRec fine-tuning (full-softmax CE, fused scores), from a pre-trained checkpoint or scratch");
+    auto a = std::make_shared<MissrecArgs>();
+    a->trainer.batch_size = 512;
+    cmd->add_option("--config", "JSON file with any of these options (the command line wins)");
+    add_model_flags(*cmd, *a);
+    cmd->add_option("--from", a->from, "checkpoint of `metarec pretrain` (omit: train from scratch)");
+    cmd->add_option("--mode", a->mode, "full, or peft (freeze encoder, decoder, positions)")
+        ->check(CLI::IsMember({"full", "peft"}))->capture_default_str();
+    cmd->add_flag("--no-prefix-samples", a->no_prefix, "one sample per sequence instead of one per prefix");
+    add_trainer_options(*cmd, a->trainer, a->loss, a->threads);
+    cmd->callback([a] { run_finetune(*a); });
+  }
+}
+
+}  // namespace metarec::cli

@@ -1,0 +1,256 @@
+#pragma once
+/// @file missrec_train.hpp
+/// Training MISSRec with the toolkit's machinery:
+/// - FusedScorer + an `evaluate` overload found by argument-dependent lookup
+///   from train::fit, so full-ranking evaluation ranks by the fused score
+///   (not a dot product) without touching the generic evaluator;
+/// - InterestRefresh, a fit() callback re-running interest discovery before
+///   every epoch;
+/// - finetune(): parameter-efficient or full fine-tuning through train::fit;
+/// - pretrain(): multi-domain pre-training (SPEC 4), domains interleaved batch
+///   by batch in a seeded order;
+/// - load_missrec_pretrained(): carries the shared parts of a pre-trained
+///   checkpoint into a model whose domains (item sets) differ.
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "metarec/eval/full_ranking.hpp"
+#include "metarec/multimodal/missrec.hpp"
+#include "metarec/optim/adam.hpp"
+#include "metarec/optim/clip.hpp"
+#include "metarec/train/batch_inputs.hpp"
+#include "metarec/train/checkpoint.hpp"
+#include "metarec/train/pretrained.hpp"
+#include "metarec/train/trainer.hpp"
+
+namespace metarec::multimodal {
+
+/// Fused MISSRec scores of a user matrix U [n_users, d] against every item:
+/// per modality <u, z_m>, fused with softmax(beta s_m) over present modalities,
+/// transductive (s_id + 2 s) / 3. Views: the tables must outlive the scorer.
+template <class T>
+class FusedScorer {
+ public:
+  static constexpr bool concurrent = true;
+  FusedScorer(const Tensor<T>& users, const std::vector<Tensor<T>>& tables, const Tensor<T>& ids,
+              const std::uint8_t* present, T beta)
+      : U_(users), Z_(tables), ID_(ids), present_(present), beta_(beta) {}
+
+  void operator()(std::span<const std::int32_t> users, T* out, index_t ld) const {
+    score_items(users, 0, Z_[0].dim(0), out, ld);
+  }
+  void score_items(std::span<const std::int32_t> users, index_t first, index_t count, T* out, index_t ld) const {
+    const auto m_users = static_cast<index_t>(users.size());
+    const index_t d = U_.dim(1), M = static_cast<index_t>(Z_.size()), rows = Z_[0].dim(0);
+    if (m_users == 0 || count == 0) return;
+    thread_local std::vector<T> u, s;
+    u.resize(static_cast<std::size_t>(m_users * d));
+    s.resize(static_cast<std::size_t>(m_users * (M + 1) * count));
+    for (index_t i = 0; i < m_users; ++i) {
+      const std::int32_t r = users[static_cast<std::size_t>(i)];
+      if (r < 0 || r >= U_.dim(0)) throw ConfigError("FusedScorer: user " + std::to_string(r) + " out of range");
+      std::copy_n(U_.data() + r * d, d, u.data() + i * d);
+    }
+    // s laid out [user, modality, item] as dynamic_fusion's input.
+    for (index_t m = 0; m < M; ++m)
+      gemm<T>(false, true, m_users, count, d, T(1), u.data(), d, Z_[static_cast<std::size_t>(m)].data() + first * d, d,
+              T(0), s.data() + m * count, M * count);
+    T w[ops::max_fused_modalities];
+    for (index_t i = 0; i < m_users; ++i)
+      for (index_t c = 0; c < count; ++c)
+        out[i * ld + c] = ops::detail::fuse_one(s.data() + i * M * count + c, M, count, beta_,
+                                                present_ + first + c, rows, w);
+    if (ID_.empty()) return;
+    T* sid = s.data();  // reuse: [m_users, count]
+    gemm<T>(false, true, m_users, count, d, T(1), u.data(), d, ID_.data() + first * d, d, T(0), sid, count);
+    for (index_t i = 0; i < m_users; ++i)
+      for (index_t c = 0; c < count; ++c) out[i * ld + c] = (sid[i * count + c] + T(2) * out[i * ld + c]) / T(3);
+  }
+
+ private:
+  const Tensor<T>& U_;
+  const std::vector<Tensor<T>>& Z_;
+  const Tensor<T>& ID_;
+  const std::uint8_t* present_;
+  T beta_;
+};
+
+/// Full-ranking evaluation of MISSRec with fused scores. train::fit's
+/// unqualified call `evaluate(model, ...)` resolves here by argument-dependent
+/// lookup (this overload is more specialised than train::evaluate).
+template <class T>
+eval::Metrics evaluate(MISSRecType<T>& model, Tape<T>& tape, int k, const data::EvalSet& set,
+                       const train::EvalOptions& opt = {}) {
+  Tensor<T> U = train::user_matrix(model, tape, k, set, opt.batch_users);
+  auto [Z, ID] = model.scoring_tables(tape, k);
+  std::vector<std::span<const std::int32_t>> hs(set.histories.begin(), set.histories.end());
+  std::vector<eval::EvalCase> cases = eval::make_cases(set.targets, hs);
+  eval::FullRankingOptions fo;
+  fo.ks = opt.ks;
+  fo.mask_history = opt.mask_history;
+  eval::FullRankingEvaluator<T> evaluator(model.domain(k).n_items, fo);
+  return evaluator.evaluate(cases, FusedScorer<T>(U, Z, ID, model.domain(k).present.data(), model.beta().value[0]));
+}
+
+/// fit() callback: interest discovery before the first epoch and after each
+/// one (so epoch e + 1 trains on clusters of the adaptors after epoch e).
+template <class T>
+struct InterestRefresh {
+  MISSRecType<T>* model;
+  int domain;
+  std::uint64_t seed;
+  void on_train_begin(const train::TrainInfo&) { model->discover_interests(domain, seed); }
+  void on_epoch_end(const train::EpochRecord& r) { model->discover_interests(domain, seed + static_cast<std::uint64_t>(r.epoch)); }
+};
+
+/// Fine-tunes domain k (full-softmax CE, fused logits) through train::fit.
+/// parameter_efficient freezes encoder, decoder and positions (SPEC 4).
+template <class T, class... Callbacks>
+train::TrainResult finetune(MISSRecType<T>& model, int k, const data::Split& split, const train::TrainerConfig& cfg,
+                            bool parameter_efficient, Callbacks&... callbacks) {
+  model.set_parameter_efficient(parameter_efficient);
+  InterestRefresh<T> refresh{&model, k, cfg.seed ^ 0x1F2E3D4CULL};
+  return train::fit(model, k, split, cfg, refresh, callbacks...);
+}
+
+struct PretrainConfig {
+  int epochs = 10;
+  index_t batch_size = 1024;
+  double lr = 1e-3;
+  double lambda = 1e-3;   ///< weight of the sequence-sequence InfoNCE
+  double gamma = 1e-4;    ///< weight of the interest diversity regulariser
+  double keep = 0.8;      ///< item-drop keep probability of the augmented view
+  double clip_norm = 0.0;
+  std::uint64_t seed = 1;
+  void validate() const {
+    check_range("epochs", epochs, 1, 1000000);
+    check_range<index_t>("batch_size", batch_size, 2, 1 << 20);
+    check_range("lr", lr, 1e-12, 10.0);
+    check_range("lambda", lambda, 0.0, 1e6);
+    check_range("gamma", gamma, 0.0, 1e6);
+    if (!(keep > 0.0 && keep <= 1.0)) throw ConfigError("keep = " + std::to_string(keep) + " is out of range (0, 1]");
+    check_range("clip_norm", clip_norm, 0.0, 1e9);
+  }
+};
+
+struct PretrainEpoch {
+  int epoch = 0;
+  double loss = 0, seq_item = 0, seq_seq = 0, diversity = 0;  ///< means over batches
+  double seconds = 0, sequences_per_s = 0, kmeans_seconds = 0;
+};
+
+/// Pre-trains on the training sequences of `splits` (split i is model domain
+/// domains[i]); one sample per sequence (its last training item). Each epoch:
+/// interest discovery per domain, then every domain's batches in a seeded
+/// interleaved order. `on_epoch(const PretrainEpoch&)` is called after each epoch.
+template <class T, class OnEpoch>
+std::vector<PretrainEpoch> pretrain(MISSRecType<T>& model, const std::vector<const data::Split*>& splits,
+                                    const std::vector<int>& domains, const PretrainConfig& cfg, OnEpoch&& on_epoch) {
+  using Clock = std::chrono::steady_clock;
+  cfg.validate();
+  if (splits.empty() || splits.size() != domains.size())
+    throw ConfigError("pretrain: " + std::to_string(splits.size()) + " splits for " + std::to_string(domains.size()) +
+                      " domains (need the same number, at least one)");
+  std::vector<data::BatchIterator> its;
+  std::vector<train::BatchInputs> inputs;
+  for (std::size_t i = 0; i < splits.size(); ++i) {
+    if (splits[i]->n_items != model.domain(domains[i]).n_items)
+      throw ConfigError("pretrain: split '" + splits[i]->name + "' has " + std::to_string(splits[i]->n_items) +
+                        " items, model domain '" + model.domain(domains[i]).name + "' has " +
+                        std::to_string(model.domain(domains[i]).n_items));
+    its.emplace_back(*splits[i], train::batch_options(model, cfg.batch_size, cfg.seed + i));
+    inputs.emplace_back(*splits[i], LossKind::ce, cfg.seed + 17 + i);
+  }
+  model.set_parameter_efficient(false);
+  optim::Adam<T> adam(model.parameters().all(), optim::AdamConfig{.lr = cfg.lr});
+  Tape<T> tape(cfg.seed + 31);
+  Rng order_rng(cfg.seed + 5);
+  std::vector<PretrainEpoch> history;
+  std::vector<int> order;
+  for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
+    PretrainEpoch rec;
+    rec.epoch = epoch;
+    const auto k0 = Clock::now();
+    for (std::size_t i = 0; i < its.size(); ++i)
+      model.discover_interests(domains[i], cfg.seed * 1000003ULL + static_cast<std::uint64_t>(epoch * 31 + static_cast<int>(i)));
+    rec.kmeans_seconds = std::chrono::duration<double>(Clock::now() - k0).count();
+    order.clear();
+    for (std::size_t i = 0; i < its.size(); ++i) {
+      its[i].start_epoch(static_cast<std::uint64_t>(epoch));
+      order.insert(order.end(), static_cast<std::size_t>(its[i].batches_per_epoch()), static_cast<int>(i));
+    }
+    order_rng.shuffle(order.begin(), order.end());
+    tape.set_training(true);
+    const auto t0 = Clock::now();
+    index_t seqs = 0;
+    for (int i : order) {
+      auto& it = its[static_cast<std::size_t>(i)];
+      if (!it.next()) continue;
+      const TrainInputs& in = inputs[static_cast<std::size_t>(i)].prepare(it.batch());
+      tape.reset();
+      model.parameters().zero_grad();
+      PretrainTerms terms;
+      Var<T> loss = model.pretrain_loss(tape, domains[static_cast<std::size_t>(i)], in, cfg.lambda, cfg.gamma, cfg.keep, &terms);
+      const double lv = static_cast<double>(loss.value()[0]);
+      if (!std::isfinite(lv)) throw NumericError("pretrain: loss is " + std::to_string(lv) + " at epoch " + std::to_string(epoch));
+      tape.backward(loss);
+      if (cfg.clip_norm > 0) optim::clip_grad_norm(model.parameters().all(), cfg.clip_norm);
+      adam.step();
+      rec.loss += lv;
+      rec.seq_item += terms.seq_item;
+      rec.seq_seq += terms.seq_seq;
+      rec.diversity += terms.diversity;
+      seqs += in.seq.batch;
+    }
+    const double nb = static_cast<double>(std::max<std::size_t>(order.size(), 1));
+    rec.loss /= nb;
+    rec.seq_item /= nb;
+    rec.seq_seq /= nb;
+    rec.diversity /= nb;
+    rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    rec.sequences_per_s = static_cast<double>(seqs) / std::max(rec.seconds, 1e-9);
+    history.push_back(rec);
+    on_epoch(rec);
+  }
+  return history;
+}
+
+/// What load_missrec_pretrained carried over.
+struct CarryReport {
+  std::vector<std::string> loaded, skipped;  ///< parameter names (skipped: kept as initialised, with the reason)
+};
+
+/// Loads the shared parts of a pre-trained MISSRec checkpoint: encoder,
+/// decoder, positions, input LayerNorm and beta are required (a shape
+/// mismatch or absence is a CheckpointError naming the tensor); each adaptor
+/// is loaded when the checkpoint has it with the same shape (same feature
+/// width), else kept fresh and reported. Item-specific tables ("items.*":
+/// ID embeddings, interests) are never loaded: the item sets differ.
+template <class T>
+CarryReport load_missrec_pretrained(MISSRecType<T>& model, const Checkpoint& ck) {
+  CarryReport rep;
+  std::vector<Parameter<T>*> params;
+  for (auto* p : model.parameters().all()) {
+    if (p->name.rfind("items.", 0) == 0) continue;
+    if (p->name.rfind("adaptor", 0) == 0) {
+      // An adaptor carries over as a unit, decided by its weight (its width is the feature width).
+      const std::string unit = p->name.substr(0, p->name.find('.'));
+      const Parameter<T>& w = model.parameters().at(unit + ".weight");
+      const CheckpointEntry* e = ck.find(unit + ".weight");
+      bool same = e && static_cast<int>(e->shape.size()) == w.value.rank() && ck.find(p->name);
+      for (int i = 0; same && i < w.value.rank(); ++i) same = e->shape[static_cast<std::size_t>(i)] == w.value.dim(i);
+      if (!same) {
+        rep.skipped.push_back(p->name + (e ? " (" + unit + ".weight shape " + e->shape_str() + " != " + w.value.shape().str() + ")" : " (absent)"));
+        continue;
+      }
+    }
+    params.push_back(p);
+    rep.loaded.push_back(p->name);
+  }
+  restore_parameters(ck, params, /*strict=*/false);
+  return rep;
+}
+
+}  // namespace metarec::multimodal
