@@ -51,4 +51,23 @@ expect_run(2 "no such user" ${TOOL} recommend --checkpoint ${WORK}/run/model.ckp
 file(WRITE ${WORK}/broken.ckpt "MRECCKPT garbage")
 expect_run(1 "truncated|checksum|unsupported version" ${TOOL} evaluate --checkpoint ${WORK}/broken.ckpt)
 expect_run(2 "target-fraction" ${TOOL} transfer --sources ${WORK}/ring.txt --target ${WORK}/ring.txt --target-fraction 1.5)
+
+# featurize (TF-IDF + SVD text features) -> pretrain -> finetune on the ring world.
+set(items "item_id:token\ttitle:token_seq\n")
+foreach(i RANGE 0 19)
+  math(EXPR g "${i} % 4")
+  string(APPEND items "${i}\tring piece number${i} of group${g}. shop${g}\n")
+endforeach()
+file(WRITE ${WORK}/ring.item "${items}")
+expect_run(2 "dim" ${TOOL} featurize --text ${WORK}/ring.item --format games-item --dim 0 --out ${WORK}/f.npy)
+expect_run(2 "does not exist" ${TOOL} featurize --text ${WORK}/none.item --format games-item --dim 4 --out ${WORK}/f.npy)
+expect_run(0 "20" ${TOOL} featurize --text ${WORK}/ring.item --format games-item --dim 4 --out ${WORK}/ring.npy)
+expect_run(2 "interest" ${TOOL} pretrain --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --interest-ratio 1.5)
+expect_run(0 "" ${TOOL} pretrain --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2 --inner 32
+           --max-len 10 --epochs 2 --batch-size 16 --threads 1 --out ${WORK}/pre)
+if(NOT EXISTS ${WORK}/pre/model.ckpt)
+  message(FATAL_ERROR "pretrain --out did not write model.ckpt")
+endif()
+expect_run(0 "test: HR@5=" ${TOOL} finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy
+           --from ${WORK}/pre/model.ckpt --mode peft --epochs 2 --threads 1 --out ${WORK}/ft)
 message(STATUS "cli: all checks passed")

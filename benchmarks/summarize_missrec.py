@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Tabulates benchmarks/run_missrec_scientific.sh output (Markdown on stdout).
+
+Usage: summarize_missrec.py DIR
+"""
+import json
+import os
+import sys
+
+RUNS = [("sasrec_ids", "SASRec (IDs only)"),
+        ("scratch_inductive", "MISSRec from scratch, inductive (text only)"),
+        ("scratch_transductive", "MISSRec from scratch, transductive (text + IDs)"),
+        ("pre_inductive_peft", "MISSRec pre-trained on Games, inductive, efficient"),
+        ("pre_inductive_full", "MISSRec pre-trained on Games, inductive, full"),
+        ("pre_transductive_peft", "MISSRec pre-trained on Games, transductive, efficient"),
+        ("pre_transductive_full", "MISSRec pre-trained on Games, transductive, full")]
+
+
+def main(root):
+    print("| run | Recall@10 | NDCG@10 | Recall@50 | NDCG@50 | best epoch / run | train s/epoch |")
+    print("|---|---|---|---|---|---|---|")
+    for name, label in RUNS:
+        path = os.path.join(root, name, "result.json")
+        if not os.path.exists(path):
+            continue
+        r = json.load(open(path))
+        t = r["test"]
+        sec = r["timing"]["train_seconds"] / max(1, r["epochs_run"])
+        print(f"| {label} | {t['HR@10']:.4f} | {t['NDCG@10']:.4f} | {t['HR@50']:.4f} | {t['NDCG@50']:.4f} "
+              f"| {r['best_epoch']} / {r['epochs_run']} | {sec:.1f} |")
+    print("| published MISSRec, IDs, no pre-training (CLIP text+image) | .1282 | .0711 | .2376 | .0946 | | |")
+    print("| published MISSRec, IDs + pre-training (CLIP text+image) | .1360 | .0753 | .2431 | .0983 | | |")
+    pre = os.path.join(root, "pretrain_games", "result.json")
+    if os.path.exists(pre):
+        r = json.load(open(pre))
+        print(f"\nPre-training on Games-6k: {json.dumps(r.get('timing', {}))}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
