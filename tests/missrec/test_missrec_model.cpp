@@ -129,10 +129,16 @@ TEST_CASE("fused scores: evaluator's scorer matches the training logits; transdu
     Tensor<double> U({2, 8});
     model.user_representations(t, 0, hs, U);
     auto [Z, ID] = model.scoring_tables(t, 0);
+    // train::evaluate (and so train::fit) ranks MISSRec with this scorer, not a dot product.
+    static_assert(train::HasCustomScorer<MISSRecType<double>, double>);
     FusedScorer<double> scorer(U, Z, ID, model.domain(0).present.data(), 1.7);
     std::vector<double> out(2 * 6);
+    std::vector<double> via_hook(2 * 6);
+    model.make_scorer(t, 0, U)(std::vector<std::int32_t>{0, 1}, via_hook.data(), 6);
     std::vector<std::int32_t> users{0, 1};
     scorer(users, out.data(), 6);
+    for (std::size_t e = 1; e < out.size(); ++e)
+      if (e % 6 != 0) CHECK(via_hook[e] == doctest::Approx(out[e]).epsilon(1e-12));
     // Reference: the training path (fused_logits * temperature) on the same u.
     Tape<double> t2;
     std::vector<Var<double>> cand;

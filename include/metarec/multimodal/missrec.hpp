@@ -34,6 +34,7 @@
 #include "metarec/autograd/ops/fusion.hpp"
 #include "metarec/model/concepts.hpp"
 #include "metarec/model/recommender.hpp"
+#include "metarec/multimodal/fused_scorer.hpp"
 #include "metarec/multimodal/interests.hpp"
 #include "metarec/multimodal/missrec_config.hpp"
 #include "metarec/multimodal/missrec_layers.hpp"
@@ -393,6 +394,13 @@ class MISSRecType {
     for (const auto& a : it.adapted) z.push_back(ops::l2_normalize(a).value().clone());
     Tensor<T> id = it.ids.valid() ? ops::l2_normalize(it.ids).value().clone() : Tensor<T>();
     return {z, id};
+  }
+
+  /// Scorer for train::evaluate (detected there): fused multi-modal scores of
+  /// the users U [n_users, d] against every item of domain k.
+  FusedScorer<T> make_scorer(Tape<T>& t, int k, const Tensor<T>& U) {
+    auto [z, id] = scoring_tables(t, k);
+    return FusedScorer<T>(U, z, id, domain(k).present.data(), beta().value[0]);
   }
 
  private:

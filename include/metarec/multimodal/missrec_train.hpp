@@ -1,9 +1,6 @@
 #pragma once
 /// @file missrec_train.hpp
 /// Training MISSRec with the toolkit's machinery:
-/// - FusedScorer + an `evaluate` overload found by argument-dependent lookup
-///   from train::fit, so full-ranking evaluation ranks by the fused score
-///   (not a dot product) without touching the generic evaluator;
 /// - InterestRefresh, a fit() callback re-running interest discovery before
 ///   every epoch;
 /// - finetune(): parameter-efficient or full fine-tuning through train::fit;
@@ -26,73 +23,6 @@
 #include "metarec/train/trainer.hpp"
 
 namespace metarec::multimodal {
-
-/// Fused MISSRec scores of a user matrix U [n_users, d] against every item:
-/// per modality <u, z_m>, fused with softmax(beta s_m) over present modalities,
-/// transductive (s_id + 2 s) / 3. Views: the tables must outlive the scorer.
-template <class T>
-class FusedScorer {
- public:
-  static constexpr bool concurrent = true;
-  FusedScorer(const Tensor<T>& users, const std::vector<Tensor<T>>& tables, const Tensor<T>& ids,
-              const std::uint8_t* present, T beta)
-      : U_(users), Z_(tables), ID_(ids), present_(present), beta_(beta) {}
-
-  void operator()(std::span<const std::int32_t> users, T* out, index_t ld) const {
-    score_items(users, 0, Z_[0].dim(0), out, ld);
-  }
-  void score_items(std::span<const std::int32_t> users, index_t first, index_t count, T* out, index_t ld) const {
-    const auto m_users = static_cast<index_t>(users.size());
-    const index_t d = U_.dim(1), M = static_cast<index_t>(Z_.size()), rows = Z_[0].dim(0);
-    if (m_users == 0 || count == 0) return;
-    thread_local std::vector<T> u, s;
-    u.resize(static_cast<std::size_t>(m_users * d));
-    s.resize(static_cast<std::size_t>(m_users * (M + 1) * count));
-    for (index_t i = 0; i < m_users; ++i) {
-      const std::int32_t r = users[static_cast<std::size_t>(i)];
-      if (r < 0 || r >= U_.dim(0)) throw ConfigError("FusedScorer: user " + std::to_string(r) + " out of range");
-      std::copy_n(U_.data() + r * d, d, u.data() + i * d);
-    }
-    // s laid out [user, modality, item] as dynamic_fusion's input.
-    for (index_t m = 0; m < M; ++m)
-      gemm<T>(false, true, m_users, count, d, T(1), u.data(), d, Z_[static_cast<std::size_t>(m)].data() + first * d, d,
-              T(0), s.data() + m * count, M * count);
-    T w[ops::max_fused_modalities];
-    for (index_t i = 0; i < m_users; ++i)
-      for (index_t c = 0; c < count; ++c)
-        out[i * ld + c] = ops::detail::fuse_one(s.data() + i * M * count + c, M, count, beta_,
-                                                present_ + first + c, rows, w);
-    if (ID_.empty()) return;
-    T* sid = s.data();  // reuse: [m_users, count]
-    gemm<T>(false, true, m_users, count, d, T(1), u.data(), d, ID_.data() + first * d, d, T(0), sid, count);
-    for (index_t i = 0; i < m_users; ++i)
-      for (index_t c = 0; c < count; ++c) out[i * ld + c] = (sid[i * count + c] + T(2) * out[i * ld + c]) / T(3);
-  }
-
- private:
-  const Tensor<T>& U_;
-  const std::vector<Tensor<T>>& Z_;
-  const Tensor<T>& ID_;
-  const std::uint8_t* present_;
-  T beta_;
-};
-
-/// Full-ranking evaluation of MISSRec with fused scores. train::fit's
-/// unqualified call `evaluate(model, ...)` resolves here by argument-dependent
-/// lookup (this overload is more specialised than train::evaluate).
-template <class T>
-eval::Metrics evaluate(MISSRecType<T>& model, Tape<T>& tape, int k, const data::EvalSet& set,
-                       const train::EvalOptions& opt = {}) {
-  Tensor<T> U = train::user_matrix(model, tape, k, set, opt.batch_users);
-  auto [Z, ID] = model.scoring_tables(tape, k);
-  std::vector<std::span<const std::int32_t>> hs(set.histories.begin(), set.histories.end());
-  std::vector<eval::EvalCase> cases = eval::make_cases(set.targets, hs);
-  eval::FullRankingOptions fo;
-  fo.ks = opt.ks;
-  fo.mask_history = opt.mask_history;
-  eval::FullRankingEvaluator<T> evaluator(model.domain(k).n_items, fo);
-  return evaluator.evaluate(cases, FusedScorer<T>(U, Z, ID, model.domain(k).present.data(), model.beta().value[0]));
-}
 
 /// fit() callback: interest discovery before the first epoch and after each
 /// one (so epoch e + 1 trains on clusters of the adaptors after epoch e).

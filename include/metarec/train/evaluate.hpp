@@ -36,19 +36,29 @@ Tensor<typename Model::Scalar> user_matrix(Model& model, Tape<typename Model::Sc
   return U;
 }
 
+/// Optional model hook: `make_scorer(tape, k, U)` returns the scorer the
+/// evaluator ranks with (MISSRec: fused multi-modal scores); without it the
+/// score is the dot product of U and `item_matrix(tape, k)`.
+template <class Model, class T>
+concept HasCustomScorer = requires(Model& m, Tape<T>& t, int k, const Tensor<T>& U) { m.make_scorer(t, k, U); };
+
 template <class Model>
 eval::Metrics evaluate(Model& model, Tape<typename Model::Scalar>& tape, int k, const data::EvalSet& set,
                        const EvalOptions& opt = {}) {
   using T = typename Model::Scalar;
   Tensor<T> U = user_matrix(model, tape, k, set, opt.batch_users);
-  Tensor<T> E = model.item_matrix(tape, k);
   std::vector<std::span<const std::int32_t>> hs(set.histories.begin(), set.histories.end());
   std::vector<eval::EvalCase> cases = eval::make_cases(set.targets, hs);
   eval::FullRankingOptions fo;
   fo.ks = opt.ks;
   fo.mask_history = opt.mask_history;
   eval::FullRankingEvaluator<T> evaluator(model.domain(k).n_items, fo);
-  return evaluator.evaluate(cases, eval::EmbeddingScorer<T>(U, E));
+  if constexpr (HasCustomScorer<Model, T>) {
+    return evaluator.evaluate(cases, model.make_scorer(tape, k, U));
+  } else {
+    Tensor<T> E = model.item_matrix(tape, k);
+    return evaluator.evaluate(cases, eval::EmbeddingScorer<T>(U, E));
+  }
 }
 
 }  // namespace metarec::train
