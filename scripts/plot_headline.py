@@ -3,6 +3,7 @@
 files (one per target fraction) and writes a Markdown table.
 
 Usage: plot_headline.py OUT.png OUT.md transfer_f0.1.json transfer_f0.25.json ...
+(files with the same fraction and backbone are merged)
 Top: test NDCG@10 and HR@10 (mean +- std over seeds) per method and fraction.
 Bottom: MetaRec's per-source weights over meta iterations (every seed, first fraction).
 """
@@ -20,8 +21,18 @@ LABEL = {"rescaled": "MetaRec", "fomaml": "FO-MAML", "joint": "joint", "target-o
 
 
 def load(paths):
-    recs = [json.load(open(p)) for p in paths]
-    return sorted(recs, key=lambda r: r["config"]["target_fraction"])
+    """One record per (fraction, backbone): files of the same setting (e.g. the
+    methods run as separate invocations) are merged."""
+    merged = {}
+    for p in paths:
+        r = json.load(open(p))
+        key = (r["config"]["target_fraction"], r["config"]["backbone"])
+        if key in merged:
+            merged[key]["summary"].update(r["summary"])
+            merged[key]["runs"].extend(r["runs"])
+        else:
+            merged[key] = r
+    return [merged[k] for k in sorted(merged, key=lambda k: (k[1] != "sasrec", k[0]))]
 
 
 def table(recs):
