@@ -25,7 +25,7 @@ using multimodal::MISSRec;
 
 struct MissrecArgs {
   std::vector<std::string> data, features;
-  std::string format = "unisrec", out, from, mode = "full";
+  std::string format = "unisrec", out, from, mode = "full", adaptor = "linear";
   std::vector<index_t> feature_dim;
   bool lenient = false, no_prefix = false;
   MissrecConfig model;
@@ -102,7 +102,9 @@ json config_json(const MissrecConfig& c) {
   return json{{"d", c.d}, {"heads", c.heads}, {"inner", c.inner}, {"encoder_layers", c.encoder_layers},
               {"decoder_layers", c.decoder_layers}, {"max_len", c.max_len}, {"dropout", c.dropout},
               {"attn_dropout", c.attn_dropout}, {"temperature", c.temperature}, {"interest_ratio", c.interest_ratio},
-              {"transductive", c.transductive}, {"prefix_samples", c.prefix_samples}, {"feature_dims", c.feature_dims}};
+              {"transductive", c.transductive}, {"prefix_samples", c.prefix_samples}, {"feature_dims", c.feature_dims},
+              {"adaptor", multimodal::adaptor_name(c.adaptor)}, {"moe_experts", c.moe_experts},
+              {"moe_dropout", c.moe_dropout}, {"moe_noisy_gate", c.moe_noisy_gate}};
 }
 
 void add_model_flags(CLI::App& cmd, MissrecArgs& a) {
@@ -124,6 +126,11 @@ void add_model_flags(CLI::App& cmd, MissrecArgs& a) {
   cmd.add_option("--temperature", m.temperature, "logit temperature")->check(CLI::Range(1e-6, 1e6))->capture_default_str();
   cmd.add_option("--interest-ratio", m.interest_ratio, "#interests / #modality tokens, in (0, 1]")->capture_default_str();
   cmd.add_flag("--transductive", m.transductive, "add ID embeddings (tokens and scores)");
+  cmd.add_option("--adaptor", a.adaptor, "modality adaptor: linear (f -> d) or moe (UniSRec mixture of whitening experts)")
+      ->check(CLI::IsMember({"linear", "moe"}))->capture_default_str();
+  cmd.add_option("--moe-experts", m.moe_experts, "experts of the moe adaptor, >= 1")->capture_default_str();
+  cmd.add_option("--moe-dropout", m.moe_dropout, "dropout on the features inside the moe adaptor")->capture_default_str();
+  cmd.add_flag("--moe-noisy-gate", m.moe_noisy_gate, "moe adaptor: noisy gate in training (UniSRec) instead of softmax(x W_g)");
   cmd.add_option("--out", a.out, "directory for result.json and model.ckpt");
 }
 
@@ -144,6 +151,7 @@ void run_pretrain(MissrecArgs& a) {
   for (std::size_t i = 0; i < a.data.size(); ++i) doms.push_back(load_domain(a, i));
   set_dims(a.model, doms[0].features);
   a.model.prefix_samples = false;  // pre-training: one sample per sequence
+  a.model.adaptor = multimodal::parse_adaptor(a.adaptor);
   a.model.validate();
   MISSRec model(a.model, a.pre.seed);
   std::vector<const data::Split*> splits;
@@ -184,6 +192,7 @@ void run_finetune(MissrecArgs& a) {
   Loaded l = load_domain(a, 0);
   set_dims(a.model, l.features);
   a.model.prefix_samples = !a.no_prefix;
+  a.model.adaptor = multimodal::parse_adaptor(a.adaptor);
   Checkpoint ck;
   if (!a.from.empty()) {  // the architecture comes from the checkpoint; rates and modes from the flags
     ck = load_checkpoint(a.from);
@@ -196,6 +205,10 @@ void run_finetune(MissrecArgs& a) {
     a.model.encoder_layers = j.at("encoder_layers");
     a.model.decoder_layers = j.at("decoder_layers");
     a.model.max_len = j.at("max_len");
+    // Checkpoints from before the adaptor option hold linear adaptors.
+    a.model.adaptor = multimodal::parse_adaptor(j.value("adaptor", std::string("linear")));
+    a.model.moe_experts = j.value("moe_experts", a.model.moe_experts);
+    a.model.moe_noisy_gate = j.value("moe_noisy_gate", a.model.moe_noisy_gate);
   }
   a.model.validate();
   MISSRec model(a.model, a.trainer.seed);

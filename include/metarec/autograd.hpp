@@ -12,6 +12,7 @@
 #include "metarec/autograd/ops/gru.hpp"
 #include "metarec/autograd/ops/info_nce.hpp"
 #include "metarec/autograd/ops/linear.hpp"
+#include "metarec/autograd/ops/mixture.hpp"
 #include "metarec/autograd/ops/normalization.hpp"
 #include "metarec/autograd/ops/reduce.hpp"
 #include "metarec/autograd/ops/sampled_losses.hpp"

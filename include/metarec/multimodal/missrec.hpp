@@ -5,7 +5,8 @@
 /// 2308.11175), as in the authors' code (gimpong/MM23-MISSRec); SPEC section 4.
 ///
 /// Item tokens: frozen per-modality features, each through its own adaptor
-/// (linear f_m -> d, shared by all domains), missing modalities masked to
+/// (linear f_m -> d, or a mixture of whitening experts with
+/// MissrecConfig::adaptor = moe; shared by all domains), missing modalities masked to
 /// zero, summed (+ an ID embedding in transductive mode) + learned positions
 /// counted from the sequence start, LayerNorm, dropout. Interests: k-means
 /// clusters of the adapted tokens (interests.hpp), refreshed per epoch; a
@@ -40,6 +41,7 @@
 #include "metarec/multimodal/missrec_layers.hpp"
 #include "metarec/nn/linear.hpp"
 #include "metarec/nn/transformer.hpp"
+#include "metarec/nn/whitening_experts.hpp"
 
 namespace metarec::multimodal {
 
@@ -85,9 +87,14 @@ class MISSRecType {
         else if (p->name.ends_with(".bias")) p->value.zero();
       }
     // Adaptors are created after that init in the authors' code: PyTorch's Linear default.
-    for (index_t m = 0; m < cfg_.modalities(); ++m)
-      adaptors_.emplace_back(store_, "adaptor" + std::to_string(m), cfg_.feature_dims[static_cast<std::size_t>(m)],
-                             cfg_.d, rng_);
+    const nn::WhiteningExpertsOptions moe{.experts = cfg_.moe_experts, .dropout = cfg_.moe_dropout,
+                                          .noisy_gate = cfg_.moe_noisy_gate};
+    for (index_t m = 0; m < cfg_.modalities(); ++m) {
+      const std::string name = "adaptor" + std::to_string(m);
+      const index_t f = cfg_.feature_dims[static_cast<std::size_t>(m)];
+      if (cfg_.adaptor == AdaptorKind::moe) moe_adaptors_.emplace_back(store_, name, f, cfg_.d, moe, rng_);
+      else adaptors_.emplace_back(store_, name, f, cfg_.d, rng_);
+    }
     beta_ = &store_.add("fusion.beta", {1}, nn::Init::zeros(), rng_);
   }
   MISSRecType(const MISSRecType&) = delete;
@@ -409,7 +416,8 @@ class MISSRecType {
   /// Adapted tokens of modality m for every item, missing ones zeroed: [n+1, d].
   Var<T> adapt(Tape<T>& t, const MissrecDomain<T>& dom, index_t m) const {
     const std::size_t mi = static_cast<std::size_t>(m);
-    Var<T> a = adaptors_[mi](t, t.leaf(dom.features[mi]));
+    const Var<T> x = t.leaf(dom.features[mi]);
+    Var<T> a = cfg_.adaptor == AdaptorKind::moe ? moe_adaptors_[mi](t, x) : adaptors_[mi](t, x);
     return ops::mask_rows(a, dom.present.data() + m * (dom.n_items + 1));
   }
 
@@ -452,7 +460,8 @@ class MISSRecType {
   nn::LayerNorm<T> ln_;
   std::vector<nn::TransformerBlock<T>> encoder_;
   std::vector<InterestDecoderLayer<T>> decoder_;
-  std::vector<nn::Linear<T>> adaptors_;
+  std::vector<nn::Linear<T>> adaptors_;               // AdaptorKind::linear
+  std::vector<nn::WhiteningExperts<T>> moe_adaptors_;  // AdaptorKind::moe
   Parameter<T>* beta_ = nullptr;
   std::vector<std::unique_ptr<MissrecDomain<T>>> domains_;
   InterestIndex index_;

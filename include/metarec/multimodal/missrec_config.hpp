@@ -13,6 +13,17 @@
 
 namespace metarec::multimodal {
 
+/// Per-modality adaptor f_m -> d: linear (the paper), or UniSRec's mixture of
+/// whitening experts (nn/whitening_experts.hpp; SPEC 4 names it as an option).
+enum class AdaptorKind { linear, moe };
+
+inline const char* adaptor_name(AdaptorKind k) { return k == AdaptorKind::moe ? "moe" : "linear"; }
+inline AdaptorKind parse_adaptor(const std::string& s) {
+  if (s == "linear") return AdaptorKind::linear;
+  if (s == "moe") return AdaptorKind::moe;
+  throw ConfigError("adaptor = '" + s + "' is not one of linear, moe");
+}
+
 struct MissrecConfig {
   index_t d = 64;                     ///< hidden size (paper: 300)
   int heads = 4;                      ///< attention heads (divide d)
@@ -35,6 +46,10 @@ struct MissrecConfig {
   int kmeans_epochs = 5;              ///< mini-batch k-means steps = ceil(epochs * #tokens / batch)
   index_t kmeans_batch = 1024;        ///< mini-batch k-means batch size
   double mask_prob = 0.2;             ///< unused (read by the generic batch options)
+  AdaptorKind adaptor = AdaptorKind::linear;
+  int moe_experts = 8;                ///< MoWE experts E (UniSRec n_exps)
+  double moe_dropout = 0.2;           ///< MoWE dropout on the features (UniSRec adaptor_dropout_prob)
+  bool moe_noisy_gate = false;        ///< MoWE noisy gate in training (UniSRec's default), else softmax(x W_g)
 
   void validate() const {
     check_range<index_t>("d", d, 1, 1 << 16);
@@ -59,6 +74,8 @@ struct MissrecConfig {
                         "): with more layers every prefix needs its own decoder pass");
     check_range("kmeans_epochs", kmeans_epochs, 1, 1000);
     check_range<index_t>("kmeans_batch", kmeans_batch, 1, index_t(1) << 24);
+    check_range("moe_experts", moe_experts, 1, 1024);
+    check_range("moe_dropout", moe_dropout, 0.0, 0.99);
   }
   index_t modalities() const { return static_cast<index_t>(feature_dims.size()); }
   /// Number of interests for `tokens` modality tokens.

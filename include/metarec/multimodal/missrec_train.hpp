@@ -152,12 +152,26 @@ struct CarryReport {
   std::vector<std::string> loaded, skipped;  ///< parameter names (skipped: kept as initialised, with the reason)
 };
 
+namespace detail {
+/// Why the checkpoint tensor named like p cannot fill p ("" = it can).
+template <class T>
+std::string carry_mismatch(const Checkpoint& ck, const Parameter<T>& p) {
+  const CheckpointEntry* e = ck.find(p.name);
+  if (!e) return p.name + " absent";
+  bool same = static_cast<int>(e->shape.size()) == p.value.rank();
+  for (int i = 0; same && i < p.value.rank(); ++i) same = e->shape[static_cast<std::size_t>(i)] == p.value.dim(i);
+  return same ? std::string() : p.name + " shape " + e->shape_str() + " != " + p.value.shape().str();
+}
+}  // namespace detail
+
 /// Loads the shared parts of a pre-trained MISSRec checkpoint: encoder,
 /// decoder, positions, input LayerNorm and beta are required (a shape
 /// mismatch or absence is a CheckpointError naming the tensor); each adaptor
-/// is loaded when the checkpoint has it with the same shape (same feature
-/// width), else kept fresh and reported. Item-specific tables ("items.*":
-/// ID embeddings, interests) are never loaded: the item sets differ.
+/// ("adaptor<m>.*", linear or mixture of whitening experts) carries over as a
+/// unit when the checkpoint has every one of its tensors with the same shape
+/// (same kind, feature width and expert count), else it is kept fresh and
+/// reported. Item-specific tables ("items.*": ID embeddings, interests) are
+/// never loaded: the item sets differ.
 template <class T>
 CarryReport load_missrec_pretrained(MISSRecType<T>& model, const Checkpoint& ck) {
   CarryReport rep;
@@ -165,14 +179,13 @@ CarryReport load_missrec_pretrained(MISSRecType<T>& model, const Checkpoint& ck)
   for (auto* p : model.parameters().all()) {
     if (p->name.rfind("items.", 0) == 0) continue;
     if (p->name.rfind("adaptor", 0) == 0) {
-      // An adaptor carries over as a unit, decided by its weight (its width is the feature width).
-      const std::string unit = p->name.substr(0, p->name.find('.'));
-      const Parameter<T>& w = model.parameters().at(unit + ".weight");
-      const CheckpointEntry* e = ck.find(unit + ".weight");
-      bool same = e && static_cast<int>(e->shape.size()) == w.value.rank() && ck.find(p->name);
-      for (int i = 0; same && i < w.value.rank(); ++i) same = e->shape[static_cast<std::size_t>(i)] == w.value.dim(i);
-      if (!same) {
-        rep.skipped.push_back(p->name + (e ? " (" + unit + ".weight shape " + e->shape_str() + " != " + w.value.shape().str() + ")" : " (absent)"));
+      // The first tensor of the unit that does not fit decides for all of it.
+      const std::string unit = p->name.substr(0, p->name.find('.') + 1);
+      std::string why;
+      for (auto* q : model.parameters().with_prefix(unit))
+        if (why.empty()) why = detail::carry_mismatch(ck, *q);
+      if (!why.empty()) {
+        rep.skipped.push_back(p->name + " (" + (why == p->name + " absent" ? std::string("absent") : why) + ")");
         continue;
       }
     }
