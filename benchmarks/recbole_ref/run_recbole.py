@@ -50,6 +50,10 @@ def main():
         os.environ[var] = str(a.threads)
     import torch
     torch.set_num_threads(a.threads)
+    # RecBole 1.2 reloads its own best-model file with torch.load, whose default
+    # became weights_only=True in torch 2.6 and rejects RecBole's pickle.
+    _load = torch.load
+    torch.load = lambda *args, **kw: _load(*args, **{**kw, "weights_only": False})
     from recbole.quick_start import run_recbole
 
     name = convert(a.data, a.work)
