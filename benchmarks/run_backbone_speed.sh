@@ -6,7 +6,9 @@
 # (items x1, x2, x4) and max_len (50, 100, 200).
 # Usage: benchmarks/run_backbone_speed.sh [THREADS...]   (default: 1 2)
 # Env: METAREC_DATA, OUT (default benchmarks/results/speed), SKIP_TORCH=1, SKIP_SCALING=1,
-#      BACKBONES (default "sasrec gru4rec bert4rec").
+#      BACKBONES (default "sasrec gru4rec bert4rec"),
+#      WHEEL_PYTHON (default build-torchref/venv/bin/python if present): a second PyTorch, the
+#      official PyPI wheel (MKL + oneDNN; benchmarks/torch_ref/setup_venv.sh), run the same way.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 data="${METAREC_DATA:-$PWD/../shared/data}/amazon-s3rec"
@@ -16,6 +18,8 @@ backbones=(${BACKBONES:-sasrec gru4rec bert4rec})
 tool=build-release/examples/metarec
 [[ -x $tool ]] || { echo "build the tool first: cmake --preset release && cmake --build --preset release --target metarec_tool" >&2; exit 1; }
 mkdir -p "$out"
+wheel="${WHEEL_PYTHON:-}"
+[[ -n $wheel || ! -x build-torchref/venv/bin/python ]] || wheel=build-torchref/venv/bin/python
 layers_for() { [[ $1 == gru4rec ]] && echo 1 || echo 2; }
 
 for t in "${threads[@]}"; do
@@ -29,6 +33,12 @@ for t in "${threads[@]}"; do
       /usr/bin/time -v benchmarks/torch_ref/run.sh benchmarks/torch_ref/train.py --data "$data/Beauty.txt" \
         --model "$b" --layers "$l" --epochs 1 --patience 1 --threads "$t" --out "$out/torch_${b}_t$t.json" \
         > "$out/torch_${b}_t$t.log" 2> "$out/torch_${b}_t$t.time"
+      if [[ -n $wheel ]]; then
+        echo "== pytorch (official wheel) $b threads $t"
+        PYTHON="$wheel" /usr/bin/time -v benchmarks/torch_ref/run.sh benchmarks/torch_ref/train.py --data "$data/Beauty.txt" \
+          --model "$b" --layers "$l" --epochs 1 --patience 1 --threads "$t" --out "$out/wheel_${b}_t$t.json" \
+          > "$out/wheel_${b}_t$t.log" 2> "$out/wheel_${b}_t$t.time"
+      fi
     fi
   done
 done

@@ -54,18 +54,24 @@ def main(root):
         b, t = m.group(1), int(m.group(2))
         ours = load(os.path.join(f, "result.json"))
         torch = load(os.path.join(root, f"torch_{b}_t{t}.json"))
-        rows.append((t, b, ours, torch, peak_mib(f + ".time"), peak_mib(os.path.join(root, f"torch_{b}_t{t}.time"))))
-    print("| threads | backbone | train seq/s ours | PyTorch | ratio | eval users/s ours | PyTorch | ratio "
-          "| peak RSS MiB ours | PyTorch |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for t, b, ours, torch, mo, mt in sorted(rows):
+        wheel = load(os.path.join(root, f"wheel_{b}_t{t}.json"))
+        rows.append((t, b, ours, torch, wheel, peak_mib(f + ".time"),
+                     peak_mib(os.path.join(root, f"torch_{b}_t{t}.time")),
+                     peak_mib(os.path.join(root, f"wheel_{b}_t{t}.time"))))
+    print("PyTorch A = Debian python3-torch (OpenBLAS); PyTorch B = official PyPI wheel (MKL + oneDNN).\n")
+    print("| threads | backbone | train seq/s ours | A | B | ours/A | ours/B | eval users/s ours | A | B "
+          "| ours/A | ours/B | peak RSS MiB ours | A | B |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for t, b, ours, torch, wheel, mo, mt, mw in sorted(rows, key=lambda r: (r[0], r[1])):
         to = ours["timing"] if ours else {}
-        tt = torch["timing"] if torch else {}
-        print(f"| {t} | {b} | {fmt(to.get('train_sequences_per_s'))} | {fmt(tt.get('train_sequences_per_s'))} "
-              f"| {ratio(to.get('train_sequences_per_s'), tt.get('train_sequences_per_s'))} "
-              f"| {fmt(to.get('eval_users_per_s'))} | {fmt(tt.get('eval_users_per_s'))} "
-              f"| {ratio(to.get('eval_users_per_s'), tt.get('eval_users_per_s'))} | {fmt(mo)} | {fmt(mt)} |")
-    for t, b, ours, _, _, _ in sorted(rows):
+        ta = torch["timing"] if torch else {}
+        tb = wheel["timing"] if wheel else {}
+        tr, ev = "train_sequences_per_s", "eval_users_per_s"
+        print(f"| {t} | {b} | {fmt(to.get(tr))} | {fmt(ta.get(tr))} | {fmt(tb.get(tr))} "
+              f"| {ratio(to.get(tr), ta.get(tr))} | {ratio(to.get(tr), tb.get(tr))} "
+              f"| {fmt(to.get(ev))} | {fmt(ta.get(ev))} | {fmt(tb.get(ev))} "
+              f"| {ratio(to.get(ev), ta.get(ev))} | {ratio(to.get(ev), tb.get(ev))} | {fmt(mo)} | {fmt(mt)} | {fmt(mw)} |")
+    for t, b, ours, *_ in sorted(rows, key=lambda r: (r[0], r[1])):
         if b == "sasrec" and ours:
             flops = sasrec_epoch_flops(ours)
             if flops:
