@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <new>
 #include <string>
+#include <vector>
 
 #include "metarec/autograd/ops/linear.hpp"
 #include "metarec/autograd/tape.hpp"
@@ -145,6 +147,137 @@ void gru_weight_grads_rows(const GruRun<T>& R, index_t b0, index_t b1, T* d_hid,
   gemm<T>(true, false, H3, H, rows - 1, T(1), d_hid + (b0 * R.L + 1) * H3, H3, R.y + b0 * R.L * H, H, T(1), gw, H);
 }
 
+/// Left-padded batches (every row: padding, then its real items — GRU4Rec's
+/// layout) run packed, as PyTorch's pack_padded_sequence: rows are ordered by
+/// their first real step, so at step t the rows that have started are a prefix
+/// of each thread's chunk and only those enter the per-step GEMM and kernel.
+/// On Beauty ~85% of a batch's steps are padding, which this skips.
+/// order[i] = batch row at packed position i; chunk c owns positions
+/// [off[c], off[c + 1]), dealt round-robin from the ordered rows so chunks get
+/// equal work; start[b] = first real step of row b (L if none).
+struct PackedGruOrder {
+  std::int32_t* order;
+  std::int32_t* off;
+  std::int32_t* start;
+  index_t chunks;
+  /// Positions [p0, p1) of chunk c whose row has started by `step`.
+  index_t active_end(index_t c, index_t step) const {
+    index_t lo = off[c], hi = off[c + 1];
+    while (lo < hi) {  // starts ascend within a chunk
+      const index_t mid = (lo + hi) / 2;
+      if (start[order[mid]] <= step) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+};
+
+/// The packed order when `mask` is left padding (else false: the masked path runs).
+template <class T>
+bool packed_gru_order(Tape<T>& t, const std::uint8_t* mask, index_t B, index_t L, index_t chunks, PackedGruOrder& P) {
+  P.start = t.template alloc_n<std::int32_t>(B);
+  for (index_t b = 0; b < B; ++b) {
+    const std::uint8_t* m = mask ? mask + b * L : nullptr;
+    index_t s = 0;
+    if (m) {
+      while (s < L && !m[s]) ++s;
+      for (index_t j = s; j < L; ++j)
+        if (!m[j]) return false;  // a hole: not left padding
+    }
+    P.start[b] = static_cast<std::int32_t>(s);
+  }
+  thread_local std::vector<std::int32_t> sorted;
+  sorted.resize(static_cast<std::size_t>(B));
+  for (index_t b = 0; b < B; ++b) sorted[static_cast<std::size_t>(b)] = static_cast<std::int32_t>(b);
+  std::stable_sort(sorted.begin(), sorted.end(), [&](std::int32_t a, std::int32_t b) { return P.start[a] < P.start[b]; });
+  P.chunks = chunks;
+  P.order = t.template alloc_n<std::int32_t>(B);
+  P.off = t.template alloc_n<std::int32_t>(chunks + 1);
+  index_t pos = 0;
+  for (index_t c = 0; c < chunks; ++c) {
+    P.off[c] = static_cast<std::int32_t>(pos);
+    for (index_t i = c; i < B; i += chunks) P.order[pos++] = sorted[static_cast<std::size_t>(i)];
+  }
+  P.off[chunks] = static_cast<std::int32_t>(B);
+  return true;
+}
+
+/// Forward of chunk c in packed order. hs: [B, h] states by packed position
+/// (zero = h before the first real item); gh: [B, 3h] scratch.
+template <class T>
+void gru_forward_packed(const GruRun<T>& R, const PackedGruOrder& P, index_t c, const T* gi, const T* b_hh, T* hs,
+                        T* gh) {
+  const index_t L = R.L, H = R.H, H3 = 3 * H, p0 = P.off[c];
+  for (index_t i = p0; i < P.off[c + 1]; ++i)  // padding steps output h = 0
+    std::fill_n(R.y + static_cast<index_t>(P.order[i]) * L * H, P.start[P.order[i]] * H, T(0));
+  for (index_t step = 0; step < L; ++step) {
+    const index_t p1 = P.active_end(c, step);
+    if (p1 == p0) continue;
+    gemm<T>(false, true, p1 - p0, H3, H, T(1), hs + p0 * H, H, R.w_hh, H, T(0), gh + p0 * H3, H3);
+    for (index_t i = p0; i < p1; ++i) {
+      const index_t rs = static_cast<index_t>(P.order[i]) * L + step;
+      const T* a = gi + rs * H3;
+      const T* cg = gh + i * H3;
+      T* g = R.gates + rs * 4 * H;
+      T* h = hs + i * H;
+      T* yr = R.y + rs * H;
+      for (index_t j = 0; j < H; ++j) {
+        const T cn = b_hh[2 * H + j] + cg[2 * H + j];
+        const T r = logistic(a[j] + b_hh[j] + cg[j]), z = logistic(a[H + j] + b_hh[H + j] + cg[H + j]);
+        const T nn = std::tanh(a[2 * H + j] + r * cn);
+        g[j] = r;
+        g[H + j] = z;
+        g[2 * H + j] = nn;
+        g[3 * H + j] = cn;
+        yr[j] = h[j] = (T(1) - z) * nn + z * h[j];
+      }
+    }
+  }
+}
+
+/// Back-propagation through time of chunk c in packed order. carry: [B, h] zeros by packed position;
+/// dgs: [B, 3h] scratch by packed position; d_hid as in gru_backward_rows (padding rows get zeros).
+template <class T>
+void gru_backward_packed(const GruRun<T>& R, const PackedGruOrder& P, index_t c, const T* gy, T* g_in, T* d_hid,
+                         T* carry, T* dgs) {
+  const index_t L = R.L, H = R.H, H3 = 3 * H, p0 = P.off[c];
+  for (index_t i = p0; i < P.off[c + 1]; ++i)
+    std::fill_n(d_hid + static_cast<index_t>(P.order[i]) * L * H3, P.start[P.order[i]] * H3, T(0));
+  for (index_t step = L - 1; step >= 0; --step) {
+    const index_t p1 = P.active_end(c, step);
+    if (p1 == p0) break;  // every row of the chunk starts later: nothing left
+    for (index_t i = p0; i < p1; ++i) {
+      const index_t rs = static_cast<index_t>(P.order[i]) * L + step;
+      const bool first = P.start[P.order[i]] == step;  // h_{t-1} = 0
+      const T* g = R.gates + rs * 4 * H;
+      const T* hp = first ? nullptr : R.y + (rs - 1) * H;
+      const T* gyr = gy + rs * H;
+      T* dh = carry + i * H;
+      T* dg = d_hid + rs * H3;
+      T* dq = dgs + i * H3;
+      T* gi = g_in ? g_in + rs * H3 : nullptr;
+      for (index_t j = 0; j < H; ++j) {
+        const T r = g[j], z = g[H + j], nn = g[2 * H + j], ghn = g[3 * H + j];
+        const T dhj = dh[j] + gyr[j];
+        const T dan = dhj * (T(1) - z) * (T(1) - nn * nn);
+        const T daz = dhj * ((first ? T(0) : hp[j]) - nn) * z * (T(1) - z);
+        const T dar = dan * ghn * r * (T(1) - r);
+        dq[j] = dg[j] = dar;
+        dq[H + j] = dg[H + j] = daz;
+        dq[2 * H + j] = dg[2 * H + j] = dan * r;
+        if (gi) {
+          gi[j] += dar;
+          gi[H + j] += daz;
+          gi[2 * H + j] += dan;
+        }
+        dh[j] = dhj * z;
+      }
+    }
+    // dh_{t-1} += dGh_t W_hh (rows starting at this step get a value they never use).
+    gemm<T>(false, false, p1 - p0, H, H3, T(1), dgs + p0 * H3, H3, R.w_hh, H, T(1), carry + p0 * H, H);
+  }
+}
+
 template <class T>
 void gru_recurrence_backward(Tape<T>& t, Node<T>& n) {
   const Tensor<T>& y = n.value;
@@ -159,24 +292,41 @@ void gru_recurrence_backward(Tape<T>& t, Node<T>& n) {
   // Weight gradients are summed over all B * L steps: each chunk sums its own rows (no parallel GEMM with a
   // long inner dimension, whose threads would spin-wait on each other), then the partials are added.
   const index_t chunks = batch_chunks(B, B * L * H3 * H), part = H3 * H + H3;
-  T* partial = want_w ? t.zeros(Shape{chunks, part}).data() : nullptr;
-  for_batch_chunks(B, chunks, [&](index_t c, index_t b0, index_t b1) {
-    gru_backward_rows(R, b0, b1, gy, g_in, d_hid, carry);
-    if (want_w && b1 > b0) gru_weight_grads_rows(R, b0, b1, d_hid, partial + c * part, partial + c * part + H3 * H);
-  });
+  T* partial = want_w && !n.ptr[1] ? t.zeros(Shape{chunks, part}).data() : nullptr;
+  if (n.ptr[1]) {  // packed: chunks as in the forward pass
+    const PackedGruOrder& P = *static_cast<const PackedGruOrder*>(n.ptr[1]);
+    T* dgs = t.template alloc_n<T>(B * H3);
+    T* part_p = want_w ? t.zeros(Shape{P.chunks, part}).data() : nullptr;
+    for_batch_chunks(P.chunks, P.chunks, [&](index_t c, index_t, index_t) {
+      gru_backward_packed(R, P, c, gy, g_in, d_hid, carry, dgs);
+    });
+    // Weight gradients over row-contiguous chunks of d_hid (zeros at padding), as in the masked path.
+    if (want_w)
+      for_batch_chunks(B, P.chunks, [&](index_t c, index_t b0, index_t b1) {
+        if (b1 > b0) gru_weight_grads_rows(R, b0, b1, d_hid, part_p + c * part, part_p + c * part + H3 * H);
+      });
+    partial = part_p;
+  } else {
+    for_batch_chunks(B, chunks, [&](index_t c, index_t b0, index_t b1) {
+      gru_backward_rows(R, b0, b1, gy, g_in, d_hid, carry);
+      if (want_w && b1 > b0) gru_weight_grads_rows(R, b0, b1, d_hid, partial + c * part, partial + c * part + H3 * H);
+    });
+  }
+  const index_t n_parts = n.ptr[1] ? static_cast<const PackedGruOrder*>(n.ptr[1])->chunks : chunks;
   if (!want_w) return;
   for (int k = 1; k <= 2; ++k) {
     if (!t.wants_grad(n.in[k])) continue;
     T* g = t.grad(n.in[k]).data();
     const index_t off = k == 1 ? 0 : H3 * H, len = k == 1 ? H3 * H : H3;
-    for (index_t c = 0; c < chunks; ++c)
+    for (index_t c = 0; c < n_parts; ++c)
       for (index_t i = 0; i < len; ++i) g[i] += partial[c * part + off + i];
   }
 }
 
 /// The recurrence given the input pre-activations gi = x W_ih^T + b_ih: [B, L, 3h].
+/// @param packed_ok run left-padded batches packed (false: always the masked path; tests compare both)
 template <class T>
-Var<T> gru_recurrence(Var<T> gi, Var<T> w_hh, Var<T> b_hh, const std::uint8_t* mask) {
+Var<T> gru_recurrence(Var<T> gi, Var<T> w_hh, Var<T> b_hh, const std::uint8_t* mask, bool packed_ok = true) {
   Tape<T>& t = *gi.tape;
   const index_t B = gi.shape()[0], L = gi.shape()[1], H = w_hh.shape()[1], H3 = 3 * H;
   Tensor<T> y = t.alloc(Shape{B, L, H});
@@ -185,11 +335,22 @@ Var<T> gru_recurrence(Var<T> gi, Var<T> w_hh, Var<T> b_hh, const std::uint8_t* m
   const GruRun<T> R{B, L, H, mask, w_hh.value().data(), y.data(), gates.data()};
   const T* giv = gi.value().data();
   const T* bh = b_hh.value().data();
-  for_batch_chunks(B, batch_chunks(B, B * L * H3 * H),
-                   [&](index_t, index_t b0, index_t b1) { gru_forward_rows(R, b0, b1, giv, bh, gh); });
+  const index_t chunks = batch_chunks(B, B * L * H3 * H);
+  PackedGruOrder* P = nullptr;
+  if (packed_ok && mask) {
+    P = new (t.template alloc_n<PackedGruOrder>(1)) PackedGruOrder{};
+    if (!packed_gru_order(t, mask, B, L, chunks, *P)) P = nullptr;
+  }
+  if (P) {
+    T* hs = t.zeros(Shape{B, H}).data();
+    for_batch_chunks(chunks, chunks, [&](index_t c, index_t, index_t) { gru_forward_packed(R, *P, c, giv, bh, hs, gh); });
+  } else {
+    for_batch_chunks(B, chunks, [&](index_t, index_t b0, index_t b1) { gru_forward_rows(R, b0, b1, giv, bh, gh); });
+  }
   Var<T> out = t.record("gru", y, {gi, w_hh, b_hh}, &gru_recurrence_backward<T>);
   t.node(out).saved[0] = gates;
   t.node(out).ptr[0] = mask;
+  t.node(out).ptr[1] = P;
   return out;
 }
 
