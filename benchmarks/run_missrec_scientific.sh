@@ -4,7 +4,8 @@
 # titles, fine-tuning on Scientific (shipped leave-one-out split), against
 # SASRec on IDs and MISSRec from scratch. Full ranking; Recall@K = HR@K here.
 # Usage: benchmarks/run_missrec_scientific.sh [THREADS]
-# Env: METAREC_DATA, OUT (default benchmarks/results/missrec), PRETRAIN_EPOCHS (default 5), FEAT_DIM (default 256).
+# Env: METAREC_DATA, OUT (default benchmarks/results/missrec), PRETRAIN_EPOCHS (default 5), FEAT_DIM (default 256),
+#      FINETUNE_EPOCHS (cap for the fine-tunes from the pre-trained checkpoint, default 200).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 threads="${1:-2}"
@@ -32,10 +33,11 @@ sci=(--data "$data/scientific/Scientific" --format unisrec --features "$feat/Sci
 # Pre-train on Games titles (the paper: 100 epochs at batch 4096 on a GPU; scaled down here).
 "$tool" pretrain --data "$data/games/Games-6k.test.inter" --format inter --features "$feat/Games-6k.title.npy" \
   --epochs "$epochs" --threads "$threads" --out "$out/pretrain_games" > "$out/pretrain_games.log" 2>&1
-for mode in peft full; do
-  "$tool" finetune "${sci[@]}" --from "$out/pretrain_games/model.ckpt" --mode "$mode" --threads "$threads" \
-    --out "$out/pre_inductive_$mode" > "$out/pre_inductive_$mode.log" 2>&1
+for mode in full peft; do
+  "$tool" finetune "${sci[@]}" --from "$out/pretrain_games/model.ckpt" --mode "$mode" --epochs "${FINETUNE_EPOCHS:-200}" \
+    --threads "$threads" --out "$out/pre_inductive_$mode" > "$out/pre_inductive_$mode.log" 2>&1
   "$tool" finetune "${sci[@]}" --from "$out/pretrain_games/model.ckpt" --mode "$mode" --transductive \
-    --threads "$threads" --out "$out/pre_transductive_$mode" > "$out/pre_transductive_$mode.log" 2>&1
+    --epochs "${FINETUNE_EPOCHS:-200}" --threads "$threads" --out "$out/pre_transductive_$mode" \
+    > "$out/pre_transductive_$mode.log" 2>&1
 done
 /usr/bin/python3 benchmarks/summarize_missrec.py "$out" | tee "$out/summary.md"
