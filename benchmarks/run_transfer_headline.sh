@@ -5,7 +5,8 @@
 # Usage: benchmarks/run_transfer_headline.sh FRACTION [THREADS] [extra transfer flags...]
 # Env: METAREC_DATA (default ../shared/data), BACKBONE (default sasrec),
 #      METHODS (default target-only,joint,fomaml,rescaled), SEEDS (default 1,2,3),
-#      OUT (default benchmarks/results/transfer_<backbone>_f<FRACTION>).
+#      OUT (default benchmarks/results/transfer_<backbone>_f<FRACTION>), EPOCHS (60), PATIENCE (5),
+#      META_ITERATIONS (200).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fraction="${1:?usage: run_transfer_headline.sh FRACTION [THREADS] [flags...]}"
@@ -22,5 +23,5 @@ build-release/examples/metarec transfer \
   --sources "$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt" \
   --target "$data/Beauty.txt" --target-fraction "$fraction" \
   --backbone "$backbone" --quantizer vq --vq-residual --meta "$methods" --seeds "$seeds" \
-  --meta-iterations 200 --epochs 60 --patience 5 --threads "$threads" --quiet \
+  --meta-iterations "${META_ITERATIONS:-200}" --epochs "${EPOCHS:-60}" --patience "${PATIENCE:-5}" --threads "$threads" --quiet \
   --out "$out" "$@"
