@@ -133,6 +133,11 @@ void run_transfer(TransferArgs& a) {
         for (const auto& [k, v] : r.finetune.test.items()) table[method][k].push_back(v);
         seconds[method].push_back(wall);
         fmt::print(stderr, "   test {}  ({:.0f} s)\n", r.finetune.test.str(), wall);
+        // Every finished run is on disk at once: a long experiment stopped midway keeps what it measured.
+        if (!a.out.empty()) {
+          std::filesystem::create_directories(a.out);
+          write_json(a.out + "/transfer.json", json{{"config", config}, {"finished", false}, {"runs", runs}});
+        }
       });
     }
   // The table: method x metric, mean +- std over seeds.
@@ -152,7 +157,7 @@ void run_transfer(TransferArgs& a) {
     summary[method]["seconds"] = {{"mean", ms}, {"std", ss}};
     fmt::print(" {:>10.0f}\n", ms);
   }
-  json record{{"config", config}, {"summary", summary}, {"runs", runs}};
+  json record{{"config", config}, {"finished", true}, {"summary", summary}, {"runs", runs}};
   if (!a.out.empty()) {
     std::filesystem::create_directories(a.out);
     write_json(a.out + "/transfer.json", record);
