@@ -22,11 +22,7 @@
 #include <string>
 #include <vector>
 
-#if __has_include(<unistd.h>)
-#include <unistd.h>
-#define METAREC_NPY_HAVE_FSYNC 1
-#endif
-
+#include "metarec/core/atomic_file.hpp"
 #include "metarec/core/error.hpp"
 #include "metarec/core/tensor.hpp"
 
@@ -87,30 +83,13 @@ inline void write_npy(std::ostream& out, const float* data, std::int64_t rows, s
 /// Writes row-major float32 `data` [rows, cols] to `path` atomically.
 /// @throws IoError naming the file when it cannot be written or renamed.
 inline void write_npy(const std::string& path, const float* data, std::int64_t rows, std::int64_t cols) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw IoError("write_npy: cannot open '" + tmp + "' for writing: " + std::strerror(errno));
-  bool ok = true;
-  detail::emit_npy_f32(data, rows, cols, [&](const char* p, std::size_t n) {
-    ok = ok && std::fwrite(p, 1, n, f) == n;
+  write_file_atomically(path, "write_npy", [&](std::FILE* f) {
+    bool ok = true;
+    detail::emit_npy_f32(data, rows, cols, [&](const char* p, std::size_t n) {
+      ok = ok && std::fwrite(p, 1, n, f) == n;
+    });
+    return ok;
   });
-  ok = ok && std::fflush(f) == 0;
-#ifdef METAREC_NPY_HAVE_FSYNC
-  ok = ok && ::fsync(::fileno(f)) == 0;  // data on disk before the rename makes it visible
-#endif
-  const int saved_errno = errno;
-  ok = (std::fclose(f) == 0) && ok;
-  std::error_code ec;
-  if (!ok) {
-    std::filesystem::remove(tmp, ec);
-    throw IoError("write_npy: writing '" + tmp + "' failed: " + std::strerror(saved_errno));
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw IoError("write_npy: cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
-  }
 }
 
 /// A rank-2 Tensor<float> (rank 1 is written as one row).

@@ -37,11 +37,7 @@
 #include <string>
 #include <system_error>
 
-#if __has_include(<unistd.h>)
-#include <unistd.h>
-#define METAREC_HAVE_FSYNC 1
-#endif
-
+#include "metarec/core/atomic_file.hpp"
 #include "metarec/train/checkpoint_format.hpp"
 #include "metarec/train/checkpoint_state.hpp"
 #include "metarec/train/crc32.hpp"
@@ -186,43 +182,26 @@ inline void validate_for_save(const std::string& path, const Checkpoint& ck) {
 /// cannot be written; the temporary file is removed on failure.
 inline void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   detail::validate_for_save(path, ck);
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw IoError("save_checkpoint: cannot open '" + tmp + "' for writing: " + std::strerror(errno));
-  detail::CheckpointWriter w(f);
-  w.bytes(checkpoint_magic, sizeof checkpoint_magic);
-  w.value(checkpoint_version);
-  w.value(static_cast<std::uint32_t>(ck.entries.size()));
-  w.value(static_cast<std::uint32_t>(ck.meta.size()));
-  for (const auto& [k, v] : ck.meta) {
-    w.string(k);
-    w.string(v);
-  }
-  for (const auto& e : ck.entries) {
-    w.string(e.name);
-    w.value(static_cast<std::uint32_t>(e.dtype));
-    w.value(static_cast<std::uint32_t>(e.shape.size()));
-    for (auto d : e.shape) w.value(static_cast<std::int64_t>(d));
-    w.bytes(e.bytes.data(), e.bytes.size());
-  }
-  w.value(w.crc());
-  bool ok = w.ok() && std::fflush(f) == 0;
-#ifdef METAREC_HAVE_FSYNC
-  ok = ok && ::fsync(::fileno(f)) == 0;  // data on disk before the rename makes it visible
-#endif
-  const int saved_errno = errno;
-  ok = (std::fclose(f) == 0) && ok;
-  std::error_code ec;
-  if (!ok) {
-    std::filesystem::remove(tmp, ec);
-    throw IoError("save_checkpoint: writing '" + tmp + "' failed: " + std::strerror(saved_errno));
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw IoError("save_checkpoint: cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
-  }
+  write_file_atomically(path, "save_checkpoint", [&](std::FILE* f) {
+    detail::CheckpointWriter w(f);
+    w.bytes(checkpoint_magic, sizeof checkpoint_magic);
+    w.value(checkpoint_version);
+    w.value(static_cast<std::uint32_t>(ck.entries.size()));
+    w.value(static_cast<std::uint32_t>(ck.meta.size()));
+    for (const auto& [k, v] : ck.meta) {
+      w.string(k);
+      w.string(v);
+    }
+    for (const auto& e : ck.entries) {
+      w.string(e.name);
+      w.value(static_cast<std::uint32_t>(e.dtype));
+      w.value(static_cast<std::uint32_t>(e.shape.size()));
+      for (auto d : e.shape) w.value(static_cast<std::int64_t>(d));
+      w.bytes(e.bytes.data(), e.bytes.size());
+    }
+    w.value(w.crc());
+    return w.ok();
+  });
 }
 
 /// Reads and validates a checkpoint. Throws IoError when the file cannot be
