@@ -76,7 +76,7 @@ void run_transfer(TransferArgs& a) {
               {"methods", a.methods}, {"seeds", a.seeds}, {"model", to_json(a.model)},
               {"meta", {{"iterations", a.meta.iterations}, {"inner_steps", a.meta.inner_steps},
                         {"inner_lr", a.meta.inner_lr}, {"meta_lr", a.meta.meta_lr},
-                        {"temperature", a.meta.temperature}, {"clip", a.meta.clip_norm},
+                        {"temperature", a.meta.temperature}, {"clip", a.meta.clip_norm}, {"source_weight", a.meta.source_weight},
                         {"joint_epochs", a.meta.joint_epochs}, {"reptile_step", a.meta.reptile_step},
                         {"batch_size", a.meta.batch_size}}},
               {"finetune", to_json(a.meta.finetune)}, {"threads", num_threads()}};
@@ -192,6 +192,10 @@ void setup_transfer(CLI::App& app) {
   cmd->add_option("--meta-lr", a->meta.meta_lr, "meta Adam learning rate")->check(CLI::Range(0.0, 100.0))->capture_default_str();
   cmd->add_option("--temperature", a->meta.temperature, "T in softmax(s / T)")->check(CLI::Range(1e-6, 1e6))->capture_default_str();
   cmd->add_option("--meta-clip", a->meta.clip_norm, "global norm clipping of the meta-gradient")->check(CLI::Range(0.0, 1e9))->capture_default_str();
+  cmd->add_option("--source-weight", a->meta.source_weight,
+                  "lambda: add lambda x source i's mean inner gradient to its meta-gradient (0 = SPEC 3.2)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
   cmd->add_option("--joint-epochs", a->meta.joint_epochs, "joint pre-training epochs")->check(CLI::Range(0, 100000))->capture_default_str();
   cmd->add_option("--reptile-step", a->meta.reptile_step, "Reptile step size on mean(phi - theta)")->check(CLI::Range(0.0, 10.0))->capture_default_str();
   cmd->add_option("--meta-eval-every", a->meta.eval_every, "target validation every N meta iterations (0 = off)")->check(CLI::Range(0, 100000000));

@@ -7,6 +7,8 @@
 /// g_i = theta - phi_i; the target query loss at phi_i gives G_i; then
 /// theta <- theta - Adam(sum_i w_i G_i) after global-norm clipping, with
 /// w = weighting(s), s_i = cos(g_i, G_i) averaged over parameter tensors.
+/// With MetaConfig::source_weight = lambda > 0, G_i of the shared parameters
+/// also takes lambda * g_i / (alpha * k_inner) after s_i is measured.
 /// The target item table takes the same weighted query gradient; source item
 /// tables (domain-specific, not meta-learned) follow their own inner-loop
 /// gradients with Adam.
@@ -33,6 +35,9 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
   Tape<T> tape(cfg.seed + 13), eval_tape(cfg.seed + 17);
   ValueSnapshot<T> theta;
   const std::size_t S = task.sources.size();
+  // lambda / (alpha * k): turns the inner-loop displacement theta - phi_i into lambda * mean source gradient.
+  const T source_scale =
+      cfg.source_weight > 0 ? static_cast<T>(cfg.source_weight / (cfg.inner_lr * cfg.inner_steps)) : T(0);
   // G[i][p]: query gradient of meta parameter p at phi_i.
   std::vector<std::vector<Tensor<T>>> G(S);
   for (auto& g : G)
@@ -64,6 +69,10 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
         double c = cosine(dir.data(), G[i][p].data(), n);
         sim += c;
         ++counted;
+        if (source_scale != 0) {
+          T* gp = G[i][p].data();
+          for (index_t e = 0; e < n; ++e) gp[e] += source_scale * dir[static_cast<std::size_t>(e)];
+        }
       }
       log.similarity.push_back(counted ? sim / counted : 0.0);
     }
