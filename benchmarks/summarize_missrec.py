@@ -33,7 +33,15 @@ def main(root):
     pre = os.path.join(root, "pretrain_games", "result.json")
     if os.path.exists(pre):
         r = json.load(open(pre))
-        print(f"\nPre-training on Games-6k: {json.dumps(r.get('timing', {}))}")
+        h = r.get("history", [])
+        if h:
+            sec = [e["seconds"] for e in h]
+            seq = [e["sequences_per_s"] for e in h]
+            print(f"\nPre-training on Games-6k: {len(h)} epochs, {sum(sec) / len(sec):.1f} s/epoch "
+                  f"(min {min(sec):.1f}, max {max(sec):.1f}), {sum(seq) / len(seq):.0f} seq/s, "
+                  f"loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}")
+        else:
+            print(f"\nPre-training on Games-6k: {json.dumps(r.get('timing', {}))}")
 
 
 if __name__ == "__main__":

@@ -70,16 +70,21 @@ def main(png, md, paths):
         ax.set_xlabel("target fraction (backbone)")
         ax.set_title(f"Sports + Toys -> Beauty: test {metric}")
         ax.legend(fontsize=8)
-    runs = [run for run in recs[0]["runs"] if run["method"] == "rescaled"]
+    # Weights come from the first setting whose MetaRec runs logged them (JSONs
+    # rebuilt from a log by transfer_log_to_json.py have no per-iteration record).
+    logged = [r for r in recs if any(run["method"] == "rescaled" and run.get("iterations") for run in r["runs"])]
+    shown = logged[0] if logged else recs[0]
+    runs = [run for run in shown["runs"] if run["method"] == "rescaled" and run.get("iterations")]
+    source_names = [s.rsplit("/", 1)[-1].split(".")[0] for s in shown["config"].get("sources", [])]
     for ax, which in zip(axes[1], ["weight", "similarity"]):
         for run in runs:
             its = [it["iteration"] for it in run["iterations"]]
-            for i, name in enumerate(run["sources"]):
+            for i, name in enumerate(run.get("sources", source_names)):
                 ax.plot(its, [it[which][i] for it in run["iterations"]], lw=0.8,
                         label=f"{name.split('_')[0]} seed {run['seed']}")
         ax.set_xlabel("meta iteration")
         ax.set_ylabel("w_i = softmax(s/T)" if which == "weight" else "s_i = cos(g_i, G_i)")
-        ax.set_title(f"MetaRec per-source {which}, fraction {recs[0]['config']['target_fraction']}")
+        ax.set_title(f"MetaRec per-source {which}, fraction {shown['config']['target_fraction']}")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(png, dpi=110)

@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <filesystem>
 
@@ -17,8 +18,15 @@ namespace metarec::cli {
 
 namespace {
 
-struct FeaturizeArgs {
+/// One corpus: an item text table and where its features go.
+struct Corpus {
   std::string text, format = "text", item2index, out;
+};
+
+struct FeaturizeArgs {
+  // Raw values of the repeatable corpus options, grouped into `corpora` by command-line order.
+  std::vector<std::string> texts, formats, item2indexes, outs;
+  std::vector<Corpus> corpora;
   std::vector<std::string> views{"all"};
   multimodal::TextFeatureOptions feat;
   int threads = 0;
@@ -33,12 +41,56 @@ std::string view_path(const std::string& out, const std::string& view, bool seve
   return (npy ? out.substr(0, out.size() - 4) : out) + "." + view + ".npy";
 }
 
+/// Groups the repeatable --text/--format/--item2index/--out values into
+/// corpora: every --text opens a corpus; --format, --item2index and --out
+/// belong to the corpus of the last --text before them (those given before
+/// the first --text to the first corpus, so a single corpus takes its options
+/// in any order). Each corpus needs one --out and takes at most one of each.
+std::vector<Corpus> group_corpora(const CLI::App& cmd, const FeaturizeArgs& a) {
+  const CLI::Option* text_opt = cmd.get_option("--text");
+  const CLI::Option* format_opt = cmd.get_option("--format");
+  const CLI::Option* index_opt = cmd.get_option("--item2index");
+  const CLI::Option* out_opt = cmd.get_option("--out");
+  std::vector<Corpus> corpora(a.texts.size());
+  std::vector<std::array<int, 3>> seen(a.texts.size(), {0, 0, 0});  // format, item2index, out
+  std::size_t n_text = 0, n_format = 0, n_index = 0, n_out = 0;
+  for (const CLI::Option* opt : cmd.parse_order()) {
+    if (opt == text_opt) {
+      corpora[n_text].text = a.texts[n_text];
+      ++n_text;
+      continue;
+    }
+    const std::size_t c = n_text == 0 ? 0 : n_text - 1;
+    auto take = [&](int slot, std::string& field, const std::string& value, const char* name) {
+      if (seen[c][static_cast<std::size_t>(slot)]++)
+        throw ConfigError(fmt::format("featurize: corpus {} (--text {}) has {} twice: with several --text, give each "
+                                      "corpus's --format/--item2index/--out after its --text",
+                                      c + 1, a.texts[c], name));
+      field = value;
+    };
+    if (opt == format_opt) take(0, corpora[c].format, a.formats[n_format++], "--format");
+    else if (opt == index_opt) take(1, corpora[c].item2index, a.item2indexes[n_index++], "--item2index");
+    else if (opt == out_opt) take(2, corpora[c].out, a.outs[n_out++], "--out");
+  }
+  if (n_text != a.texts.size() || n_format != a.formats.size() || n_index != a.item2indexes.size() ||
+      n_out != a.outs.size())
+    throw ConfigError("featurize: give --text, --format, --item2index and --out one value at a time (--text A --out A.npy ...)");
+  for (std::size_t c = 0; c < corpora.size(); ++c) {
+    if (corpora[c].out.empty())
+      throw ConfigError(fmt::format("featurize: corpus {} (--text {}) has no --out", c + 1, corpora[c].text));
+    if (corpora[c].format == "games-item" && !corpora[c].item2index.empty())
+      throw ConfigError("featurize: --item2index does not apply to --format games-item (its ids are the indices)");
+    for (std::size_t e = 0; e < c; ++e)
+      if (std::filesystem::weakly_canonical(corpora[e].out) == std::filesystem::weakly_canonical(corpora[c].out))
+        throw ConfigError(fmt::format("featurize: corpora {} and {} write the same --out {}", e + 1, c + 1, corpora[c].out));
+  }
+  return corpora;
+}
+
 void run_featurize(FeaturizeArgs& a) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   if (a.threads > 0) set_num_threads(a.threads);
-  if (a.format == "games-item" && !a.item2index.empty())
-    throw ConfigError("featurize: --item2index does not apply to --format games-item (its ids are the indices)");
   multimodal::TextViewOptions views;
   views.views.clear();
   for (const auto& v : a.views) {
@@ -47,39 +99,56 @@ void run_featurize(FeaturizeArgs& a) {
       throw ConfigError("featurize: --views names '" + v + "' twice");
   }
   a.feat.tfidf.bigrams = !a.no_bigrams;
-  fmt::print("featurize: text={} format={} item2index={} dim={} buckets_log2={} power_iters={} oversample={} "
-             "bigrams={} sublinear_tf={} min_token_length={} seed={} threads={}\n",
-             a.text, a.format, a.item2index.empty() ? "-" : a.item2index, a.feat.svd.dim, a.feat.tfidf.buckets_log2,
-             a.feat.svd.power_iters, a.feat.svd.oversample, a.feat.tfidf.bigrams, a.feat.tfidf.sublinear_tf,
-             a.feat.tfidf.min_token_length, a.feat.svd.seed, num_threads());
+  const bool joint = a.corpora.size() > 1;
+  fmt::print("featurize: corpora={}{} dim={} buckets_log2={} power_iters={} oversample={} bigrams={} sublinear_tf={} "
+             "min_token_length={} seed={} threads={}\n",
+             a.corpora.size(), joint ? " (one shared TF-IDF vocabulary, IDF and SVD basis)" : "",
+             a.feat.svd.dim, a.feat.tfidf.buckets_log2, a.feat.svd.power_iters, a.feat.svd.oversample,
+             a.feat.tfidf.bigrams, a.feat.tfidf.sublinear_tf, a.feat.tfidf.min_token_length, a.feat.svd.seed,
+             num_threads());
 
   data::ReadOptions ro;
   ro.lenient = a.lenient;
-  const data::ItemText text = data::read_item_text(a.text, ro);
-  const std::vector<std::string> index = a.item2index.empty() ? std::vector<std::string>{} : data::read_item2index(a.item2index);
-  const multimodal::IndexedTexts items = multimodal::texts_by_index(text, index);
-  const double read_s = std::chrono::duration<double>(clock::now() - t0).count();
-  fmt::print("items: {} (rows in {} order), without a text row: {}, text rows not in the index: {}, skipped lines: {}, "
-             "read {:.2f} s\n",
-             items.texts.size(), index.empty() ? "integer item id" : "item2index", items.missing, items.unmatched,
-             text.report.skipped(), read_s);
-
-  const std::filesystem::path parent = std::filesystem::path(a.out).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  std::vector<std::string_view> part;
+  std::vector<multimodal::IndexedTexts> items;
+  for (std::size_t c = 0; c < a.corpora.size(); ++c) {
+    const Corpus& k = a.corpora[c];
+    const auto tr = clock::now();
+    const data::ItemText text = data::read_item_text(k.text, ro);
+    const std::vector<std::string> index = k.item2index.empty() ? std::vector<std::string>{} : data::read_item2index(k.item2index);
+    items.push_back(multimodal::texts_by_index(text, index));
+    fmt::print("{}text={} format={} item2index={}: items: {} (rows in {} order), without a text row: {}, text rows not "
+               "in the index: {}, skipped lines: {}, read {:.2f} s\n",
+               joint ? fmt::format("corpus {}: ", c + 1) : "", k.text, k.format, k.item2index.empty() ? "-" : k.item2index,
+               items.back().texts.size(), index.empty() ? "integer item id" : "item2index", items.back().missing,
+               items.back().unmatched, text.report.skipped(), std::chrono::duration<double>(clock::now() - tr).count());
+  }
+  for (const Corpus& k : a.corpora) {
+    const std::filesystem::path parent = std::filesystem::path(k.out).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+  }
+  std::vector<std::vector<std::string_view>> parts(a.corpora.size());
   for (const multimodal::TextView v : views.views) {
     const auto tv = clock::now();
-    part.clear();
-    for (const auto& t : items.texts) part.push_back(multimodal::text_view(t, v, views.separator));
-    const multimodal::TextFeatures f = multimodal::text_features(part, a.feat);
-    const std::string path = view_path(a.out, std::string(multimodal::text_view_name(v)), views.views.size() > 1);
-    data::write_npy(path, f.values.data(), f.values.rows(), f.values.cols());
-    fmt::print("view {}: {} x {}, empty texts: {}, vocabulary buckets used: {} of {}, non-zeros: {}, "
-               "explained variance ratio: {:.4f} (sigma_1 {:.3f}, sigma_{} {:.3f}), {:.2f} s -> {}\n",
-               multimodal::text_view_name(v), f.values.rows(), f.values.cols(), f.empty_texts, f.buckets_used,
-               std::int64_t{1} << a.feat.tfidf.buckets_log2, f.nonzeros, f.explained_variance_ratio,
-               f.singular_values(0), f.singular_values.size(), f.singular_values(f.singular_values.size() - 1),
-               std::chrono::duration<double>(clock::now() - tv).count(), path);
+    for (std::size_t c = 0; c < a.corpora.size(); ++c) {
+      parts[c].clear();
+      for (const auto& t : items[c].texts) parts[c].push_back(multimodal::text_view(t, v, views.separator));
+    }
+    const multimodal::JointTextFeatures f = multimodal::joint_text_features(parts, a.feat);
+    const std::string name(multimodal::text_view_name(v));
+    fmt::print("view {}: {} x {}{}, empty texts: {}, vocabulary buckets used: {} of {}, non-zeros: {}, "
+               "explained variance ratio: {:.4f} (sigma_1 {:.3f}, sigma_{} {:.3f}), {:.2f} s\n",
+               name, f.joint.values.rows(), f.joint.values.cols(), joint ? " (all corpora)" : "", f.joint.empty_texts,
+               f.joint.buckets_used, std::int64_t{1} << a.feat.tfidf.buckets_log2, f.joint.nonzeros,
+               f.joint.explained_variance_ratio, f.joint.singular_values(0), f.joint.singular_values.size(),
+               f.joint.singular_values(f.joint.singular_values.size() - 1),
+               std::chrono::duration<double>(clock::now() - tv).count());
+    for (std::size_t c = 0; c < a.corpora.size(); ++c) {
+      const std::string path = view_path(a.corpora[c].out, name, views.views.size() > 1);
+      const index_t cols = f.joint.values.cols();  // row-major: corpus c's rows are contiguous
+      data::write_npy(path, f.joint.values.data() + f.row_offset[c] * cols, f.rows(c), cols);
+      fmt::print("  {}{} x {}, empty texts: {} -> {}\n", joint ? fmt::format("corpus {}: ", c + 1) : "", f.rows(c), cols,
+                 f.empty_texts[c], path);
+    }
   }
   fmt::print("total {:.2f} s\n", std::chrono::duration<double>(clock::now() - t0).count());
 }
@@ -87,13 +156,22 @@ void run_featurize(FeaturizeArgs& a) {
 }  // namespace
 
 void setup_featurize(CLI::App& app) {
-  auto* cmd = app.add_subcommand("featurize", "item text -> TF-IDF + randomized SVD features (.npy, one row per item)");
+  auto* cmd = app.add_subcommand(
+      "featurize",
+      "item text -> TF-IDF + randomized SVD features (.npy, one row per item); several --text: one shared basis");
   auto a = std::make_shared<FeaturizeArgs>();
-  cmd->add_option("--text", a->text, "item text table (item_id:token<TAB>text:token_seq)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--format", a->format, "text (ids mapped by --item2index) | games-item (ids are indices 0..N-1)")
-      ->check(CLI::IsMember({"text", "games-item"}))
-      ->capture_default_str();
-  cmd->add_option("--item2index", a->item2index, "original id -> item index table (X.item2index)")->check(CLI::ExistingFile);
+  cmd->add_option("--text", a->texts,
+                  "item text table (item_id:token<TAB>text:token_seq); repeat for a joint fit of several corpora, "
+                  "each --text followed by its own --format/--item2index/--out")
+      ->required()
+      ->allow_extra_args(false)
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--format", a->formats, "text (ids mapped by --item2index) | games-item (ids are indices 0..N-1); default text")
+      ->allow_extra_args(false)
+      ->check(CLI::IsMember({"text", "games-item"}));
+  cmd->add_option("--item2index", a->item2indexes, "original id -> item index table (X.item2index)")
+      ->allow_extra_args(false)
+      ->check(CLI::ExistingFile);
   cmd->add_option("--dim", a->feat.svd.dim, "feature dimension (SVD components)")->check(CLI::Range(1, 1 << 16))->capture_default_str();
   cmd->add_option("--buckets-log2", a->feat.tfidf.buckets_log2, "hashed vocabulary of 2^B buckets")->check(CLI::Range(1, 30))->capture_default_str();
   cmd->add_option("--power-iters", a->feat.svd.power_iters, "power iterations q")->check(CLI::Range(0, 100))->capture_default_str();
@@ -108,8 +186,13 @@ void setup_featurize(CLI::App& app) {
   cmd->add_option("--seed", a->feat.svd.seed, "seed of the Gaussian test matrix")->capture_default_str();
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
   cmd->add_flag("--lenient", a->lenient, "skip and count malformed text lines");
-  cmd->add_option("--out", a->out, "output .npy (float32, [items, dim], row r = item index r)")->required();
-  cmd->callback([a] { run_featurize(*a); });
+  cmd->add_option("--out", a->outs, "output .npy (float32, [items, dim], row r = item index r); one per --text")
+      ->required()
+      ->allow_extra_args(false);
+  cmd->callback([a, cmd] {
+    a->corpora = group_corpora(*cmd, *a);
+    run_featurize(*a);
+  });
 }
 
 }  // namespace metarec::cli

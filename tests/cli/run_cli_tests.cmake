@@ -62,6 +62,26 @@ file(WRITE ${WORK}/ring.item "${items}")
 expect_run(2 "dim" ${TOOL} featurize --text ${WORK}/ring.item --format games-item --dim 0 --out ${WORK}/f.npy)
 expect_run(2 "does not exist" ${TOOL} featurize --text ${WORK}/none.item --format games-item --dim 4 --out ${WORK}/f.npy)
 expect_run(0 "20" ${TOOL} featurize --text ${WORK}/ring.item --format games-item --dim 4 --out ${WORK}/ring.npy)
+# Joint featurize: several corpora (each --text followed by its own --format/--item2index/--out), one shared basis.
+file(WRITE ${WORK}/shop.text "item_id:token\ttext:token_seq\nA9\tring piece number3 of group3. shop3\nA1\tsilver ring of group1\nA5\t\n")
+file(WRITE ${WORK}/shop.item2index "A1\t0\nA5\t1\nA9\t2\n")
+expect_run(0 "corpus 2: 3 x 4, empty texts: 1" ${TOOL} featurize --text ${WORK}/ring.item --format games-item
+           --out ${WORK}/joint_ring.npy --text ${WORK}/shop.text --item2index ${WORK}/shop.item2index
+           --out ${WORK}/joint_shop.npy --dim 4 --threads 1)
+if(NOT EXISTS ${WORK}/joint_ring.npy OR NOT EXISTS ${WORK}/joint_shop.npy)
+  message(FATAL_ERROR "joint featurize did not write both .npy files")
+endif()
+expect_run(2 "corpus 2 .* has no --out" ${TOOL} featurize --text ${WORK}/ring.item --format games-item
+           --out ${WORK}/j1.npy --text ${WORK}/shop.text --item2index ${WORK}/shop.item2index --dim 4)
+expect_run(2 "corpus 2 .* has --out twice" ${TOOL} featurize --text ${WORK}/ring.item --text ${WORK}/shop.text
+           --out ${WORK}/j1.npy --out ${WORK}/j2.npy --dim 4)
+expect_run(2 "corpus 1 .* has --format twice" ${TOOL} featurize --format text --text ${WORK}/ring.item --format games-item
+           --out ${WORK}/j1.npy --dim 4)
+expect_run(2 "write the same --out" ${TOOL} featurize --text ${WORK}/ring.item --format games-item --out ${WORK}/j1.npy
+           --text ${WORK}/ring.item --format games-item --out ${WORK}/./j1.npy --dim 4)
+expect_run(2 "does not apply to --format games-item" ${TOOL} featurize --text ${WORK}/shop.text --item2index
+           ${WORK}/shop.item2index --out ${WORK}/j1.npy --text ${WORK}/ring.item --format games-item
+           --item2index ${WORK}/shop.item2index --out ${WORK}/j2.npy --dim 4)
 expect_run(2 "interest" ${TOOL} pretrain --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --interest-ratio 1.5)
 expect_run(0 "" ${TOOL} pretrain --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2 --inner 32
            --max-len 10 --epochs 2 --batch-size 16 --threads 1 --out ${WORK}/pre)

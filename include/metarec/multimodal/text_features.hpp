@@ -70,6 +70,17 @@ inline void tokenize(std::string_view text, std::vector<std::string>& out, int m
     }
   }
 }
+/// Whether `text` holds at least one token (stops at the first one).
+inline bool has_token(std::string_view text, int min_token_length = 2) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && !is_token_char(text[i])) ++i;
+    const std::size_t b = i;
+    while (i < text.size() && is_token_char(text[i])) ++i;
+    if (i > b && i - b >= static_cast<std::size_t>(std::max(min_token_length, 1))) return true;
+  }
+  return false;
+}
 inline std::vector<std::string> tokenize(std::string_view text, int min_token_length = 2) {
   std::vector<std::string> out;
   tokenize(text, out, min_token_length);
@@ -262,6 +273,51 @@ TextFeatures text_features(const R& texts, const TextFeatureOptions& opt = {}) {
   out.values = std::move(svd.embedding);
   out.singular_values = std::move(svd.singular_values);
   out.explained_variance_ratio = svd.explained_ratio;
+  return out;
+}
+
+/// Features of several corpora (domains) in ONE space: the corpora are
+/// stacked row-wise (corpus 0's texts, then corpus 1's, ...) and go through a
+/// single TF-IDF (one IDF: n = all texts of all corpora, df counted over all
+/// of them) and a single randomized SVD, so feature column j means the same
+/// direction of the shared vocabulary in every corpus. This is what transfer
+/// needs (MISSRec pre-trained on one domain, fine-tuned on another: the
+/// pre-trained modality adaptor reads column j of the target's features as it
+/// learned column j on the source); per-corpus fits give unrelated bases.
+/// A text that occurs in two corpora gets the same row in both (up to
+/// rounding: the rows are equal in the stacked TF-IDF matrix).
+struct JointTextFeatures {
+  TextFeatures joint;                 ///< stacked: rows [row_offset[c], row_offset[c + 1]) = corpus c
+  std::vector<index_t> row_offset;    ///< [corpora + 1], row_offset[0] = 0
+  std::vector<index_t> empty_texts;   ///< per corpus: texts without any token (zero rows)
+
+  std::size_t corpora() const { return empty_texts.size(); }
+  index_t rows(std::size_t c) const { return row_offset[c + 1] - row_offset[c]; }
+  /// Corpus c's feature rows [rows(c), dim] (a view into `joint.values`).
+  auto block(std::size_t c) const { return joint.values.middleRows(row_offset[c], rows(c)); }
+};
+
+/// Joint TF-IDF + randomized SVD of `corpora` (a range of text ranges), see
+/// JointTextFeatures. With one corpus this is text_features of it.
+/// @throws ConfigError when there is no corpus, or as text_features (dim
+///         larger than min(all texts, buckets used), ...).
+template <class C>
+  requires std::ranges::random_access_range<const C&> && TextRange<std::ranges::range_value_t<C>>
+JointTextFeatures joint_text_features(const C& corpora, const TextFeatureOptions& opt = {}) {
+  if (std::ranges::empty(corpora)) throw ConfigError("joint text features: no corpus given");
+  JointTextFeatures out;
+  std::vector<std::string_view> all;
+  out.row_offset.push_back(0);
+  for (const auto& corpus : corpora) {
+    index_t empty = 0;
+    for (const auto& t : corpus) {
+      all.push_back(std::string_view(t));
+      empty += !has_token(all.back(), opt.tfidf.min_token_length);
+    }
+    out.row_offset.push_back(static_cast<index_t>(all.size()));
+    out.empty_texts.push_back(empty);
+  }
+  out.joint = text_features(all, opt);
   return out;
 }
 
