@@ -56,9 +56,9 @@ for run in $runs; do
   [[ -f "$done_dir/result.json" ]] && continue
   case "$run" in
     scratch_inductive)
-      nice "$tool" finetune "${sci[@]}" --threads "$threads" --out "$out/$run" > "$out/$run.log" 2>&1 ;;
+      nice "$tool" finetune "${sci[@]}" --epochs "$ft_epochs" --threads "$threads" --out "$out/$run" > "$out/$run.log" 2>&1 ;;
     scratch_transductive)
-      nice "$tool" finetune "${sci[@]}" --transductive --threads "$threads" --out "$out/$run" > "$out/$run.log" 2>&1 ;;
+      nice "$tool" finetune "${sci[@]}" --transductive --epochs "$ft_epochs" --threads "$threads" --out "$out/$run" > "$out/$run.log" 2>&1 ;;
     pretrain)
       # Pre-train on Games titles (the paper: 100 epochs at batch 4096 on a GPU; scaled down here).
       nice "$tool" pretrain --data "$data/games/Games-6k.test.inter" --format inter --features "$games_npy" \
