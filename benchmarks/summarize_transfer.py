@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Summarises `metarec transfer` JSON files (any number, merged by fraction,
+backbone and method): test HR@10 / NDCG@10 mean +- std over seeds, wall and
+pre-training seconds, mean source similarities and weights over the last
+third of the meta iterations, and codebook usage per domain (perplexity,
+fraction of codes used, code-tuple collision rate), as Markdown.
+
+Usage: summarize_transfer.py transfer.json [transfer.json ...]
+"""
+import json
+import statistics as st
+import sys
+from collections import defaultdict
+
+ORDER = ["target-only", "joint", "fomaml", "reptile", "rescaled"]
+LABEL = {"rescaled": "MetaRec", "fomaml": "FO-MAML", "joint": "joint pre-train + fine-tune",
+         "target-only": "target-only", "reptile": "Reptile"}
+
+
+def mean_std(xs):
+    return (st.mean(xs), st.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def fmt(xs, digits=4):
+    m, s = mean_std(xs)
+    return f"{m:.{digits}f} +- {s:.{digits}f}"
+
+
+def main(paths):
+    groups = defaultdict(list)  # (fraction, backbone, method, source_weight) -> runs
+    for p in paths:
+        rec = json.load(open(p))
+        c = rec["config"]
+        lam = c.get("meta", {}).get("source_weight", 0.0)
+        for r in rec["runs"]:
+            m = r["method"]
+            key = (c["target_fraction"], c["backbone"], m, lam if m in ("rescaled", "fomaml") else None)
+            groups[key].append(r)
+    keys = sorted(groups, key=lambda k: (k[1], k[0], ORDER.index(k[2]) if k[2] in ORDER else 99, k[3] or 0))
+    print("| fraction | backbone | method | lambda | seeds | HR@10 | NDCG@10 | wall s | pre-train s | best epoch |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for k in keys:
+        rs = groups[k]
+        seeds = ",".join(str(r["seed"]) for r in rs)
+        print(f"| {k[0]} | {k[1]} | {LABEL.get(k[2], k[2])} | {'' if k[3] is None else k[3]} | {seeds} "
+              f"| {fmt([r['test']['HR@10'] for r in rs])} | {fmt([r['test']['NDCG@10'] for r in rs])} "
+              f"| {st.mean(r['wall_seconds'] for r in rs):.0f} | {st.mean(r.get('pretrain_seconds', 0) for r in rs):.0f} "
+              f"| {', '.join(str(r['best_epoch']) for r in rs)} |")
+    print()
+    print("Meta iterations (last third, mean over iterations and seeds): similarity s_i and weight w_i per source.")
+    print()
+    for k in keys:
+        rs = [r for r in groups[k] if r.get("iterations")]
+        if not rs:
+            continue
+        names = rs[0]["sources"]
+        sims, ws = defaultdict(list), defaultdict(list)
+        for r in rs:
+            it = r["iterations"]
+            for x in it[len(it) * 2 // 3:]:
+                for i, n in enumerate(names):
+                    sims[n].append(x["similarity"][i])
+                    ws[n].append(x["weight"][i])
+        parts = [f"{n}: s {st.mean(sims[n]):+.3f}, w {st.mean(ws[n]):.3f}" for n in names]
+        print(f"- {k[0]} {k[1]} {LABEL.get(k[2], k[2])} (lambda {k[3]}): " + "; ".join(parts))
+    print()
+    print("Codebook usage at the end of each run (mean over seeds): perplexity / fraction of codes used / collision rate.")
+    print()
+    for k in keys:
+        rs = [r for r in groups[k] if r.get("codebook_usage")]
+        if not rs:
+            continue
+        doms = sorted({d for r in rs for d in r["codebook_usage"]})
+        parts = []
+        for d in doms:
+            us = [r["codebook_usage"][d] for r in rs if d in r["codebook_usage"]]
+            parts.append(f"{d} {st.mean(u['perplexity'] for u in us):.1f} / {st.mean(u['used_fraction'] for u in us):.2f}"
+                         f" / {st.mean(u['collision_rate'] for u in us):.3f}")
+        print(f"- {k[0]} {k[1]} {LABEL.get(k[2], k[2])}: " + "; ".join(parts))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    main(sys.argv[1:])
