@@ -5,6 +5,7 @@
 # Usage: benchmarks/run_transfer_headline.sh FRACTION [THREADS] [extra transfer flags...]
 # Env: METAREC_DATA (default ../shared/data), BACKBONE (default sasrec),
 #      METHODS (default target-only,joint,fomaml,rescaled), SEEDS (default 1,2,3),
+#      QUANTIZER (vq: multi-head VQ with the per-domain residual; none; pq needs item features),
 #      OUT (default benchmarks/results/transfer_<backbone>_f<FRACTION>_fair), EPOCHS (200),
 #      EVAL_EVERY (2), PATIENCE (10), META_ITERATIONS (600), SOURCE_WEIGHT (1).
 # The defaults are the "fair" schedule: every method fine-tunes on the target
@@ -20,13 +21,15 @@ data="${METAREC_DATA:-$PWD/../shared/data}/amazon-s3rec"
 backbone="${BACKBONE:-sasrec}"
 methods="${METHODS:-target-only,joint,fomaml,rescaled}"
 seeds="${SEEDS:-1,2,3}"
+quantizer=(--quantizer "${QUANTIZER:-vq}")
+[[ "${QUANTIZER:-vq}" == vq ]] && quantizer+=(--vq-residual)
 out="${OUT:-benchmarks/results/transfer_${backbone}_f${fraction}_fair}"
 mkdir -p "$out"
 set -x
 build-release/examples/metarec transfer \
   --sources "$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt" \
   --target "$data/Beauty.txt" --target-fraction "$fraction" \
-  --backbone "$backbone" --quantizer vq --vq-residual --meta "$methods" --seeds "$seeds" \
+  --backbone "$backbone" "${quantizer[@]}" --meta "$methods" --seeds "$seeds" \
   --meta-iterations "${META_ITERATIONS:-600}" --source-weight "${SOURCE_WEIGHT:-1}" \
   --epochs "${EPOCHS:-200}" --eval-every "${EVAL_EVERY:-2}" --patience "${PATIENCE:-10}" --threads "$threads" --quiet \
   --out "$out" "$@"

@@ -34,15 +34,17 @@ def main(paths):
         lam = c.get("meta", {}).get("source_weight", 0.0)
         for r in rec["runs"]:
             m = r["method"]
-            key = (c["target_fraction"], c["backbone"], m, lam if m in ("rescaled", "fomaml") else None)
+            q = c.get("quantizer", "vq") + ("+residual" if c.get("model", {}).get("quantizer", {}).get("residual") and
+                                               c.get("quantizer") == "vq" else "")
+            key = (c["target_fraction"], c["backbone"], m, lam if m in ("rescaled", "fomaml") else None, q)
             groups[key].append(r)
-    keys = sorted(groups, key=lambda k: (k[1], k[0], ORDER.index(k[2]) if k[2] in ORDER else 99, k[3] or 0))
-    print("| fraction | backbone | method | lambda | seeds | HR@10 | NDCG@10 | wall s | pre-train s | best epoch |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    keys = sorted(groups, key=lambda k: (k[1], k[4], k[0], ORDER.index(k[2]) if k[2] in ORDER else 99, k[3] or 0))
+    print("| fraction | backbone | quantizer | method | lambda | seeds | HR@10 | NDCG@10 | wall s | pre-train s | best epoch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for k in keys:
         rs = groups[k]
         seeds = ",".join(str(r["seed"]) for r in rs)
-        print(f"| {k[0]} | {k[1]} | {LABEL.get(k[2], k[2])} | {'' if k[3] is None else k[3]} | {seeds} "
+        print(f"| {k[0]} | {k[1]} | {k[4]} | {LABEL.get(k[2], k[2])} | {'' if k[3] is None else k[3]} | {seeds} "
               f"| {fmt([r['test']['HR@10'] for r in rs])} | {fmt([r['test']['NDCG@10'] for r in rs])} "
               f"| {st.mean(r['wall_seconds'] for r in rs):.0f} | {st.mean(r.get('pretrain_seconds', 0) for r in rs):.0f} "
               f"| {', '.join(str(r['best_epoch']) for r in rs)} |")
@@ -62,7 +64,7 @@ def main(paths):
                     sims[n].append(x["similarity"][i])
                     ws[n].append(x["weight"][i])
         parts = [f"{n}: s {st.mean(sims[n]):+.3f}, w {st.mean(ws[n]):.3f}" for n in names]
-        print(f"- {k[0]} {k[1]} {LABEL.get(k[2], k[2])} (lambda {k[3]}): " + "; ".join(parts))
+        print(f"- {k[0]} {k[1]} {k[4]} {LABEL.get(k[2], k[2])} (lambda {k[3]}): " + "; ".join(parts))
     print()
     print("Codebook usage at the end of each run (mean over seeds): perplexity / fraction of codes used / collision rate.")
     print()
@@ -76,7 +78,7 @@ def main(paths):
             us = [r["codebook_usage"][d] for r in rs if d in r["codebook_usage"]]
             parts.append(f"{d} {st.mean(u['perplexity'] for u in us):.1f} / {st.mean(u['used_fraction'] for u in us):.2f}"
                          f" / {st.mean(u['collision_rate'] for u in us):.3f}")
-        print(f"- {k[0]} {k[1]} {LABEL.get(k[2], k[2])}: " + "; ".join(parts))
+        print(f"- {k[0]} {k[1]} {k[4]} {LABEL.get(k[2], k[2])}: " + "; ".join(parts))
 
 
 if __name__ == "__main__":
