@@ -3,11 +3,12 @@
 files (one per target fraction) and writes a Markdown table.
 
 Usage: plot_headline.py OUT.png OUT.md transfer_f0.1.json transfer_f0.25.json ...
-(files with the same fraction and backbone are merged)
+(files with the same fraction, backbone and quantizer are merged; summaries recomputed from the runs)
 Top: test NDCG@10 and HR@10 (mean +- std over seeds) per method and fraction.
 Bottom: MetaRec's per-source weights over meta iterations (every seed, first fraction).
 """
 import json
+import statistics
 import sys
 
 import matplotlib
@@ -20,30 +21,53 @@ LABEL = {"rescaled": "MetaRec", "fomaml": "FO-MAML", "joint": "joint", "target-o
          "reptile": "Reptile"}
 
 
+def quantizer_of(cfg):
+    q = cfg.get("quantizer", "vq")
+    return q + ("+res" if q == "vq" and cfg.get("model", {}).get("quantizer", {}).get("residual") else "")
+
+
+def mean_std(xs):
+    m = statistics.mean(xs)
+    return {"mean": m, "std": statistics.stdev(xs) if len(xs) > 1 else 0.0}
+
+
 def load(paths):
-    """One record per (fraction, backbone): files of the same setting (e.g. the
-    methods run as separate invocations) are merged."""
+    """One record per (fraction, backbone, quantizer): files of the same setting
+    (methods or seeds run as separate invocations) are merged, and the summary
+    is recomputed from the merged runs (mean, sample std over seeds)."""
     merged = {}
     for p in paths:
         r = json.load(open(p))
-        key = (r["config"]["target_fraction"], r["config"]["backbone"])
+        c = r["config"]
+        key = (c["target_fraction"], c["backbone"], quantizer_of(c))
         if key in merged:
-            merged[key]["summary"].update(r["summary"])
             merged[key]["runs"].extend(r["runs"])
         else:
-            merged[key] = r
-    return [merged[k] for k in sorted(merged, key=lambda k: (k[1] != "sasrec", k[0]))]
+            merged[key] = {"config": c, "runs": list(r["runs"])}
+    for rec in merged.values():
+        by_method = {}
+        for run in rec["runs"]:
+            by_method.setdefault(run["method"], []).append(run)
+        rec["summary"] = {m: {**{k: mean_std([run["test"][k] for run in rs]) for k in ("HR@10", "NDCG@10")},
+                              "seconds": mean_std([run["wall_seconds"] for run in rs]), "seeds": len(rs)}
+                          for m, rs in by_method.items()}
+    return [merged[k] for k in sorted(merged, key=lambda k: (k[1] != "sasrec", k[2], k[0]))]
+
+
+def label(r):
+    c = r["config"]
+    return f"{c['target_fraction']} {c['backbone']} {quantizer_of(c)}"
 
 
 def table(recs):
-    lines = ["| fraction | backbone | method | HR@10 | NDCG@10 | wall s (mean) | seeds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| fraction | backbone | quantizer | method | HR@10 | NDCG@10 | wall s (mean) | seeds |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in recs:
         s = r["summary"]
-        seeds = len(r["config"]["seeds"])
         for m in [m for m in ORDER if m in s]:
             hr, nd, sec = s[m]["HR@10"], s[m]["NDCG@10"], s[m]["seconds"]
-            lines.append(f"| {r['config']['target_fraction']} | {r['config']['backbone']} | {LABEL[m]} "
+            seeds = s[m]["seeds"]
+            lines.append(f"| {r['config']['target_fraction']} | {r['config']['backbone']} | {quantizer_of(r['config'])} | {LABEL[m]} "
                          f"| {hr['mean']:.4f} +- {hr['std']:.4f} | {nd['mean']:.4f} +- {nd['std']:.4f} "
                          f"| {sec['mean']:.0f} | {seeds} |")
     return "\n".join(lines) + "\n"
@@ -66,8 +90,8 @@ def main(png, md, paths):
                     es.append(r["summary"][m][metric]["std"])
             ax.bar(xs, ys, width, yerr=es, capsize=2, label=LABEL[m])
         ax.set_xticks(range(len(recs)))
-        ax.set_xticklabels([f"{r['config']['target_fraction']} ({r['config']['backbone']})" for r in recs])
-        ax.set_xlabel("target fraction (backbone)")
+        ax.set_xticklabels([label(r) for r in recs], fontsize=8)
+        ax.set_xlabel("target fraction, backbone, quantizer")
         ax.set_title(f"Sports + Toys -> Beauty: test {metric}")
         ax.legend(fontsize=8)
     # Weights come from the first setting whose MetaRec runs logged them (JSONs
@@ -84,7 +108,7 @@ def main(png, md, paths):
                         label=f"{name.split('_')[0]} seed {run['seed']}")
         ax.set_xlabel("meta iteration")
         ax.set_ylabel("w_i = softmax(s/T)" if which == "weight" else "s_i = cos(g_i, G_i)")
-        ax.set_title(f"MetaRec per-source {which}, fraction {shown['config']['target_fraction']}")
+        ax.set_title(f"MetaRec per-source {which}, {label(shown)}")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
