@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: MetaRec transfer on real data, in a quick configuration that
-# finishes in a few minutes on 2 cores. Sources Sports + Toys, target Beauty
+# finishes in under 20 minutes on 2 cores. Sources Sports + Toys, target Beauty
 # (S3-Rec files in ../shared/data), 10% of Beauty's users keep their
 # training data; target-only training vs MetaRec (similarity-rescaled
 # meta-gradients over the shared backbone, lambda 1), one seed, both
