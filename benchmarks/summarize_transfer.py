@@ -26,6 +26,20 @@ def fmt(xs, digits=4):
     return f"{m:.{digits}f} +- {s:.{digits}f}"
 
 
+def quantizer_of(cfg):
+    """The quantizer of a transfer config, "+residual" when VQ keeps per-domain residuals."""
+    q = cfg.get("quantizer", "vq")
+    return q + ("+residual" if q == "vq" and cfg.get("model", {}).get("quantizer", {}).get("residual") else "")
+
+
+def with_field(keys, groups, field):
+    """(key, runs) for each setting whose runs logged `field` (older JSONs may lack it)."""
+    for k in keys:
+        rs = [r for r in groups[k] if r.get(field)]
+        if rs:
+            yield k, rs
+
+
 def main(paths):
     groups = defaultdict(list)  # (fraction, backbone, method, source_weight) -> runs
     for p in paths:
@@ -34,9 +48,7 @@ def main(paths):
         lam = c.get("meta", {}).get("source_weight", 0.0)
         for r in rec["runs"]:
             m = r["method"]
-            q = c.get("quantizer", "vq") + ("+residual" if c.get("model", {}).get("quantizer", {}).get("residual") and
-                                               c.get("quantizer") == "vq" else "")
-            key = (c["target_fraction"], c["backbone"], m, lam if m in ("rescaled", "fomaml") else None, q)
+            key = (c["target_fraction"], c["backbone"], m, lam if m in ("rescaled", "fomaml") else None, quantizer_of(c))
             groups[key].append(r)
     keys = sorted(groups, key=lambda k: (k[1], k[4], k[0], ORDER.index(k[2]) if k[2] in ORDER else 99, k[3] or 0))
     print("| fraction | backbone | quantizer | method | lambda | seeds | HR@10 | NDCG@10 | wall s | pre-train s | best epoch |")
@@ -51,10 +63,7 @@ def main(paths):
     print()
     print("Meta iterations (last third, mean over iterations and seeds): similarity s_i and weight w_i per source.")
     print()
-    for k in keys:
-        rs = [r for r in groups[k] if r.get("iterations")]
-        if not rs:
-            continue
+    for k, rs in with_field(keys, groups, "iterations"):
         names = rs[0]["sources"]
         sims, ws = defaultdict(list), defaultdict(list)
         for r in rs:
@@ -68,10 +77,7 @@ def main(paths):
     print()
     print("Codebook usage at the end of each run (mean over seeds): perplexity / fraction of codes used / collision rate.")
     print()
-    for k in keys:
-        rs = [r for r in groups[k] if r.get("codebook_usage")]
-        if not rs:
-            continue
+    for k, rs in with_field(keys, groups, "codebook_usage"):
         doms = sorted({d for r in rs for d in r["codebook_usage"]})
         parts = []
         for d in doms:
