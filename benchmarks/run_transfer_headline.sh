@@ -5,7 +5,8 @@
 # Usage: benchmarks/run_transfer_headline.sh FRACTION [THREADS] [extra transfer flags...]
 # Env: METAREC_DATA (default ../shared/data), BACKBONE (default sasrec),
 #      METHODS (default target-only,joint,fomaml,rescaled), SEEDS (default 1,2,3),
-#      QUANTIZER (vq: multi-head VQ with the per-domain residual; none; pq needs item features),
+#      QUANTIZER (vq: multi-head VQ with the per-domain residual; vq-skip: VQ with the item's own
+#      embedding added to its quantized representation; none; pq needs item features),
 #      OUT (default benchmarks/results/transfer_<backbone>_f<FRACTION>_fair), EPOCHS (200),
 #      EVAL_EVERY (2), PATIENCE (10), META_ITERATIONS (600), SOURCE_WEIGHT (1).
 # The defaults are the "fair" schedule: every method fine-tunes on the target
@@ -21,8 +22,11 @@ data="${METAREC_DATA:-$PWD/../shared/data}/amazon-s3rec"
 backbone="${BACKBONE:-sasrec}"
 methods="${METHODS:-target-only,joint,fomaml,rescaled}"
 seeds="${SEEDS:-1,2,3}"
-quantizer=(--quantizer "${QUANTIZER:-vq}")
-[[ "${QUANTIZER:-vq}" == vq ]] && quantizer+=(--vq-residual)
+case "${QUANTIZER:-vq}" in
+  vq) quantizer=(--quantizer vq --vq-residual) ;;
+  vq-skip) quantizer=(--quantizer vq --vq-skip) ;;
+  *) quantizer=(--quantizer "$QUANTIZER") ;;
+esac
 out="${OUT:-benchmarks/results/transfer_${backbone}_f${fraction}_fair}"
 mkdir -p "$out"
 set -x

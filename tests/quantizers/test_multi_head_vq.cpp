@@ -57,6 +57,11 @@ struct FrozenVQ {
       Var<T> zq = ops::add(ops::mul(z, t.leaf(f.mask)), t.leaf(f.offset));
       Var<T> items = ops::linear(zq, t.param(inner_.output()));
       if (auto* res = inner_.residual(k)) items = ops::add(items, t.param(*res));
+      if (q_.skip) {  // the table itself, padding row masked out
+        Tensor<T> keep({R, table.shape()[1]}, T(1));
+        for (index_t e = 0; e < table.shape()[1]; ++e) keep(0, e) = 0;
+        items = ops::add(items, ops::mul(table, t.leaf(keep)));
+      }
       const double n = static_cast<double>((R - 1) * W);
       Var<T> diff = ops::mul(ops::sub(z, t.leaf(f.q0)), t.leaf(f.mask));
       Var<T> aux = ops::scale(ops::sum(ops::mul(diff, diff)), q_.beta / n);
@@ -81,7 +86,7 @@ struct FrozenVQ {
   };
 };
 
-ModelConfig vq_config(bool residual, bool ema = false) {
+ModelConfig vq_config(bool residual, bool ema = false, bool skip = false) {
   ModelConfig c;
   c.d = 6;
   c.layers = 1;
@@ -98,6 +103,7 @@ ModelConfig vq_config(bool residual, bool ema = false) {
   c.quantizer.dead_after = 0;
   c.quantizer.residual = residual;
   c.quantizer.ema = ema;
+  c.quantizer.skip = skip;
   c.quantizer.loss_weight = 0.7;
   return c;
 }
@@ -154,12 +160,14 @@ double compare_with_frozen(nn::ParameterStore<double>& sa, nn::ParameterStore<do
 
 }  // namespace
 
-TEST_CASE("MultiHeadVQ: apply gradients (table, projections, codebooks, output, residual) match the literal straight-through") {
+TEST_CASE("MultiHeadVQ: apply gradients (table, projections, codebooks, output, residual, skip) match the literal straight-through") {
   for (bool residual : {false, true})
-    for (bool ema : {false, true}) {
+    for (bool ema : {false, true})
+      for (bool skip : {false, true}) {
       CAPTURE(residual);
       CAPTURE(ema);
-      const ModelConfig c = vq_config(residual, ema);
+      CAPTURE(skip);
+      const ModelConfig c = vq_config(residual, ema, skip);
       nn::ParameterStore<double> sa, sb;
       Rng ra(1), rb(1);
       MultiHeadVQ::Model<double> a(sa, c, ra);

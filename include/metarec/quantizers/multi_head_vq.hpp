@@ -19,7 +19,9 @@
 /// checkpointed model is not re-initialised); with `residual` one
 /// "items.<domain name>.residual" [rows, d] per domain (zero-initialised,
 /// domain-specific), added to the quantized representation so items whose
-/// code tuples collide stay distinguishable.
+/// code tuples collide stay distinguishable; with `skip` the item's own
+/// table row is added instead (item = out(q(P e)) + e: identity from the
+/// first step, the shared codes a correction on top).
 ///
 /// State changes happen inside apply(), only when the tape is training and
 /// recording (a training step), after the assignment of that step:
@@ -103,6 +105,7 @@ struct MultiHeadVQ {
       VQAssignment<T> a = vq_assign(z, t.param(*codebook_), cfg_.beta, cb_weight, 1);
       Var<T> items = ops::linear(a.quantized, t.param(*out_));
       if (cfg_.residual) items = add_rows_from(items, t.param(*dom->residual), 1);
+      if (cfg_.skip) items = add_rows_from(items, table, 1);
       if (dom) std::copy_n(a.codes, H_ * R, dom->codes.data());
       if (training) {
         ++step_;

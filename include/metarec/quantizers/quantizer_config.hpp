@@ -26,6 +26,9 @@ struct QuantizerConfig {
   int dead_after = 200;           ///< restart codes unused for this many training applies (0 = never)
   bool data_init = true;          ///< initialise the codebooks from projected item vectors on first training use
   bool residual = false;          ///< per-domain learned residual [rows, d] (zero-initialised) added to the output
+  /// Skip connection: the un-quantized item row itself is added to the output (item = out(q(P e)) + e), so
+  /// every item keeps its own identity from the first step and the quantized part is a shared correction.
+  bool skip = false;
   // ---- ProductQuantizer (VQ-Rec) ----
   int pq_subspaces = 32;          ///< D sub-spaces of the item features
   index_t pq_codewords = 256;     ///< M codewords per sub-space
