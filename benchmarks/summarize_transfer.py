@@ -27,9 +27,14 @@ def fmt(xs, digits=4):
 
 
 def quantizer_of(cfg):
-    """The quantizer of a transfer config, "+residual" when VQ keeps per-domain residuals."""
+    """The quantizer of a transfer config: "vq" plus "+residual" / "+skip" when VQ keeps per-domain
+    residuals / adds the item's own embedding, and the VQ loss weight when it is not 1."""
     q = cfg.get("quantizer", "vq")
-    return q + ("+residual" if q == "vq" and cfg.get("model", {}).get("quantizer", {}).get("residual") else "")
+    if q != "vq":
+        return q
+    vq = cfg.get("model", {}).get("quantizer", {})
+    return (q + ("+residual" if vq.get("residual") else "") + ("+skip" if vq.get("skip") else "")
+            + (f" lw{vq['loss_weight']:g}" if vq.get("loss_weight", 1.0) != 1.0 else ""))
 
 
 def with_field(keys, groups, field):

@@ -8,6 +8,7 @@ Top: test NDCG@10 and HR@10 (mean +- std over seeds) per method and fraction.
 Bottom: MetaRec's per-source weights over meta iterations (every seed, first fraction).
 """
 import json
+import os
 import statistics
 import sys
 
@@ -16,14 +17,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks"))
+from summarize_transfer import quantizer_of  # noqa: E402  (one labelling of settings for table and figure)
+
 ORDER = ["target-only", "joint", "fomaml", "reptile", "rescaled"]
 LABEL = {"rescaled": "MetaRec", "fomaml": "FO-MAML", "joint": "joint", "target-only": "target-only",
          "reptile": "Reptile"}
-
-
-def quantizer_of(cfg):
-    q = cfg.get("quantizer", "vq")
-    return q + ("+res" if q == "vq" and cfg.get("model", {}).get("quantizer", {}).get("residual") else "")
 
 
 def mean_std(xs):
