@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Summarises `metarec transfer` JSON files (any number, merged by fraction,
-backbone and method): test HR@10 / NDCG@10 mean +- std over seeds, wall and
+backbone and method): test HR@10 / NDCG@10 and validation NDCG@10 (the
+selection metric) mean +- std over seeds, wall and
 pre-training seconds, mean source similarities and weights over the last
 third of the meta iterations, and codebook usage per domain (perplexity,
 fraction of codes used, code-tuple collision rate), as Markdown.
@@ -56,13 +57,15 @@ def main(paths):
             key = (c["target_fraction"], c["backbone"], m, lam if m in ("rescaled", "fomaml") else None, quantizer_of(c))
             groups[key].append(r)
     keys = sorted(groups, key=lambda k: (k[1], k[4], k[0], ORDER.index(k[2]) if k[2] in ORDER else 99, k[3] or 0))
-    print("| fraction | backbone | quantizer | method | lambda | seeds | HR@10 | NDCG@10 | wall s | pre-train s | best epoch |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| fraction | backbone | quantizer | method | lambda | seeds | HR@10 | NDCG@10 | valid NDCG@10 | wall s "
+          "| pre-train s | best epoch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k in keys:
         rs = groups[k]
         seeds = ",".join(str(r["seed"]) for r in rs)
         print(f"| {k[0]} | {k[1]} | {k[4]} | {LABEL.get(k[2], k[2])} | {'' if k[3] is None else k[3]} | {seeds} "
               f"| {fmt([r['test']['HR@10'] for r in rs])} | {fmt([r['test']['NDCG@10'] for r in rs])} "
+              f"| {fmt([r['valid']['NDCG@10'] for r in rs])} "
               f"| {st.mean(r['wall_seconds'] for r in rs):.0f} | {st.mean(r.get('pretrain_seconds', 0) for r in rs):.0f} "
               f"| {', '.join(str(r['best_epoch']) for r in rs)} |")
     print()
