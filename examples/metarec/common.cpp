@@ -34,6 +34,8 @@ void add_model_options(CLI::App& app, ModelConfig& m, std::string& backbone, std
   app.add_option("--dead-after", q.dead_after, "restart codes unused for N steps (0 = never)")->check(CLI::Range(0, 1 << 30))->capture_default_str();
   app.add_flag("--vq-residual", q.residual, "domain-specific residual on the quantized items");
   app.add_flag("--vq-skip", q.skip, "add each item's own embedding to its quantized representation");
+  app.add_flag("--vq-stop-table-gradient", q.stop_table_gradient,
+               "no gradient from the quantized path into the item table (use with --vq-skip)");
   app.add_option("--vq-loss-weight", q.loss_weight, "weight of the VQ loss in the training loss")
       ->check(CLI::Range(0.0, 1e6))->capture_default_str();
   app.add_option("--d", m.d, "hidden size")->check(CLI::Range(1, 4096))->capture_default_str();
@@ -96,7 +98,7 @@ json to_json(const eval::Metrics& m) {
 json to_json(const quantizers::QuantizerConfig& q) {
   return json{{"heads", q.heads}, {"codebook_size", q.codebook_size}, {"code_dim", q.code_dim}, {"beta", q.beta},
               {"ema", q.ema}, {"decay", q.decay}, {"dead_after", q.dead_after}, {"residual", q.residual},
-              {"skip", q.skip}, {"loss_weight", q.loss_weight}};
+              {"skip", q.skip}, {"stop_table_gradient", q.stop_table_gradient}, {"loss_weight", q.loss_weight}};
 }
 
 json to_json(const ModelConfig& m) {
@@ -129,6 +131,7 @@ void from_json(const json& j, ModelConfig& m) {
     m.quantizer.residual = q.at("residual");
     m.quantizer.skip = q.value("skip", false);  // absent in checkpoints written before the option existed
     m.quantizer.loss_weight = q.value("loss_weight", 1.0);
+    m.quantizer.stop_table_gradient = q.value("stop_table_gradient", false);
   }
 }
 

@@ -403,3 +403,27 @@ TEST_CASE("a user-written quantizer plugs into the Recommender and trains") {
   RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> vq(c, 3);
   train(vq);
 }
+
+TEST_CASE("MultiHeadVQ: stop_table_gradient leaves the table only its skip gradient; projections still learn") {
+  ModelConfig c = vq_config(false, false, true);
+  c.quantizer.stop_table_gradient = true;
+  nn::ParameterStore<double> s;
+  Rng r(1);
+  MultiHeadVQ::Model<double> q(s, c, r);
+  const index_t R = 9;
+  auto& table = s.add("items.0.weight", {R, c.d}, nn::Init::normal(0.5), r);
+  q.add_domain(0, R);
+  Rng wr(2);
+  Tensor<double> w = random_tensor({R, c.d}, wr);
+  Tape<double> t(3);
+  QuantizedItems<double> out = q.apply(t, t.param(table), 0);
+  auto loss = ops::add(ops::sum(ops::mul(out.items, t.leaf(w))), out.aux_loss);
+  s.zero_grad();
+  t.backward(loss);
+  for (index_t e = 0; e < c.d; ++e) CHECK(table.grad(0, e) == 0.0);  // padding row
+  for (index_t i = 1; i < R; ++i)
+    for (index_t e = 0; e < c.d; ++e) CHECK(table.grad(i, e) == doctest::Approx(w(i, e)).epsilon(1e-12));
+  double proj_norm = 0;
+  for (double g : q.projection().grad) proj_norm += g * g;
+  CHECK(proj_norm > 0);
+}

@@ -99,7 +99,7 @@ struct MultiHeadVQ {
         throw ShapeError("MultiHeadVQ::apply: domain " + std::to_string(domain) + " was added with " +
                          std::to_string(dom->rows) + " rows, table has " + std::to_string(R));
       const bool training = t.training() && t.recording();
-      Var<T> z = head_project(table, t.param(*proj_));
+      Var<T> z = head_project(cfg_.stop_table_gradient ? t.leaf(x) : table, t.param(*proj_));
       if (training && cfg_.data_init && initialised_->value[0] == T(0)) init_from(z.value());
       const double cb_weight = cfg_.ema ? 0.0 : 1.0;
       VQAssignment<T> a = vq_assign(z, t.param(*codebook_), cfg_.beta, cb_weight, 1);

@@ -29,6 +29,10 @@ struct QuantizerConfig {
   /// Skip connection: the un-quantized item row itself is added to the output (item = out(q(P e)) + e), so
   /// every item keeps its own identity from the first step and the quantized part is a shared correction.
   bool skip = false;
+  /// The quantized path sends no gradient into the item table (its projection and codebooks still learn):
+  /// the table then learns only through `skip` (or not at all). A diagnostic for what the
+  /// straight-through gradient costs the item embeddings.
+  bool stop_table_gradient = false;
   // ---- ProductQuantizer (VQ-Rec) ----
   int pq_subspaces = 32;          ///< D sub-spaces of the item features
   index_t pq_codewords = 256;     ///< M codewords per sub-space
