@@ -29,12 +29,14 @@ def fmt(xs, digits=4):
 
 def quantizer_of(cfg):
     """The quantizer of a transfer config: "vq" plus "+residual" / "+skip" when VQ keeps per-domain
-    residuals / adds the item's own embedding, and the VQ loss weight when it is not 1."""
+    residuals / adds the item's own embedding ("+stopgrad": no straight-through gradient into the item table),
+    and the VQ loss weight when it is not 1."""
     q = cfg.get("quantizer", "vq")
     if q != "vq":
         return q
     vq = cfg.get("model", {}).get("quantizer", {})
     return (q + ("+residual" if vq.get("residual") else "") + ("+skip" if vq.get("skip") else "")
+            + ("+stopgrad" if vq.get("stop_table_gradient") else "")
             + (f" lw{vq['loss_weight']:g}" if vq.get("loss_weight", 1.0) != 1.0 else ""))
 
 
