@@ -55,7 +55,7 @@ def load(paths):
 
 def label(r):
     c = r["config"]
-    return f"{c['target_fraction']} {c['backbone']} {quantizer_of(c)}"
+    return f"{c['target_fraction']} {c['backbone']}\n{quantizer_of(c)}"
 
 
 def table(recs):
@@ -107,7 +107,7 @@ def main(png, md, paths):
                         label=f"{name.split('_')[0]} seed {run['seed']}")
         ax.set_xlabel("meta iteration")
         ax.set_ylabel("w_i = softmax(s/T)" if which == "weight" else "s_i = cos(g_i, G_i)")
-        ax.set_title(f"MetaRec per-source {which}, {label(shown)}")
+        ax.set_title(f"MetaRec per-source {which}, {label(shown).replace(chr(10), ' ')}")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
