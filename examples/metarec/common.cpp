@@ -35,7 +35,7 @@ void add_model_options(CLI::App& app, ModelConfig& m, std::string& backbone, std
   app.add_flag("--vq-residual", q.residual, "domain-specific residual on the quantized items");
   app.add_flag("--vq-skip", q.skip, "add each item's own embedding to its quantized representation");
   app.add_flag("--vq-stop-table-gradient", q.stop_table_gradient,
-               "no gradient from the quantized path into the item table (use with --vq-skip)");
+               "no gradient from the quantized path into the item table (needs --vq-skip)");
   app.add_option("--vq-loss-weight", q.loss_weight, "weight of the VQ loss in the training loss")
       ->check(CLI::Range(0.0, 1e6))->capture_default_str();
   app.add_option("--d", m.d, "hidden size")->check(CLI::Range(1, 4096))->capture_default_str();

@@ -164,37 +164,37 @@ TEST_CASE("MultiHeadVQ: apply gradients (table, projections, codebooks, output, 
   for (bool residual : {false, true})
     for (bool ema : {false, true})
       for (bool skip : {false, true}) {
-      CAPTURE(residual);
-      CAPTURE(ema);
-      CAPTURE(skip);
-      const ModelConfig c = vq_config(residual, ema, skip);
-      nn::ParameterStore<double> sa, sb;
-      Rng ra(1), rb(1);
-      MultiHeadVQ::Model<double> a(sa, c, ra);
-      FrozenVQ::Model<double> b(sb, c, rb);
-      const index_t R = 13;
-      auto& ta = sa.add("items.0.weight", {R, c.d}, nn::Init::normal(0.5), ra);
-      auto& tb = sb.add("items.0.weight", {R, c.d}, nn::Init::normal(0.5), rb);
-      a.add_domain(0, R);
-      b.add_domain(0, R);
-      if (residual) {  // make the residual non-trivial
-        Rng r(5);
-        for (auto& v : a.residual(0)->value) v = r.uniform(-0.1, 0.1);
+        CAPTURE(residual);
+        CAPTURE(ema);
+        CAPTURE(skip);
+        const ModelConfig c = vq_config(residual, ema, skip);
+        nn::ParameterStore<double> sa, sb;
+        Rng ra(1), rb(1);
+        MultiHeadVQ::Model<double> a(sa, c, ra);
+        FrozenVQ::Model<double> b(sb, c, rb);
+        const index_t R = 13;
+        auto& ta = sa.add("items.0.weight", {R, c.d}, nn::Init::normal(0.5), ra);
+        auto& tb = sb.add("items.0.weight", {R, c.d}, nn::Init::normal(0.5), rb);
+        a.add_domain(0, R);
+        b.add_domain(0, R);
+        if (residual) {  // make the residual non-trivial
+          Rng r(5);
+          for (auto& v : a.residual(0)->value) v = r.uniform(-0.1, 0.1);
+        }
+        Rng wr(2);
+        Tensor<double> w = random_tensor({R, c.d}, wr);
+        for (index_t e = 0; e < c.d; ++e) w(0, e) = 0;
+        auto loss = [&](Tape<double>& t, bool use_a) {
+          QuantizedItems<double> q = use_a ? a.apply(t, t.param(ta), 0) : b.apply(t, t.param(tb), 0);
+          return ops::add(ops::sum(ops::mul(q.items, t.leaf(w))), q.aux_loss);
+        };
+        CHECK(compare_with_frozen(sa, sb, loss, 12) < 1e-6);
+        // Padding row is exactly zero.
+        Tape<double> t;
+        auto items = a.apply(t, t.param(ta), 0).items.value();
+        for (index_t e = 0; e < c.d; ++e) CHECK(items(0, e) == 0.0);
+        CHECK((sa.find("quantizer.codebook")->trainable == !ema));
       }
-      Rng wr(2);
-      Tensor<double> w = random_tensor({R, c.d}, wr);
-      for (index_t e = 0; e < c.d; ++e) w(0, e) = 0;
-      auto loss = [&](Tape<double>& t, bool use_a) {
-        QuantizedItems<double> q = use_a ? a.apply(t, t.param(ta), 0) : b.apply(t, t.param(tb), 0);
-        return ops::add(ops::sum(ops::mul(q.items, t.leaf(w))), q.aux_loss);
-      };
-      CHECK(compare_with_frozen(sa, sb, loss, 12) < 1e-6);
-      // Padding row is exactly zero.
-      Tape<double> t;
-      auto items = a.apply(t, t.param(ta), 0).items.value();
-      for (index_t e = 0; e < c.d; ++e) CHECK(items(0, e) == 0.0);
-      CHECK((sa.find("quantizer.codebook")->trainable == !ema));
-    }
 }
 
 TEST_CASE("MultiHeadVQ in a two-domain SASRec recommender: parameter gradients of the whole loss") {
@@ -342,6 +342,8 @@ TEST_CASE("MultiHeadVQ: configuration errors name the field") {
     MultiHeadVQ::Model<float> m(s, c, r);
   };
   CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.heads = 3; }), doctest::Contains("quantizer.heads"), ConfigError);
+  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.stop_table_gradient = true; }),
+                       doctest::Contains("quantizer.stop_table_gradient"), ConfigError);
   CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.codebook_size = 1; }), doctest::Contains("quantizer.codebook_size"),
                        ConfigError);
   CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.beta = -0.1; }), doctest::Contains("quantizer.beta"), ConfigError);

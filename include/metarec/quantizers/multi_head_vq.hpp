@@ -21,7 +21,9 @@
 /// domain-specific), added to the quantized representation so items whose
 /// code tuples collide stay distinguishable; with `skip` the item's own
 /// table row is added instead (item = out(q(P e)) + e: identity from the
-/// first step, the shared codes a correction on top).
+/// first step, the shared codes a correction on top); `stop_table_gradient`
+/// (needs `skip`) projects a constant copy of the table, so the item table
+/// learns from its skip term only (a diagnostic of the straight-through path).
 ///
 /// State changes happen inside apply(), only when the tape is training and
 /// recording (a training step), after the assignment of that step:

@@ -60,6 +60,8 @@ struct QuantizerConfig {
     validate(d);
     if (d % heads != 0)
       throw ConfigError("quantizer.heads = " + std::to_string(heads) + " does not divide d = " + std::to_string(d));
+    if (stop_table_gradient && !skip)
+      throw ConfigError("quantizer.stop_table_gradient needs quantizer.skip (otherwise the item table never learns)");
   }
   /// Projected head size actually used.
   index_t head_code_dim(index_t d) const { return code_dim > 0 ? code_dim : d / heads; }
