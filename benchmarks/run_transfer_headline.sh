@@ -6,7 +6,8 @@
 # Env: METAREC_DATA (default ../shared/data), BACKBONE (default sasrec),
 #      METHODS (default target-only,joint,fomaml,rescaled), SEEDS (default 1,2,3),
 #      QUANTIZER (vq: multi-head VQ with the per-domain residual; vq-skip: VQ with the item's own
-#      embedding added to its quantized representation; none; pq needs item features),
+#      embedding added to its quantized representation; vq-input: quantized items feed the encoder,
+#      items are scored against their own embeddings; none; pq needs item features),
 #      OUT (default benchmarks/results/transfer_<backbone>_f<FRACTION>_fair), EPOCHS (200),
 #      EVAL_EVERY (2), PATIENCE (10), META_ITERATIONS (600), SOURCE_WEIGHT (1).
 # The defaults are the "fair" schedule: every method fine-tunes on the target
@@ -25,6 +26,7 @@ seeds="${SEEDS:-1,2,3}"
 case "${QUANTIZER:-vq}" in
   vq) quantizer=(--quantizer vq --vq-residual) ;;
   vq-skip) quantizer=(--quantizer vq --vq-skip) ;;
+  vq-input) quantizer=(--quantizer vq --vq-input-only) ;;
   *) quantizer=(--quantizer "$QUANTIZER") ;;
 esac
 out="${OUT:-benchmarks/results/transfer_${backbone}_f${fraction}_fair}"

@@ -37,6 +37,7 @@ def quantizer_of(cfg):
     vq = cfg.get("model", {}).get("quantizer", {})
     return (q + ("+residual" if vq.get("residual") else "") + ("+skip" if vq.get("skip") else "")
             + ("+stopgrad" if vq.get("stop_table_gradient") else "")
+            + ("+input-only" if vq.get("input_only") else "")
             + (f" lw{vq['loss_weight']:g}" if vq.get("loss_weight", 1.0) != 1.0 else ""))
 
 

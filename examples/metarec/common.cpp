@@ -35,7 +35,9 @@ void add_model_options(CLI::App& app, ModelConfig& m, std::string& backbone, std
   app.add_flag("--vq-residual", q.residual, "domain-specific residual on the quantized items");
   app.add_flag("--vq-skip", q.skip, "add each item's own embedding to its quantized representation");
   app.add_flag("--vq-stop-table-gradient", q.stop_table_gradient,
-               "no gradient from the quantized path into the item table (needs --vq-skip)");
+               "no gradient from the quantized path into the item table (needs --vq-skip or --vq-input-only)");
+  app.add_flag("--vq-input-only", q.input_only,
+               "quantized items feed the encoder only; items are scored against their own embeddings");
   app.add_option("--vq-loss-weight", q.loss_weight, "weight of the VQ loss in the training loss")
       ->check(CLI::Range(0.0, 1e6))->capture_default_str();
   app.add_option("--d", m.d, "hidden size")->check(CLI::Range(1, 4096))->capture_default_str();
@@ -98,7 +100,8 @@ json to_json(const eval::Metrics& m) {
 json to_json(const quantizers::QuantizerConfig& q) {
   return json{{"heads", q.heads}, {"codebook_size", q.codebook_size}, {"code_dim", q.code_dim}, {"beta", q.beta},
               {"ema", q.ema}, {"decay", q.decay}, {"dead_after", q.dead_after}, {"residual", q.residual},
-              {"skip", q.skip}, {"stop_table_gradient", q.stop_table_gradient}, {"loss_weight", q.loss_weight}};
+              {"skip", q.skip}, {"stop_table_gradient", q.stop_table_gradient}, {"input_only", q.input_only},
+              {"loss_weight", q.loss_weight}};
 }
 
 json to_json(const ModelConfig& m) {
@@ -132,6 +135,7 @@ void from_json(const json& j, ModelConfig& m) {
     m.quantizer.skip = q.value("skip", false);  // absent in checkpoints written before the option existed
     m.quantizer.loss_weight = q.value("loss_weight", 1.0);
     m.quantizer.stop_table_gradient = q.value("stop_table_gradient", false);
+    m.quantizer.input_only = q.value("input_only", false);
   }
 }
 

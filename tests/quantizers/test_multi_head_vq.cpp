@@ -71,6 +71,7 @@ struct FrozenVQ {
         Var<T> e = ops::sub(picked, t.leaf(f.z0_rows));
         aux = ops::add(aux, ops::scale(ops::sum(ops::mul(e, e)), 1.0 / n));
       }
+      if (q_.input_only) return {items, ops::scale(aux, q_.loss_weight), table};
       return {items, ops::scale(aux, q_.loss_weight)};
     }
     MultiHeadVQ::Model<T>& inner() { return inner_; }
@@ -198,9 +199,11 @@ TEST_CASE("MultiHeadVQ: apply gradients (table, projections, codebooks, output, 
 }
 
 TEST_CASE("MultiHeadVQ in a two-domain SASRec recommender: parameter gradients of the whole loss") {
-  for (bool residual : {false, true}) {
+  for (auto [residual, input_only] : {std::pair{false, false}, std::pair{true, false}, std::pair{false, true}}) {
     CAPTURE(residual);
-    const ModelConfig c = vq_config(residual);
+    CAPTURE(input_only);
+    ModelConfig c = vq_config(residual);
+    c.quantizer.input_only = input_only;
     RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> a(c, 5);
     RecommenderType<backbones::SASRec, FrozenVQ, backend::Cpu, double> b(c, 5);
     a.add_domain("toy", 7);
@@ -428,4 +431,39 @@ TEST_CASE("MultiHeadVQ: stop_table_gradient leaves the table only its skip gradi
   double proj_norm = 0;
   for (double g : q.projection().grad) proj_norm += g * g;
   CHECK(proj_norm > 0);
+}
+
+TEST_CASE("MultiHeadVQ input_only: the encoder reads quantized items, outputs are scored against the table rows") {
+  ModelConfig c = vq_config(false);
+  c.dropout = c.attn_dropout = 0;
+  c.quantizer.input_only = true;
+  RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> m(c, 3);
+  m.add_domain("toy", 7);
+  Tape<double> t;
+  // Scoring matrix = the item table itself (rows 0..n), not the quantized rows.
+  const Tensor<double> E = m.item_matrix(t, 0);
+  REQUIRE(E.rows() == 8);
+  for (index_t i = 0; i < 8; ++i)
+    for (index_t e = 0; e < c.d; ++e) CHECK(E(i, e) == m.item_table(0).value(i, e));
+  t.reset();
+  QuantizedItems<double> q = m.items(t, 0);
+  REQUIRE(q.scoring.valid());
+  double diff = 0;
+  for (index_t i = 1; i < 8; ++i)
+    for (index_t e = 0; e < c.d; ++e) diff += std::abs(q.items.value()(i, e) - E(i, e));
+  CHECK(diff > 1e-3);  // the input side is quantized
+  // Two items whose table rows share every code get identical inputs but keep distinct scores.
+  const auto& codes = m.quantizer().codes(0);
+  const index_t R = 9, H = m.quantizer().heads();
+  for (index_t a = 1; a < R - 1; ++a)
+    for (index_t b = a + 1; b < R - 1; ++b) {
+      bool same = true;
+      for (index_t h = 0; h < H; ++h) same = same && codes[static_cast<std::size_t>(h * R + a)] == codes[static_cast<std::size_t>(h * R + b)];
+      if (!same) continue;
+      for (index_t e = 0; e < c.d; ++e) CHECK(q.items.value()(a, e) == doctest::Approx(q.items.value()(b, e)));
+    }
+  // With stop_table_gradient the table learns from the scoring side only (allowed with input_only).
+  ModelConfig s = c;
+  s.quantizer.stop_table_gradient = true;
+  CHECK_NOTHROW((RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double>(s, 3)));
 }

@@ -248,10 +248,12 @@ inline FeatureMatrix read_npy_features(std::istream& in, const std::string& name
   }
   const bool swap = (h.endian == '>') != (std::endian::native == std::endian::big);
   std::vector<float> flat(static_cast<std::size_t>(rows * dim));
+  const auto word = static_cast<std::size_t>(h.word);  // 2, 4 or 8 (checked with the header)
   for (std::size_t k = 0; k < flat.size(); ++k) {
     unsigned char b[8];
-    std::memcpy(b, raw.data() + k * static_cast<std::size_t>(h.word), static_cast<std::size_t>(h.word));
-    if (swap) std::reverse(b, b + h.word);
+    std::memcpy(b, raw.data() + k * word, word);
+    // Constant-length reverses: GCC 12 warns (-Wstringop-overflow) on a variable-length one here.
+    if (swap) word == 2 ? std::reverse(b, b + 2) : word == 4 ? std::reverse(b, b + 4) : std::reverse(b, b + 8);
     float v;
     if (h.word == 2) {
       std::uint16_t x;

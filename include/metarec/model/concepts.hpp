@@ -28,6 +28,9 @@ template <class T>
 struct QuantizedItems {
   Var<T> items;     ///< [rows, d], row 0 = padding
   Var<T> aux_loss;  ///< scalar added to the training loss, or invalid
+  /// [rows, d] representations the hidden states are scored against, when they differ from `items`
+  /// (invalid = `items`: input and output tied).
+  Var<T> scoring{};
 };
 
 namespace concepts {

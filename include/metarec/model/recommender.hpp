@@ -7,7 +7,8 @@
 /// n_k + 1 = [MASK]]; item ids are local to a domain. The quantizer maps a
 /// table to representations (identity, or shared codebooks for MetaRec), the
 /// backbone encodes a sequence of representations, and the score of item j at
-/// position t is <h_t, e_j> with e_j the same representation used as input.
+/// position t is <h_t, e_j> with e_j the same representation used as input
+/// (unless the quantizer returns separate scoring representations).
 #include <algorithm>
 #include <span>
 #include <string>
@@ -179,20 +180,21 @@ class RecommenderType {
       ++j;
     }
     Var<T> hn = n == hidden_rows ? h : ops::embedding(h, rows, Shape{n});
+    const Var<T> scored = q.scoring.valid() ? q.scoring : q.items;
     Var<T> l;
     switch (kind) {
       case LossKind::ce: {
         ops::FullCEOptions opt;
         opt.first_item = 1;
         opt.end_item = dom.n_items + 1;
-        l = ops::full_softmax_ce(hn, q.items, targets, opt);
+        l = ops::full_softmax_ce(hn, scored, targets, opt);
         break;
       }
       case LossKind::bce:
       case LossKind::bpr:
         if (!negatives) throw ConfigError("loss: bce/bpr need sampled negatives");
-        l = kind == LossKind::bce ? ops::sampled_bce(hn, q.items, targets, negatives)
-                                  : ops::bpr(hn, q.items, targets, negatives);
+        l = kind == LossKind::bce ? ops::sampled_bce(hn, scored, targets, negatives)
+                                  : ops::bpr(hn, scored, targets, negatives);
         break;
     }
     if (q.aux_loss.valid()) l = ops::add(l, q.aux_loss);
@@ -253,7 +255,8 @@ class RecommenderType {
     NoGradGuard<T> ng(t);
     EvalModeGuard<T> em(t);
     t.reset();
-    const Tensor<T>& v = items(t, k).items.value();
+    const QuantizedItems<T> q = items(t, k);
+    const Tensor<T>& v = (q.scoring.valid() ? q.scoring : q.items).value();
     return v.slice(0, domain(k).n_items + 1).clone();
   }
 

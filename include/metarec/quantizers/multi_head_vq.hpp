@@ -22,8 +22,11 @@
 /// code tuples collide stay distinguishable; with `skip` the item's own
 /// table row is added instead (item = out(q(P e)) + e: identity from the
 /// first step, the shared codes a correction on top); `stop_table_gradient`
-/// (needs `skip`) projects a constant copy of the table, so the item table
-/// learns from its skip term only (a diagnostic of the straight-through path).
+/// (needs `skip` or `input_only`) projects a constant copy of the table, so the
+/// item table learns from its skip or scoring term only (a diagnostic of the
+/// straight-through path). With `input_only` the quantized items are the
+/// encoder's input and the table rows themselves are returned as the scoring
+/// representations: items sharing a code tuple still get their own scores.
 ///
 /// State changes happen inside apply(), only when the tape is training and
 /// recording (a training step), after the assignment of that step:
@@ -116,6 +119,7 @@ struct MultiHeadVQ {
       }
       Var<T> aux = a.loss;
       if (aux.valid() && cfg_.loss_weight != 1.0) aux = ops::scale(aux, cfg_.loss_weight);
+      if (cfg_.input_only) return {items, aux, table};
       return {items, aux};
     }
 

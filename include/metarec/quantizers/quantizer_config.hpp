@@ -33,6 +33,9 @@ struct QuantizerConfig {
   /// the table then learns only through `skip` (or not at all). A diagnostic for what the
   /// straight-through gradient costs the item embeddings.
   bool stop_table_gradient = false;
+  /// The quantized representations feed the sequence encoder only; items are scored against their own
+  /// table rows, so items that share codes keep separate scores (the shared codes transfer through the input).
+  bool input_only = false;
   // ---- ProductQuantizer (VQ-Rec) ----
   int pq_subspaces = 32;          ///< D sub-spaces of the item features
   index_t pq_codewords = 256;     ///< M codewords per sub-space
@@ -60,8 +63,9 @@ struct QuantizerConfig {
     validate(d);
     if (d % heads != 0)
       throw ConfigError("quantizer.heads = " + std::to_string(heads) + " does not divide d = " + std::to_string(d));
-    if (stop_table_gradient && !skip)
-      throw ConfigError("quantizer.stop_table_gradient needs quantizer.skip (otherwise the item table never learns)");
+    if (stop_table_gradient && !skip && !input_only)
+      throw ConfigError("quantizer.stop_table_gradient needs quantizer.skip or quantizer.input_only "
+                        "(otherwise the item table never learns)");
   }
   /// Projected head size actually used.
   index_t head_code_dim(index_t d) const { return code_dim > 0 ? code_dim : d / heads; }
