@@ -4,6 +4,7 @@
 #include "metarec/backbones/gru4rec.hpp"
 #include "metarec/backbones/sasrec.hpp"
 #include "metarec/model/recommender.hpp"
+#include "metarec/train/evaluate.hpp"
 
 using namespace metarec;
 
@@ -116,6 +117,29 @@ TEST_CASE("recommender: user representations ignore padding and the trimmed wind
   std::vector<std::int32_t> bad{1, 10};
   std::vector<std::span<const std::int32_t>> with_bad{bad};
   CHECK_THROWS_AS(model.user_representations(tape, dom, with_bad, u1), ShapeError);
+}
+
+TEST_CASE_TEMPLATE("user_matrix batches by history length and returns rows in the set's order", Policy,
+                   backbones::GRU4Rec, backbones::SASRec) {
+  ModelConfig c = small_config();
+  c.dropout = c.attn_dropout = 0;
+  Recommender<Policy> model(c, 2);
+  const int dom = model.add_domain("toy", 9);
+  data::EvalSet set;
+  set.histories = {{1, 2, 3, 4, 5}, {6}, {7, 8}, {9, 1, 2, 3, 4, 5, 6}, {2}, {3, 4, 5}};
+  for (std::size_t i = 0; i < set.histories.size(); ++i) {
+    set.users.push_back(static_cast<std::int32_t>(i));
+    set.targets.push_back(1);
+  }
+  Tape<float> tape;
+  const Tensor<float> U = train::user_matrix(model, tape, dom, set, /*batch_users=*/4);
+  REQUIRE(U.rows() == 6);
+  Tensor<float> one({1, c.d});
+  for (std::size_t i = 0; i < set.histories.size(); ++i) {
+    std::vector<std::span<const std::int32_t>> h{set.histories[i]};
+    model.user_representations(tape, dom, h, one);
+    for (index_t j = 0; j < c.d; ++j) CHECK(U(static_cast<index_t>(i), j) == doctest::Approx(one(0, j)).epsilon(1e-5));
+  }
 }
 
 TEST_CASE("recommender: configuration errors") {

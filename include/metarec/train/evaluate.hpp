@@ -3,6 +3,8 @@
 /// Full-ranking evaluation of a Recommender on an EvalSet: user
 /// representations in batches (inference mode), then the evaluator ranks each
 /// target against all items of the domain with one GEMM per block of users.
+#include <algorithm>
+#include <numeric>
 #include <span>
 #include <vector>
 
@@ -20,18 +22,32 @@ struct EvalOptions {
 };
 
 /// Sequence representations of every case of `set` -> [set.size(), d].
+/// Cases are batched in order of history length: a padded backbone (GRU4Rec)
+/// runs every step of its batch's longest history, so grouping similar lengths
+/// skips most of the padding (Beauty: 8.9 items on average, windows of 50).
+/// Each representation depends on its own history only, so the order changes
+/// nothing but the cost; rows come back in the set's order.
 template <class Model>
 Tensor<typename Model::Scalar> user_matrix(Model& model, Tape<typename Model::Scalar>& tape, int k,
                                            const data::EvalSet& set, index_t batch_users) {
   using T = typename Model::Scalar;
   const auto n = static_cast<index_t>(set.size());
-  Tensor<T> U({n, model.config().d});
+  const index_t d = model.config().d;
+  Tensor<T> U({n, d});
+  std::vector<index_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), index_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+    return set.histories[static_cast<std::size_t>(a)].size() < set.histories[static_cast<std::size_t>(b)].size();
+  });
+  Tensor<T> block({std::min(n, batch_users), d});
   std::vector<std::span<const std::int32_t>> hs;
   for (index_t lo = 0; lo < n; lo += batch_users) {
     const index_t hi = std::min(n, lo + batch_users);
     hs.clear();
-    for (index_t i = lo; i < hi; ++i) hs.emplace_back(set.histories[static_cast<std::size_t>(i)]);
-    model.user_representations(tape, k, hs, U.slice(lo, hi));
+    for (index_t i = lo; i < hi; ++i) hs.emplace_back(set.histories[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]);
+    model.user_representations(tape, k, hs, block.slice(0, hi - lo));
+    for (index_t i = lo; i < hi; ++i)
+      std::copy_n(block.data() + (i - lo) * d, d, U.data() + order[static_cast<std::size_t>(i)] * d);
   }
   return U;
 }
