@@ -452,7 +452,7 @@ TEST_CASE("MultiHeadVQ input_only: the encoder reads quantized items, outputs ar
   for (index_t i = 1; i < 8; ++i)
     for (index_t e = 0; e < c.d; ++e) diff += std::abs(q.items.value()(i, e) - E(i, e));
   CHECK(diff > 1e-3);  // the input side is quantized
-  // Two items whose table rows share every code get identical inputs but keep distinct scores.
+  // Two items whose rows share every code get identical inputs (their scores use their own rows, checked above).
   const auto& codes = m.quantizer().codes(0);
   const index_t R = 9, H = m.quantizer().heads();
   for (index_t a = 1; a < R - 1; ++a)

@@ -253,7 +253,11 @@ inline FeatureMatrix read_npy_features(std::istream& in, const std::string& name
     unsigned char b[8];
     std::memcpy(b, raw.data() + k * word, word);
     // Constant-length reverses: GCC 12 warns (-Wstringop-overflow) on a variable-length one here.
-    if (swap) word == 2 ? std::reverse(b, b + 2) : word == 4 ? std::reverse(b, b + 4) : std::reverse(b, b + 8);
+    if (swap) {
+      if (word == 2) std::reverse(b, b + 2);
+      else if (word == 4) std::reverse(b, b + 4);
+      else std::reverse(b, b + 8);
+    }
     float v;
     if (h.word == 2) {
       std::uint16_t x;

@@ -31,6 +31,8 @@ struct QuantizedItems {
   /// [rows, d] representations the hidden states are scored against, when they differ from `items`
   /// (invalid = `items`: input and output tied).
   Var<T> scoring{};
+  /// What the hidden states are scored against.
+  const Var<T>& scored() const { return scoring.valid() ? scoring : items; }
 };
 
 namespace concepts {

@@ -180,7 +180,7 @@ class RecommenderType {
       ++j;
     }
     Var<T> hn = n == hidden_rows ? h : ops::embedding(h, rows, Shape{n});
-    const Var<T> scored = q.scoring.valid() ? q.scoring : q.items;
+    const Var<T>& scored = q.scored();
     Var<T> l;
     switch (kind) {
       case LossKind::ce: {
@@ -256,7 +256,7 @@ class RecommenderType {
     EvalModeGuard<T> em(t);
     t.reset();
     const QuantizedItems<T> q = items(t, k);
-    const Tensor<T>& v = (q.scoring.valid() ? q.scoring : q.items).value();
+    const Tensor<T>& v = q.scored().value();
     return v.slice(0, domain(k).n_items + 1).clone();
   }
 

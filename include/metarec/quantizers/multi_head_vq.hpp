@@ -119,8 +119,7 @@ struct MultiHeadVQ {
       }
       Var<T> aux = a.loss;
       if (aux.valid() && cfg_.loss_weight != 1.0) aux = ops::scale(aux, cfg_.loss_weight);
-      if (cfg_.input_only) return {items, aux, table};
-      return {items, aux};
+      return {items, aux, cfg_.input_only ? table : Var<T>{}};
     }
 
     /// Usage of the codes of the last apply() on `domain`, over rows [first, end) (end < 0: all rows).
