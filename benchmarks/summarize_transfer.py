@@ -41,6 +41,23 @@ def quantizer_of(cfg):
             + (f" lw{vq['loss_weight']:g}" if vq.get("loss_weight", 1.0) != 1.0 else ""))
 
 
+def variant_of(cfg):
+    """What sets a run apart from the headline's methods: other sources (named), inner lr 0 (the
+    sources cannot move the shared parameters: a source-free control of the meta schedule), and
+    --meta-keep-best. Empty for the headline settings."""
+    import os
+    meta = cfg.get("meta", {})
+    names = sorted(os.path.splitext(os.path.basename(s))[0] for s in cfg.get("sources", []))
+    parts = []
+    if names and names != ["Sports_and_Outdoors", "Toys_and_Games"]:
+        parts.append("sources " + "+".join(names))
+    if meta.get("inner_lr", 0.1) == 0:
+        parts.append("inner lr 0")
+    if meta.get("keep_best"):
+        parts.append("keep-best")
+    return ", ".join(parts)
+
+
 def with_field(keys, groups, field):
     """(key, runs) for each setting whose runs logged `field` (older JSONs may lack it)."""
     for k in keys:
@@ -57,16 +74,18 @@ def main(paths):
         lam = c.get("meta", {}).get("source_weight", 0.0)
         for r in rec["runs"]:
             m = r["method"]
-            key = (c["target_fraction"], c["backbone"], m, lam if m in ("rescaled", "fomaml") else None, quantizer_of(c))
+            variant = variant_of(c) if m != "target-only" else ""
+            key = (c["target_fraction"], c["backbone"], m, lam if m in ("rescaled", "fomaml") else None, quantizer_of(c),
+                   variant)
             groups[key].append(r)
-    keys = sorted(groups, key=lambda k: (k[1], k[4], k[0], ORDER.index(k[2]) if k[2] in ORDER else 99, k[3] or 0))
+    keys = sorted(groups, key=lambda k: (k[1], k[4], k[0], ORDER.index(k[2]) if k[2] in ORDER else 99, k[3] or 0, k[5]))
     print("| fraction | backbone | quantizer | method | lambda | seeds | HR@10 | NDCG@10 | valid NDCG@10 | wall s "
           "| pre-train s | best epoch |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k in keys:
         rs = groups[k]
         seeds = ",".join(str(r["seed"]) for r in rs)
-        print(f"| {k[0]} | {k[1]} | {k[4]} | {LABEL.get(k[2], k[2])} | {'' if k[3] is None else k[3]} | {seeds} "
+        print(f"| {k[0]} | {k[1]} | {k[4]} | {LABEL.get(k[2], k[2])}{' (' + k[5] + ')' if k[5] else ''} | {'' if k[3] is None else k[3]} | {seeds} "
               f"| {fmt([r['test']['HR@10'] for r in rs])} | {fmt([r['test']['NDCG@10'] for r in rs])} "
               f"| {fmt([r['valid']['NDCG@10'] for r in rs])} "
               f"| {st.mean(r['wall_seconds'] for r in rs):.0f} | {st.mean(r.get('pretrain_seconds', 0) for r in rs):.0f} "
@@ -84,7 +103,7 @@ def main(paths):
                     sims[n].append(x["similarity"][i])
                     ws[n].append(x["weight"][i])
         parts = [f"{n}: s {st.mean(sims[n]):+.3f}, w {st.mean(ws[n]):.3f}" for n in names]
-        print(f"- {k[0]} {k[1]} {k[4]} {LABEL.get(k[2], k[2])} (lambda {k[3]}): " + "; ".join(parts))
+        print(f"- {k[0]} {k[1]} {k[4]} {LABEL.get(k[2], k[2])}{' (' + k[5] + ')' if k[5] else ''} (lambda {k[3]}): " + "; ".join(parts))
     print()
     print("Codebook usage at the end of each run (mean over seeds): perplexity / fraction of codes used / collision rate.")
     print()
@@ -95,7 +114,7 @@ def main(paths):
             us = [r["codebook_usage"][d] for r in rs if d in r["codebook_usage"]]
             parts.append(f"{d} {st.mean(u['perplexity'] for u in us):.1f} / {st.mean(u['used_fraction'] for u in us):.2f}"
                          f" / {st.mean(u['collision_rate'] for u in us):.3f}")
-        print(f"- {k[0]} {k[1]} {k[4]} {LABEL.get(k[2], k[2])}: " + "; ".join(parts))
+        print(f"- {k[0]} {k[1]} {k[4]} {LABEL.get(k[2], k[2])}{' (' + k[5] + ')' if k[5] else ''}: " + "; ".join(parts))
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ void run_transfer(TransferArgs& a) {
                         {"inner_lr", a.meta.inner_lr}, {"meta_lr", a.meta.meta_lr},
                         {"temperature", a.meta.temperature}, {"clip", a.meta.clip_norm}, {"source_weight", a.meta.source_weight},
                         {"joint_epochs", a.meta.joint_epochs}, {"reptile_step", a.meta.reptile_step},
+                        {"eval_every", a.meta.eval_every}, {"keep_best", a.meta.keep_best},
                         {"batch_size", a.meta.batch_size}}},
               {"finetune", to_json(a.meta.finetune)}, {"threads", num_threads()}};
   fmt::print(stderr, "effective config: {}\n", config.dump());
@@ -119,6 +120,12 @@ void run_transfer(TransferArgs& a) {
                         {"wall_seconds", wall}, {"best_epoch", r.finetune.best_epoch},
                         {"valid", to_json(r.finetune.valid)}, {"test", to_json(r.finetune.test)},
                         {"iterations", weights}});
+        if (!r.meta_valid.empty()) {
+          json curve = json::array();
+          for (const auto& [it, m] : r.meta_valid) curve.push_back({{"iteration", it}, {"valid", to_json(m)}});
+          runs.back()["meta_valid"] = curve;
+          runs.back()["meta_best_iteration"] = r.meta_best_iteration;
+        }
         json usage = json::object();
         if constexpr (requires { model.quantizer().usage(0, index_t{1}, index_t{2}); }) {
           for (int k = 0; k < model.num_domains(); ++k) {
@@ -199,6 +206,8 @@ void setup_transfer(CLI::App& app) {
   cmd->add_option("--joint-epochs", a->meta.joint_epochs, "joint pre-training epochs")->check(CLI::Range(0, 100000))->capture_default_str();
   cmd->add_option("--reptile-step", a->meta.reptile_step, "Reptile step size on mean(phi - theta)")->check(CLI::Range(0.0, 10.0))->capture_default_str();
   cmd->add_option("--meta-eval-every", a->meta.eval_every, "target validation every N meta iterations (0 = off)")->check(CLI::Range(0, 100000000));
+  cmd->add_flag("--meta-keep-best", a->meta.keep_best,
+                "rescaled/fomaml: fine-tune from the meta iteration with the best target validation (needs --meta-eval-every)");
   cmd->add_flag("--quiet", a->quiet, "no per-epoch progress lines");
   cmd->add_option("--out", a->out, "directory for transfer.json");
   cmd->callback([a] {

@@ -197,3 +197,42 @@ TEST_CASE("meta: source_weight lets the sources' own gradients into the meta-upd
   bad.source_weight = -1;
   CHECK_THROWS_AS(bad.validate(), ConfigError);
 }
+
+TEST_CASE("meta: keep_best ends the meta phase on the best validated iteration") {
+  const std::vector<data::Split> sources{ring_domain("a", 40, 60, 1), ring_domain("b", 30, 60, 2)};
+  const data::Split target = data::limit_training_users(ring_domain("t", 25, 60, 3), 0.5, 4);
+  using Model = Recommender<backbones::SASRec, quantizers::MultiHeadVQ>;
+  Model model(tiny(), 5);
+  meta::MetaConfig cfg = quick();
+  cfg.iterations = 12;
+  cfg.eval_every = 2;
+  cfg.keep_best = true;
+  cfg.meta_lr = 0.5;  // steps so large that validation peaks early and then falls
+  cfg.validate();
+  meta::TransferTask<Model> task{model, {}, {}, 0, &target, cfg};
+  for (const auto& s : sources) {
+    task.sources.push_back(model.add_domain(s.name, s.n_items));
+    task.source_splits.push_back(&s);
+  }
+  task.target = model.add_domain(target.name, target.n_items);
+  meta::TransferResult res;
+  meta::FOMAML::pretrain(task, res);
+  REQUIRE(res.meta_valid.size() == 6);
+  // The selected iteration is the first one with the highest score...
+  int argmax = 0;
+  double best = -1;
+  for (const auto& [it, m] : res.meta_valid)
+    if (m["NDCG@10"] > best) best = m["NDCG@10"], argmax = it;
+  CHECK(res.meta_best_iteration == argmax);
+  REQUIRE(argmax < cfg.iterations);  // else the last iteration would pass the check below without a restore
+  // ...and the model now holds that iteration's parameters: validating again gives its score.
+  Tape<float> tape(99);
+  const eval::Metrics now = train::evaluate(model, tape, task.target, target.valid, cfg.finetune.eval);
+  CHECK(now["NDCG@10"] == doctest::Approx(best).epsilon(1e-6));
+  CHECK(now["HR@10"] ==
+        doctest::Approx(res.meta_valid[static_cast<std::size_t>(argmax / 2 - 1)].second["HR@10"]).epsilon(1e-6));
+
+  meta::MetaConfig bad = quick();
+  bad.keep_best = true;  // eval_every stays 0: nothing to select on
+  CHECK_THROWS_WITH(bad.validate(), doctest::Contains("needs meta.eval_every > 0"));
+}

@@ -28,6 +28,11 @@ struct MetaConfig {
   int joint_epochs = 10;       ///< JointPretrain: epochs over all sources
   double reptile_step = 0.5;   ///< Reptile: theta += step * mean_i(phi_i - theta)
   int eval_every = 0;          ///< validate on the target every N meta iterations (0 = off)
+  /// With eval_every > 0 (first-order learners): end the meta phase on the shared parameters and target
+  /// table of the iteration with the best target validation (finetune.select_metric), the same model
+  /// selection fine-tuning uses. The meta phase trains the target on every query batch, so without it
+  /// fine-tuning starts from wherever the last iteration left the target (measured: README).
+  bool keep_best = false;
   std::uint64_t seed = 1;
   train::TrainerConfig finetune;  ///< fine-tuning on the target (early stopping on its validation)
 
@@ -45,6 +50,7 @@ struct MetaConfig {
     check_range("meta.joint_epochs", joint_epochs, 0, 100000);
     check_range("meta.reptile_step", reptile_step, 0.0, 10.0);
     check_range("meta.eval_every", eval_every, 0, 100000000);
+    if (keep_best && eval_every == 0) throw ConfigError("meta.keep_best needs meta.eval_every > 0 (it selects on validation)");
     finetune.validate();
   }
 };
@@ -65,6 +71,7 @@ struct TransferResult {
   double pretrain_seconds = 0;          ///< meta / joint phase
   std::vector<IterationLog> iterations;  ///< meta phase log
   std::vector<std::pair<int, eval::Metrics>> meta_valid;  ///< target validation during the meta phase
+  int meta_best_iteration = 0;          ///< with keep_best: the iteration whose parameters fine-tuning starts from
   train::TrainResult finetune;          ///< fine-tuning with early stopping; its `test` is the headline number
 };
 

@@ -11,7 +11,8 @@
 /// also takes lambda * g_i / (alpha * k_inner) after s_i is measured.
 /// The target item table takes the same weighted query gradient; source item
 /// tables (domain-specific, not meta-learned) follow their own inner-loop
-/// gradients with Adam.
+/// gradients with Adam. With MetaConfig::keep_best the phase ends on the
+/// validated iteration with the best target score.
 #include <chrono>
 
 #include "metarec/meta/transfer_task.hpp"
@@ -33,7 +34,8 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
   SourceTasks<Model> sources(task);
   BatchStream target_stream(model, *task.target_split, cfg.batch_size, cfg.seed + 7);
   Tape<T> tape(cfg.seed + 13), eval_tape(cfg.seed + 17);
-  ValueSnapshot<T> theta;
+  ValueSnapshot<T> theta, best;  // best: meta parameters at the best validated iteration (keep_best)
+  double best_score = 0;
   const std::size_t S = task.sources.size();
   // lambda / (alpha * k): turns the inner-loop displacement theta - phi_i into lambda * mean source gradient.
   const T source_scale =
@@ -92,10 +94,18 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
     if (cfg.clip_norm > 0) optim::clip_grad_norm(meta_params, cfg.clip_norm);
     meta_opt.step();
     res.iterations.push_back(std::move(log));
-    if (cfg.eval_every > 0 && it % cfg.eval_every == 0)
+    if (cfg.eval_every > 0 && it % cfg.eval_every == 0) {
       res.meta_valid.emplace_back(it, train::evaluate(model, eval_tape, task.target, task.target_split->valid,
                                                       cfg.finetune.eval));
+      const double score = res.meta_valid.back().second[cfg.finetune.select_metric];
+      if (cfg.keep_best && (res.meta_best_iteration == 0 || score > best_score)) {
+        best_score = score;
+        res.meta_best_iteration = it;
+        best.take(meta_params);
+      }
+    }
   }
+  if (res.meta_best_iteration > 0) best.restore(meta_params);
 }
 
 /// MetaRec: w = softmax(s / T) — sources whose descent also descends the
