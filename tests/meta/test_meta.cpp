@@ -67,6 +67,19 @@ meta::TransferResult run(Model& model, const std::vector<data::Split>& sources, 
   return learner.run(model, src, t, target);
 }
 
+/// A task over `model` with the given sources and target attached as new domains.
+template <class Model>
+meta::TransferTask<Model> attach_task(Model& model, const std::vector<data::Split>& sources, const data::Split& target,
+                                      const meta::MetaConfig& cfg) {
+  meta::TransferTask<Model> task{model, {}, {}, 0, &target, cfg};
+  for (const auto& s : sources) {
+    task.sources.push_back(model.add_domain(s.name, s.n_items));
+    task.source_splits.push_back(&s);
+  }
+  task.target = model.add_domain(target.name, target.n_items);
+  return task;
+}
+
 }  // namespace
 
 TEST_CASE_TEMPLATE("meta-learners run end to end and log per-source weights", Policy, meta::SimilarityRescaled,
@@ -171,12 +184,7 @@ TEST_CASE("meta: source_weight lets the sources' own gradients into the meta-upd
     meta::MetaConfig cfg = quick();
     cfg.source_weight = lambda;
     cfg.validate();
-    meta::TransferTask<Model> task{model, {}, {}, 0, &target, cfg};
-    for (const auto& s : sources) {
-      task.sources.push_back(model.add_domain(s.name, s.n_items));
-      task.source_splits.push_back(&s);
-    }
-    task.target = model.add_domain(target.name, target.n_items);
+    auto task = attach_task(model, sources, target, cfg);
     meta::TransferResult res;
     meta::SimilarityRescaled::pretrain(task, res);
     std::vector<float> v;
@@ -209,12 +217,7 @@ TEST_CASE("meta: keep_best ends the meta phase on the best validated iteration")
   cfg.keep_best = true;
   cfg.meta_lr = 0.5;  // steps so large that validation peaks early and then falls
   cfg.validate();
-  meta::TransferTask<Model> task{model, {}, {}, 0, &target, cfg};
-  for (const auto& s : sources) {
-    task.sources.push_back(model.add_domain(s.name, s.n_items));
-    task.source_splits.push_back(&s);
-  }
-  task.target = model.add_domain(target.name, target.n_items);
+  auto task = attach_task(model, sources, target, cfg);
   meta::TransferResult res;
   meta::FOMAML::pretrain(task, res);
   REQUIRE(res.meta_valid.size() == 6);
