@@ -9,7 +9,8 @@
 #      embedding added to its quantized representation; vq-input: quantized items feed the encoder,
 #      items are scored against their own embeddings; none; pq needs item features),
 #      OUT (default benchmarks/results/transfer_<backbone>_f<FRACTION>_fair), EPOCHS (200),
-#      EVAL_EVERY (2), PATIENCE (10), META_ITERATIONS (600), SOURCE_WEIGHT (1).
+#      EVAL_EVERY (2), PATIENCE (10), META_ITERATIONS (600), SOURCE_WEIGHT (1),
+#      SOURCE_FILES (comma-separated; default Sports and Toys).
 # The defaults are the "fair" schedule: every method fine-tunes on the target
 # until validation NDCG@10 has not improved for 10 evaluations (20 epochs), so
 # target-only is not cut short (with patience 5 and evaluation every epoch it
@@ -33,7 +34,7 @@ out="${OUT:-benchmarks/results/transfer_${backbone}_f${fraction}_fair}"
 mkdir -p "$out"
 set -x
 build-release/examples/metarec transfer \
-  --sources "$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt" \
+  --sources "${SOURCE_FILES:-$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt}" \
   --target "$data/Beauty.txt" --target-fraction "$fraction" \
   --backbone "$backbone" "${quantizer[@]}" --meta "$methods" --seeds "$seeds" \
   --meta-iterations "${META_ITERATIONS:-600}" --source-weight "${SOURCE_WEIGHT:-1}" \

@@ -11,27 +11,19 @@
 # per-source weights show whether the similarity finds the right source.
 # Usage: benchmarks/run_transfer_oracle.sh FRACTION [THREADS] [extra transfer flags...]
 # Env: SOURCES (oracle: the oracle alone; all: Sports, Toys and the oracle),
-#      METHODS (default joint), SEEDS (default 1), OUT, and as in run_transfer_headline.sh.
+#      METHODS (default joint), SEEDS (default 1), QUANTIZER (default none), OUT, and the
+#      rest as in run_transfer_headline.sh, which runs it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-fraction="${1:?usage: run_transfer_oracle.sh FRACTION [THREADS] [flags...]}"
-threads="${2:-2}"
-shift $(( $# >= 2 ? 2 : 1 ))
 data="${METAREC_DATA:-$PWD/../shared/data}/amazon-s3rec"
 work="${ORACLE_DIR:-build-release/oracle}"
 mkdir -p "$work"
 cp "$data/Beauty.txt" "$work/BeautyOracle.txt"
 case "${SOURCES:-oracle}" in
-  oracle) sources="$work/BeautyOracle.txt" ;;
-  all) sources="$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt,$work/BeautyOracle.txt" ;;
+  oracle) SOURCE_FILES="$work/BeautyOracle.txt" ;;
+  all) SOURCE_FILES="$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt,$work/BeautyOracle.txt" ;;
   *) echo "SOURCES must be oracle or all" >&2; exit 2 ;;
 esac
-out="${OUT:-benchmarks/results/transfer_oracle_f${fraction}_${SOURCES:-oracle}}"
-mkdir -p "$out"
-set -x
-build-release/examples/metarec transfer \
-  --sources "$sources" --target "$data/Beauty.txt" --target-fraction "$fraction" \
-  --backbone "${BACKBONE:-sasrec}" --quantizer "${QUANTIZER:-none}" --meta "${METHODS:-joint}" --seeds "${SEEDS:-1}" \
-  --meta-iterations "${META_ITERATIONS:-600}" --source-weight "${SOURCE_WEIGHT:-1}" \
-  --epochs "${EPOCHS:-200}" --eval-every "${EVAL_EVERY:-2}" --patience "${PATIENCE:-10}" --threads "$threads" --quiet \
-  --out "$out" "$@"
+export SOURCE_FILES QUANTIZER="${QUANTIZER:-none}" METHODS="${METHODS:-joint}" SEEDS="${SEEDS:-1}" \
+  OUT="${OUT:-benchmarks/results/transfer_oracle_f${1:?usage: run_transfer_oracle.sh FRACTION [THREADS] [flags...]}_${SOURCES:-oracle}}"
+exec benchmarks/run_transfer_headline.sh "$@"
