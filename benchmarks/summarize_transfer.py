@@ -9,6 +9,7 @@ fraction of codes used, code-tuple collision rate), as Markdown.
 Usage: summarize_transfer.py transfer.json [transfer.json ...]
 """
 import json
+import os
 import statistics as st
 import sys
 from collections import defaultdict
@@ -45,7 +46,6 @@ def variant_of(cfg):
     """What sets a run apart from the headline's methods: other sources (named), inner lr 0 (the
     sources cannot move the shared parameters: a source-free control of the meta schedule), and
     --meta-keep-best. Empty for the headline settings."""
-    import os
     meta = cfg.get("meta", {})
     names = sorted(os.path.splitext(os.path.basename(s))[0] for s in cfg.get("sources", []))
     parts = []
@@ -56,6 +56,11 @@ def variant_of(cfg):
     if meta.get("keep_best"):
         parts.append("keep-best")
     return ", ".join(parts)
+
+
+def label(k):
+    """The method of a summary key as printed, with its variant in brackets."""
+    return LABEL.get(k[2], k[2]) + (f" ({k[5]})" if k[5] else "")
 
 
 def with_field(keys, groups, field):
@@ -85,7 +90,7 @@ def main(paths):
     for k in keys:
         rs = groups[k]
         seeds = ",".join(str(r["seed"]) for r in rs)
-        print(f"| {k[0]} | {k[1]} | {k[4]} | {LABEL.get(k[2], k[2])}{' (' + k[5] + ')' if k[5] else ''} | {'' if k[3] is None else k[3]} | {seeds} "
+        print(f"| {k[0]} | {k[1]} | {k[4]} | {label(k)} | {'' if k[3] is None else k[3]} | {seeds} "
               f"| {fmt([r['test']['HR@10'] for r in rs])} | {fmt([r['test']['NDCG@10'] for r in rs])} "
               f"| {fmt([r['valid']['NDCG@10'] for r in rs])} "
               f"| {st.mean(r['wall_seconds'] for r in rs):.0f} | {st.mean(r.get('pretrain_seconds', 0) for r in rs):.0f} "
@@ -103,7 +108,7 @@ def main(paths):
                     sims[n].append(x["similarity"][i])
                     ws[n].append(x["weight"][i])
         parts = [f"{n}: s {st.mean(sims[n]):+.3f}, w {st.mean(ws[n]):.3f}" for n in names]
-        print(f"- {k[0]} {k[1]} {k[4]} {LABEL.get(k[2], k[2])}{' (' + k[5] + ')' if k[5] else ''} (lambda {k[3]}): " + "; ".join(parts))
+        print(f"- {k[0]} {k[1]} {k[4]} {label(k)} (lambda {k[3]}): " + "; ".join(parts))
     print()
     print("Codebook usage at the end of each run (mean over seeds): perplexity / fraction of codes used / collision rate.")
     print()
@@ -114,7 +119,7 @@ def main(paths):
             us = [r["codebook_usage"][d] for r in rs if d in r["codebook_usage"]]
             parts.append(f"{d} {st.mean(u['perplexity'] for u in us):.1f} / {st.mean(u['used_fraction'] for u in us):.2f}"
                          f" / {st.mean(u['collision_rate'] for u in us):.3f}")
-        print(f"- {k[0]} {k[1]} {k[4]} {LABEL.get(k[2], k[2])}{' (' + k[5] + ')' if k[5] else ''}: " + "; ".join(parts))
+        print(f"- {k[0]} {k[1]} {k[4]} {label(k)}: " + "; ".join(parts))
 
 
 if __name__ == "__main__":
