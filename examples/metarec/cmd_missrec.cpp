@@ -28,6 +28,7 @@ struct MissrecArgs {
   std::string format = "unisrec", out, from, mode = "full", adaptor = "linear";
   std::vector<index_t> feature_dim;
   bool lenient = false, no_prefix = false;
+  int pre_eval_every = 0;  ///< pretrain: validate every domain every N epochs (0 = never)
   MissrecConfig model;
   multimodal::PretrainConfig pre;
   train::TrainerConfig trainer;
@@ -150,7 +151,7 @@ void run_pretrain(MissrecArgs& a) {
   std::vector<Loaded> doms;
   for (std::size_t i = 0; i < a.data.size(); ++i) doms.push_back(load_domain(a, i));
   set_dims(a.model, doms[0].features);
-  a.model.prefix_samples = false;  // pre-training: one sample per sequence
+  a.model.prefix_samples = !a.no_prefix;
   a.model.adaptor = multimodal::parse_adaptor(a.adaptor);
   a.model.validate();
   MISSRec model(a.model, a.pre.seed);
@@ -168,15 +169,28 @@ void run_pretrain(MissrecArgs& a) {
   }
   json config{{"command", "pretrain"}, {"model", config_json(a.model)}, {"threads", num_threads()},
               {"pretrain", {{"epochs", a.pre.epochs}, {"batch_size", a.pre.batch_size}, {"lr", a.pre.lr},
-                            {"lambda", a.pre.lambda}, {"gamma", a.pre.gamma}, {"keep", a.pre.keep}, {"seed", a.pre.seed}}}};
+                            {"lambda", a.pre.lambda}, {"gamma", a.pre.gamma}, {"keep", a.pre.keep}, {"seed", a.pre.seed},
+                            {"eval_every", a.pre_eval_every}}}};
   fmt::print(stderr, "effective config: {}\n", config.dump());
   json history = json::array();
   multimodal::pretrain(model, splits, ids, a.pre, [&](const multimodal::PretrainEpoch& e) {
     fmt::print(stderr, "epoch {:3d}  loss {:.4f} (seq-item {:.4f}, seq-seq {:.4f}, diversity {:.4f})  {:.1f}s  {:.0f} seq/s  k-means {:.1f}s\n",
                e.epoch, e.loss, e.seq_item, e.seq_seq, e.diversity, e.seconds, e.sequences_per_s, e.kmeans_seconds);
-    history.push_back({{"epoch", e.epoch}, {"loss", e.loss}, {"seq_item", e.seq_item}, {"seq_seq", e.seq_seq},
-                       {"diversity", e.diversity}, {"seconds", e.seconds}, {"sequences_per_s", e.sequences_per_s},
-                       {"kmeans_seconds", e.kmeans_seconds}});
+    json h{{"epoch", e.epoch}, {"loss", e.loss}, {"seq_item", e.seq_item}, {"seq_seq", e.seq_seq},
+           {"diversity", e.diversity}, {"seconds", e.seconds}, {"sequences_per_s", e.sequences_per_s},
+           {"kmeans_seconds", e.kmeans_seconds}};
+    // Full-ranking validation on each pre-training domain: shows whether the objective learns the domains at all.
+    if (a.pre_eval_every > 0 && (e.epoch % a.pre_eval_every == 0 || e.epoch == a.pre.epochs)) {
+      json valid = json::object();
+      for (std::size_t i = 0; i < doms.size(); ++i) {
+        Tape<float> eval_tape;
+        const eval::Metrics m = train::evaluate(model, eval_tape, ids[i], doms[i].data.split.valid, train::EvalOptions{});
+        fmt::print(stderr, "           valid {}: {}\n", model.domain(ids[i]).name, m.str());
+        valid[model.domain(ids[i]).name] = to_json(m);
+      }
+      h["valid"] = valid;
+    }
+    history.push_back(h);
   });
   json record{{"config", config}, {"datasets", datasets}, {"history", history}};
   if (!a.out.empty()) save(a.out, model, record);
@@ -264,6 +278,9 @@ void setup_missrec(CLI::App& app) {
     cmd->add_option("--keep", p.keep, "item-drop keep probability of the augmented view")->capture_default_str();
     cmd->add_option("--clip", p.clip_norm, "global gradient-norm clipping (0 = off)")->capture_default_str();
     cmd->add_option("--seed", p.seed, "random seed")->capture_default_str();
+    cmd->add_flag("--no-prefix-samples", a->no_prefix, "one sample per sequence (its end) instead of one per prefix");
+    cmd->add_option("--eval-every", a->pre_eval_every, "full-ranking validation on every domain each N epochs (0 = off)")
+        ->check(CLI::Range(0, 100000))->capture_default_str();
     cmd->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024))->capture_default_str();
     cmd->callback([a] { run_pretrain(*a); });
   }

@@ -158,8 +158,12 @@ TEST_CASE("fused scores: evaluator's scorer matches the training logits; transdu
 }
 
 TEST_CASE("pre-training on two synthetic domains lowers the loss") {
+  bool prefixes = false;
+  SUBCASE("one sample per sequence") { prefixes = false; }
+  SUBCASE("one sample per prefix") { prefixes = true; }
+  CAPTURE(prefixes);
   Rng rng(13);
-  auto cfg = small_config({6}, false);
+  auto cfg = small_config({6}, prefixes);
   cfg.dropout = cfg.attn_dropout = 0.0;
   cfg.interest_ratio = 0.3;
   MISSRec model(cfg, 7);
@@ -176,6 +180,51 @@ TEST_CASE("pre-training on two synthetic domains lowers the loss") {
   CHECK_MESSAGE(last < 0.8 * first, "first " << first << " last " << last);
   CHECK(hist.back().seq_seq > 0);
   CHECK(hist.back().diversity > 0);
+}
+
+TEST_CASE("pre-training loss: distinct in-batch candidates, prefix samples, rows without targets") {
+  Rng rng(15);
+  auto cfg = small_config({6, 4});
+  cfg.dropout = cfg.attn_dropout = 0.0;
+  MISSRec model(cfg, 3);
+  model.add_domain("A", 9, {features(9, 6, rng), features(9, 4, rng)});
+  model.discover_interests(0, 2);
+  PretrainTerms terms;
+  auto seq_item = [&](std::vector<std::int32_t> items, std::vector<std::int32_t> targets, index_t B, index_t L) {
+    std::vector<std::uint8_t> mask(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) mask[i] = items[i] > 0;
+    Tape<float> t;
+    TrainInputs in{SequenceView{B, L, items.data(), mask.data()}, targets.data(), nullptr};
+    auto l = model.pretrain_loss(t, 0, in, 0.0, 0.0, 1.0, &terms);
+    CHECK(std::isfinite(l.value()[0]));
+    return terms.seq_item;
+  };
+  // Two sequences with the same target: one candidate, so nothing to contrast (an in-batch
+  // softmax over duplicated targets would give log 2).
+  CHECK(seq_item({0, 1, 2, 0, 4, 5}, {0, 0, 3, 0, 0, 3}, 2, 3) == doctest::Approx(0.0).epsilon(1e-6));
+  // One target per sequence: prefix samples and sequence ends are the same samples.
+  const double with_prefixes = seq_item({1, 2, 4, 5, 6, 7}, {2, 0, 5, 0, 7, 0}, 3, 2);
+  CHECK(with_prefixes > 0.1);
+  std::vector<std::int32_t> ends_items{0, 1, 0, 4, 0, 6}, ends_targets{0, 2, 0, 5, 0, 7};
+  {  // the same three samples, as sequence ends
+    auto c2 = cfg;
+    c2.prefix_samples = false;
+    MISSRec ends(c2, 3);
+    Rng r2(15);
+    ends.add_domain("A", 9, {features(9, 6, r2), features(9, 4, r2)});
+    ends.discover_interests(0, 2);
+    std::vector<std::uint8_t> mask{0, 1, 0, 1, 0, 1};
+    Tape<float> t;
+    TrainInputs in{SequenceView{3, 2, ends_items.data(), mask.data()}, ends_targets.data(), nullptr};
+    PretrainTerms te;
+    ends.pretrain_loss(t, 0, in, 0.0, 0.0, 1.0, &te);
+    // Left-padded one-item rows vs right-padded ones: positions count from the first real item, so equal.
+    CHECK(te.seq_item == doctest::Approx(with_prefixes).epsilon(1e-5));
+  }
+  // Prefix samples: three targets in one sequence, all scored.
+  CHECK(seq_item({1, 2, 3}, {2, 3, 4}, 1, 3) > 0.1);
+  // A row without any target is an error that names the row.
+  CHECK_THROWS_WITH_AS(seq_item({1, 2, 3, 4}, {2, 3, 0, 0}, 2, 2), doctest::Contains("sequence 1"), ShapeError);
 }
 
 TEST_CASE("checkpoint: pre-train -> fine-tune on a domain with a different item set") {

@@ -334,31 +334,60 @@ class MISSRecType {
   /// Pre-training loss (SPEC 4): sequence-item InfoNCE over in-batch targets
   /// with fused logits + lambda * sequence-sequence InfoNCE against an
   /// item-drop view (keep probability `keep`) + gamma * diversity of both views.
+  /// With cfg.prefix_samples every prefix of a sequence is a sample, as in the
+  /// authors' pipeline, where RecBole turns each prefix into a training example
+  /// (one pass here instead of one per prefix); otherwise only each sequence's
+  /// end. The candidates are the batch's distinct target items, so an item that
+  /// is the target of several samples is never counted as its own negative.
+  /// The sequence-sequence term uses each sequence's end, and the diversity of
+  /// the prefix samples is rescaled to one term per sequence.
   Var<T> pretrain_loss(Tape<T>& t, int k, const TrainInputs& in, double lambda = 1e-3, double gamma = 1e-4,
                        double keep = 0.8, PretrainTerms* terms = nullptr) {
     const MissrecDomain<T>& dom = domain(k);
     const Items it = items(t, k);
-    Encoded e = encode(t, k, it, in.seq, in.targets, false);
+    const bool prefixes = cfg_.prefix_samples;
+    Encoded e = encode(t, k, it, in.seq, in.targets, prefixes);
     const InterestSamples& sm = e.samples;
+    const index_t B = in.seq.batch, L = in.seq.length;
     for (index_t i = 0; i < sm.n; ++i)
       if (sm.targets[i] < 1 || sm.targets[i] > dom.n_items)
-        throw ShapeError("MISSRec pretrain_loss: sequence " + std::to_string(i) + " has no valid target (" +
-                         std::to_string(sm.targets[i]) + ")");
+        throw ShapeError("MISSRec pretrain_loss: sequence " + std::to_string(prefixes ? sm.query_row[i] / L : i) +
+                         " has no valid target (" + std::to_string(sm.targets[i]) + ")");
+    // Distinct targets -> candidate rows; each sample's label is its target's row.
+    std::vector<std::int32_t> distinct(sm.targets, sm.targets + sm.n);
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    const index_t C = static_cast<index_t>(distinct.size());
+    auto* cand_ids = t.template alloc_n<std::int32_t>(std::max<index_t>(C, 1));
+    std::copy(distinct.begin(), distinct.end(), cand_ids);
+    auto* label = t.template alloc_n<std::int32_t>(std::max<index_t>(sm.n, 1));
+    for (index_t i = 0; i < sm.n; ++i)
+      label[i] = static_cast<std::int32_t>(std::lower_bound(distinct.begin(), distinct.end(), sm.targets[i]) -
+                                           distinct.begin());
     const index_t M = cfg_.modalities(), rows = dom.n_items + 1;
     std::vector<Var<T>> cand;
-    for (const auto& a : it.adapted) cand.push_back(ops::l2_normalize(ops::embedding(a, sm.targets, Shape{sm.n})));
-    auto* present = t.template alloc_n<std::uint8_t>(M * sm.n);
+    for (const auto& a : it.adapted) cand.push_back(ops::l2_normalize(ops::embedding(a, cand_ids, Shape{C})));
+    auto* present = t.template alloc_n<std::uint8_t>(M * C);
     for (index_t m = 0; m < M; ++m)
-      for (index_t i = 0; i < sm.n; ++i) present[m * sm.n + i] = dom.present[static_cast<std::size_t>(m * rows + sm.targets[i])];
-    Var<T> idc = it.ids.valid() ? ops::l2_normalize(ops::embedding(it.ids, sm.targets, Shape{sm.n})) : Var<T>{};
-    auto* diag = t.template alloc_n<std::int32_t>(sm.n);
-    for (index_t i = 0; i < sm.n; ++i) diag[i] = static_cast<std::int32_t>(i);
-    Var<T> l_si = ops::softmax_cross_entropy(fused_logits(e.u, cand, present, sm.n, idc), diag);
+      for (index_t c = 0; c < C; ++c) present[m * C + c] = dom.present[static_cast<std::size_t>(m * rows + cand_ids[c])];
+    Var<T> idc = it.ids.valid() ? ops::l2_normalize(ops::embedding(it.ids, cand_ids, Shape{C})) : Var<T>{};
+    Var<T> l_si = ops::softmax_cross_entropy(fused_logits(e.u, cand, present, C, idc), label);
+    // Sequence-level representation: each row's last sample (samples come row by row, position by position).
+    Var<T> seq_u = e.u, div = e.diversity;
+    if (prefixes) {
+      auto* last = t.template alloc_n<std::int32_t>(B);
+      std::fill_n(last, B, -1);
+      for (index_t i = 0; i < sm.n; ++i) last[sm.query_row[i] / L] = static_cast<std::int32_t>(i);
+      for (index_t b = 0; b < B; ++b)
+        if (last[b] < 0) throw ShapeError("MISSRec pretrain_loss: sequence " + std::to_string(b) + " has no valid target");
+      seq_u = ops::embedding(e.u, last, Shape{B});
+      div = ops::scale(div, static_cast<double>(B) / static_cast<double>(sm.n));
+    }
     // Augmented view: item drop, at least one item kept, left-padded.
     const SequenceView aug = item_drop(t, in.seq, keep);
     Encoded e2 = encode(t, k, it, aug, nullptr, false);
-    Var<T> l_ss = ops::info_nce(e.u, e2.u, cfg_.temperature);
-    Var<T> div = ops::add(e.diversity, e2.diversity);
+    Var<T> l_ss = ops::info_nce(seq_u, e2.u, cfg_.temperature);
+    div = ops::add(div, e2.diversity);
     if (terms) *terms = {double(l_si.value()[0]), double(l_ss.value()[0]), double(div.value()[0])};
     return ops::add(ops::add(l_si, ops::scale(l_ss, lambda)), ops::scale(div, gamma));
   }
