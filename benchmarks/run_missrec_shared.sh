@@ -12,7 +12,9 @@
 # Usage: FEATURES=tfidf-joint|minilm benchmarks/run_missrec_shared.sh [THREADS]
 # Env: METAREC_DATA, TOOL (default build-release/examples/metarec),
 #      OUT (default benchmarks/results/missrec_shared | missrec_minilm), FEAT_DIR,
-#      PRETRAIN_EPOCHS (5), FEAT_DIM (256, tfidf-joint only), FINETUNE_EPOCHS (200),
+#      PRETRAIN_EPOCHS (5), PRETRAIN_EVAL_EVERY (validate on Games every N epochs; default: at the
+#      end only), PRETRAIN_FLAGS (more `metarec pretrain` flags, e.g. --no-prefix-samples),
+#      FEAT_DIM (256, tfidf-joint only), FINETUNE_EPOCHS (200),
 #      MINILM_PYTHON (/tmp/venv-minilm/bin/python),
 #      RUNS (which runs, in order; default
 #            "scratch_inductive pretrain pre_inductive_full pre_transductive_full scratch_transductive
@@ -62,7 +64,8 @@ for run in $runs; do
     pretrain)
       # Pre-train on Games titles (the paper: 100 epochs at batch 4096 on a GPU; scaled down here).
       nice "$tool" pretrain --data "$data/games/Games-6k.test.inter" --format inter --features "$games_npy" \
-        --epochs "$epochs" --threads "$threads" --out "$out/pretrain_games" > "$out/pretrain_games.log" 2>&1 ;;
+        --epochs "$epochs" --eval-every "${PRETRAIN_EVAL_EVERY:-$epochs}" ${PRETRAIN_FLAGS:-} --threads "$threads" \
+        --out "$out/pretrain_games" > "$out/pretrain_games.log" 2>&1 ;;
     pre_inductive_full | pre_inductive_peft)
       nice "$tool" finetune "${sci[@]}" --from "$pre" --mode "${run##*_}" --epochs "$ft_epochs" \
         --threads "$threads" --out "$out/$run" > "$out/$run.log" 2>&1 ;;

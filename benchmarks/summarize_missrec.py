@@ -40,6 +40,9 @@ def main(root):
             print(f"\nPre-training on Games-6k: {len(h)} epochs, {sum(sec) / len(sec):.1f} s/epoch "
                   f"(min {min(sec):.1f}, max {max(sec):.1f}), {sum(seq) / len(seq):.0f} seq/s, "
                   f"loss {h[0]['loss']:.4f} -> {h[-1]['loss']:.4f}")
+            for e in h:  # `metarec pretrain --eval-every`: full-ranking validation on the source itself
+                for dom, m in e.get("valid", {}).items():
+                    print(f"- epoch {e['epoch']}: valid {dom} HR@10 {m['HR@10']:.4f} NDCG@10 {m['NDCG@10']:.4f}")
         else:
             print(f"\nPre-training on Games-6k: {json.dumps(r.get('timing', {}))}")
 

@@ -211,7 +211,7 @@ void run_finetune(MissrecArgs& a) {
   if (!a.from.empty()) {  // the architecture comes from the checkpoint; rates and modes from the flags
     ck = load_checkpoint(a.from);
     auto it = ck.meta.find("missrec");
-    if (it == ck.meta.end()) throw CheckpointError("checkpoint '" + a.from + "' was not written by `metarec pretrain`");
+    if (it == ck.meta.end()) throw CheckpointError("checkpoint '" + a.from + "' was not written by `metarec pretrain` or `finetune`");
     const json j = json::parse(it->second);
     a.model.d = j.at("d");
     a.model.heads = j.at("heads");
@@ -290,7 +290,7 @@ void setup_missrec(CLI::App& app) {
     a->trainer.batch_size = 512;
     cmd->add_option("--config", "JSON file with any of these options (the command line wins)");
     add_model_flags(*cmd, *a);
-    cmd->add_option("--from", a->from, "checkpoint of `metarec pretrain` (omit: train from scratch)");
+    cmd->add_option("--from", a->from, "checkpoint of `metarec pretrain` (or of `finetune` on another domain; omit: train from scratch)");
     cmd->add_option("--mode", a->mode, "full, or peft (freeze encoder, decoder, positions)")
         ->check(CLI::IsMember({"full", "peft"}))->capture_default_str();
     cmd->add_flag("--no-prefix-samples", a->no_prefix, "one sample per sequence instead of one per prefix");

@@ -83,11 +83,18 @@ expect_run(2 "does not apply to --format games-item" ${TOOL} featurize --text ${
            ${WORK}/shop.item2index --out ${WORK}/j1.npy --text ${WORK}/ring.item --format games-item
            --item2index ${WORK}/shop.item2index --out ${WORK}/j2.npy --dim 4)
 expect_run(2 "interest" ${TOOL} pretrain --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --interest-ratio 1.5)
-expect_run(0 "" ${TOOL} pretrain --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2 --inner 32
-           --max-len 10 --epochs 2 --batch-size 16 --threads 1 --out ${WORK}/pre)
+# --eval-every: full-ranking validation on each pre-training domain, at epoch 2 and at the end.
+expect_run(0 "epoch   2 .*valid ring: HR@5=.*epoch   3 .*valid ring: HR@5=" ${TOOL} pretrain --data ${WORK}/ring.txt
+           --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2 --inner 32
+           --max-len 10 --epochs 3 --eval-every 2 --batch-size 16 --threads 1 --out ${WORK}/pre)
+expect_run(0 "\"prefix_samples\":false" ${TOOL} pretrain --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy
+           --d 16 --heads 2 --inner 32 --max-len 10 --epochs 1 --batch-size 16 --no-prefix-samples --threads 1)
 if(NOT EXISTS ${WORK}/pre/model.ckpt)
   message(FATAL_ERROR "pretrain --out did not write model.ckpt")
 endif()
 expect_run(0 "test: HR@5=" ${TOOL} finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy
            --from ${WORK}/pre/model.ckpt --mode peft --epochs 2 --threads 1 --out ${WORK}/ft)
+# A fine-tuned checkpoint also seeds another fine-tuning (supervised pre-training on a source).
+expect_run(0 "test: HR@5=" ${TOOL} finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy
+           --from ${WORK}/ft/model.ckpt --epochs 1 --threads 1)
 message(STATUS "cli: all checks passed")
