@@ -13,7 +13,8 @@ RUNS = [("sasrec_ids", "SASRec (IDs only)"),
         ("pre_inductive_peft", "MISSRec pre-trained on Games, inductive, efficient"),
         ("pre_inductive_full", "MISSRec pre-trained on Games, inductive, full"),
         ("pre_transductive_peft", "MISSRec pre-trained on Games, transductive, efficient"),
-        ("pre_transductive_full", "MISSRec pre-trained on Games, transductive, full")]
+        ("pre_transductive_full", "MISSRec pre-trained on Games, transductive, full"),
+        ("pre_supervised_inductive_full", "MISSRec trained on Games with full-softmax CE (`finetune`), inductive, full")]
 
 
 def main(root):

@@ -27,7 +27,7 @@ struct MissrecArgs {
   std::vector<std::string> data, features;
   std::string format = "unisrec", out, from, mode = "full", adaptor = "linear";
   std::vector<index_t> feature_dim;
-  bool lenient = false, no_prefix = false;
+  bool lenient = false, no_prefix = false, fresh_adaptors = false;
   int pre_eval_every = 0;  ///< pretrain: validate every domain every N epochs (0 = never)
   MissrecConfig model;
   multimodal::PretrainConfig pre;
@@ -229,12 +229,13 @@ void run_finetune(MissrecArgs& a) {
   const int k = model.add_domain(l.data.domain.name, l.data.domain.n_items, l.features);
   json carried;
   if (!a.from.empty()) {
-    const auto rep = multimodal::load_missrec_pretrained(model, ck);
+    const auto rep = multimodal::load_missrec_pretrained(model, ck, !a.fresh_adaptors);
     carried = {{"from", a.from}, {"loaded", rep.loaded.size()}, {"skipped", rep.skipped}};
     for (const auto& s : rep.skipped) fmt::print(stderr, "not carried over: {}\n", s);
   }
   json config{{"command", "finetune"}, {"model", config_json(a.model)}, {"mode", a.mode},
-              {"trainer", to_json(a.trainer)}, {"threads", num_threads()}, {"from", a.from}};
+              {"trainer", to_json(a.trainer)}, {"threads", num_threads()}, {"from", a.from},
+              {"fresh_adaptors", a.fresh_adaptors}};
   fmt::print(stderr, "effective config: {}\n", config.dump());
   const auto& dm = model.domain(k);
   fmt::print(stderr, "{}: {} users, {} items, {} modality tokens, {} interests\n", dm.name, l.data.domain.n_users(),
@@ -291,6 +292,7 @@ void setup_missrec(CLI::App& app) {
     cmd->add_option("--config", "JSON file with any of these options (the command line wins)");
     add_model_flags(*cmd, *a);
     cmd->add_option("--from", a->from, "checkpoint of `metarec pretrain` (or of `finetune` on another domain; omit: train from scratch)");
+    cmd->add_flag("--fresh-adaptors", a->fresh_adaptors, "with --from: keep the modality adaptors freshly initialised");
     cmd->add_option("--mode", a->mode, "full, or peft (freeze encoder, decoder, positions)")
         ->check(CLI::IsMember({"full", "peft"}))->capture_default_str();
     cmd->add_flag("--no-prefix-samples", a->no_prefix, "one sample per sequence instead of one per prefix");

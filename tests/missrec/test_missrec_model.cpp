@@ -250,6 +250,17 @@ TEST_CASE("checkpoint: pre-train -> fine-tune on a domain with a different item 
   REQUIRE(rep.skipped.size() == 2);  // adaptor1.weight and .bias
   CHECK(rep.skipped[0].find("adaptor1.weight") == 0);
   for (const auto& n : rep.loaded) CHECK(n.rfind("items.", 0) != 0);
+  {  // carry_adaptors = false: every adaptor keeps its initialisation, the rest still loads
+    MISSRec fresh(tcfg, 9), init(tcfg, 9);
+    Rng r(1);
+    fresh.add_domain("Scientific", 7, {features(7, 6, r), features(7, 5, r)});
+    init.add_domain("Scientific", 7, {features(7, 6, r), features(7, 5, r)});
+    CarryReport fr = load_missrec_pretrained(fresh, ck, false);
+    CHECK(fr.skipped.size() == 4);
+    CHECK(fresh.parameters().at("adaptor0.weight").value[3] == init.parameters().at("adaptor0.weight").value[3]);
+    CHECK(fresh.parameters().at("adaptor0.weight").value[3] != pre.parameters().at("adaptor0.weight").value[3]);
+    CHECK(fresh.parameters().at("pos.weight").value[3] == pre.parameters().at("pos.weight").value[3]);
+  }
   // A checkpoint from another width fails, naming the tensor.
   auto wcfg = small_config({6, 4});
   wcfg.d = 12;

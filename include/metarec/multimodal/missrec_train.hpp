@@ -171,14 +171,21 @@ std::string carry_mismatch(const Checkpoint& ck, const Parameter<T>& p) {
 /// unit when the checkpoint has every one of its tensors with the same shape
 /// (same kind, feature width and expert count), else it is kept fresh and
 /// reported. Item-specific tables ("items.*": ID embeddings, interests) are
-/// never loaded: the item sets differ.
+/// never loaded: the item sets differ. With carry_adaptors = false every
+/// adaptor stays as initialised (reported as skipped): the target keeps the
+/// random projection of its features, which preserves their similarities,
+/// while encoder and decoder come from the source.
 template <class T>
-CarryReport load_missrec_pretrained(MISSRecType<T>& model, const Checkpoint& ck) {
+CarryReport load_missrec_pretrained(MISSRecType<T>& model, const Checkpoint& ck, bool carry_adaptors = true) {
   CarryReport rep;
   std::vector<Parameter<T>*> params;
   for (auto* p : model.parameters().all()) {
     if (p->name.rfind("items.", 0) == 0) continue;
     if (p->name.rfind("adaptor", 0) == 0) {
+      if (!carry_adaptors) {
+        rep.skipped.push_back(p->name + " (fresh adaptors requested)");
+        continue;
+      }
       // The first tensor of the unit that does not fit decides for all of it.
       const std::string unit = p->name.substr(0, p->name.find('.') + 1);
       std::string why;
