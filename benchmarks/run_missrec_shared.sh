@@ -14,7 +14,8 @@
 #      OUT (default benchmarks/results/missrec_shared | missrec_minilm), FEAT_DIR,
 #      PRETRAIN_EPOCHS (5), PRETRAIN_EVAL_EVERY (validate on Games every N epochs; default: at the
 #      end only), PRETRAIN_FLAGS (more `metarec pretrain` flags, e.g. --no-prefix-samples),
-#      FEAT_DIM (256, tfidf-joint only), FINETUNE_EPOCHS (200),
+#      FEAT_DIM (256, tfidf-joint only), FINETUNE_EPOCHS (200), SEED (fine-tuning seed, 1),
+#      PRETRAINED (checkpoint the pre_* runs start from; default OUT/pretrain_games/model.ckpt),
 #      MINILM_PYTHON (/tmp/venv-minilm/bin/python),
 #      RUNS (which runs, in order; default
 #            "scratch_inductive pretrain pre_inductive_full pre_transductive_full scratch_transductive
@@ -52,7 +53,8 @@ if [[ ! -f "$sci_npy" || ! -f "$games_npy" ]]; then
   fi
 fi
 sci=(--data "$data/scientific/Scientific" --format unisrec --features "$sci_npy")
-pre="$out/pretrain_games/model.ckpt"
+pre="${PRETRAINED:-$out/pretrain_games/model.ckpt}"
+sci+=(--seed "${SEED:-1}")
 for run in $runs; do
   done_dir="$out/$run"; [[ "$run" == pretrain ]] && done_dir="$out/pretrain_games"
   [[ -f "$done_dir/result.json" ]] && continue
@@ -68,6 +70,9 @@ for run in $runs; do
         --out "$out/pretrain_games" > "$out/pretrain_games.log" 2>&1 ;;
     pre_inductive_full | pre_inductive_peft)
       nice "$tool" finetune "${sci[@]}" --from "$pre" --mode "${run##*_}" --epochs "$ft_epochs" \
+        --threads "$threads" --out "$out/$run" > "$out/$run.log" 2>&1 ;;
+    pre_fresh_adaptors_inductive_full)  # encoder/decoder from Games, adaptors freshly initialised
+      nice "$tool" finetune "${sci[@]}" --from "$pre" --fresh-adaptors --mode full --epochs "$ft_epochs" \
         --threads "$threads" --out "$out/$run" > "$out/$run.log" 2>&1 ;;
     pre_transductive_full | pre_transductive_peft)
       nice "$tool" finetune "${sci[@]}" --from "$pre" --mode "${run##*_}" --transductive --epochs "$ft_epochs" \

@@ -5,6 +5,7 @@ Usage: summarize_missrec.py DIR
 """
 import json
 import os
+import statistics
 import sys
 
 RUNS = [("sasrec_ids", "SASRec (IDs only)"),
@@ -14,6 +15,7 @@ RUNS = [("sasrec_ids", "SASRec (IDs only)"),
         ("pre_inductive_full", "MISSRec pre-trained on Games, inductive, full"),
         ("pre_transductive_peft", "MISSRec pre-trained on Games, transductive, efficient"),
         ("pre_transductive_full", "MISSRec pre-trained on Games, transductive, full"),
+        ("pre_fresh_adaptors_inductive_full", "MISSRec pre-trained on Games, adaptors not carried (`--fresh-adaptors`), inductive, full"),
         ("pre_supervised_inductive_full", "MISSRec trained on Games with full-softmax CE (`finetune`), inductive, full")]
 
 
@@ -31,6 +33,7 @@ def main(root):
               f"| {r['best_epoch']} / {r['epochs_run']} | {sec:.1f} |")
     print("| published MISSRec, IDs, no pre-training (CLIP text+image) | .1282 | .0711 | .2376 | .0946 | | |")
     print("| published MISSRec, IDs + pre-training (CLIP text+image) | .1360 | .0753 | .2431 | .0983 | | |")
+    seeds(root)
     pre = os.path.join(root, "pretrain_games", "result.json")
     if os.path.exists(pre):
         r = json.load(open(pre))
@@ -46,6 +49,26 @@ def main(root):
                     print(f"- epoch {e['epoch']}: valid {dom} HR@10 {m['HR@10']:.4f} NDCG@10 {m['NDCG@10']:.4f}")
         else:
             print(f"\nPre-training on Games-6k: {json.dumps(r.get('timing', {}))}")
+
+
+def seeds(root):
+    """Runs repeated with other fine-tuning seeds in ROOT/seedN/RUN (the root's own run is seed 1)."""
+    dirs = sorted(d for d in os.listdir(root) if d.startswith("seed") and os.path.isdir(os.path.join(root, d)))
+    if not dirs:
+        return
+    print("\nFine-tuning seeds (seed 1 = the run above; test Recall@10 / NDCG@10, mean +- std over seeds):\n")
+    print("| run | per seed | mean Recall@10 | mean NDCG@10 |")
+    print("|---|---|---|---|")
+    for name, label in RUNS:
+        paths = [os.path.join(root, name, "result.json")] + [os.path.join(root, d, name, "result.json") for d in dirs]
+        tests = [json.load(open(p))["test"] for p in paths if os.path.exists(p)]
+        if len(tests) < 2:
+            continue
+        hr = [t["HR@10"] for t in tests]
+        nd = [t["NDCG@10"] for t in tests]
+        per = ", ".join(f"{h:.4f} / {n:.4f}" for h, n in zip(hr, nd))
+        print(f"| {label} | {per} | {statistics.mean(hr):.4f} +- {statistics.stdev(hr):.4f} "
+              f"| {statistics.mean(nd):.4f} +- {statistics.stdev(nd):.4f} |")
 
 
 if __name__ == "__main__":
