@@ -38,9 +38,10 @@ struct MissrecConfig {
   double temperature = 0.07;          ///< logits = score / temperature
   double interest_ratio = 0.5;        ///< #interests = ceil(ratio * #modality tokens); 0.02 pre-training
   bool transductive = false;          ///< ID embeddings added to item tokens and mixed into scores
-  /// Fine-tuning samples: every prefix of a training sequence predicts its next
-  /// item (the RecBole/MISSRec train.inter rows), computed in one pass per
-  /// sequence; needs decoder_layers == 1. Off: one sample per sequence (its last item).
+  /// Training samples (fine-tuning and pre-training): every prefix of a training
+  /// sequence predicts its next item (the RecBole/MISSRec train.inter rows),
+  /// computed in one pass per sequence; needs decoder_layers == 1. Off: one
+  /// sample per sequence (its last item).
   bool prefix_samples = true;
   std::vector<index_t> feature_dims;  ///< one input width per modality (text, image, ...)
   int kmeans_epochs = 5;              ///< mini-batch k-means steps = ceil(epochs * #tokens / batch)
