@@ -189,15 +189,20 @@ TEST_CASE("pre-training loss: distinct in-batch candidates, prefix samples, rows
   MISSRec model(cfg, 3);
   model.add_domain("A", 9, {features(9, 6, rng), features(9, 4, rng)});
   model.discover_interests(0, 2);
-  PretrainTerms terms;
-  auto seq_item = [&](std::vector<std::int32_t> items, std::vector<std::int32_t> targets, index_t B, index_t L) {
+  // Sequence-item term of `m`'s pre-training loss on one batch (mask = items > 0), lambda = gamma = 0.
+  auto seq_item_of = [](MISSRec& m, std::vector<std::int32_t> items, std::vector<std::int32_t> targets, index_t B,
+                        index_t L) {
     std::vector<std::uint8_t> mask(items.size());
     for (std::size_t i = 0; i < items.size(); ++i) mask[i] = items[i] > 0;
     Tape<float> t;
     TrainInputs in{SequenceView{B, L, items.data(), mask.data()}, targets.data(), nullptr};
-    auto l = model.pretrain_loss(t, 0, in, 0.0, 0.0, 1.0, &terms);
+    PretrainTerms terms;
+    auto l = m.pretrain_loss(t, 0, in, 0.0, 0.0, 1.0, &terms);
     CHECK(std::isfinite(l.value()[0]));
     return terms.seq_item;
+  };
+  auto seq_item = [&](std::vector<std::int32_t> items, std::vector<std::int32_t> targets, index_t B, index_t L) {
+    return seq_item_of(model, std::move(items), std::move(targets), B, L);
   };
   // Two sequences with the same target: one candidate, so nothing to contrast (an in-batch
   // softmax over duplicated targets would give log 2).
@@ -205,21 +210,14 @@ TEST_CASE("pre-training loss: distinct in-batch candidates, prefix samples, rows
   // One target per sequence: prefix samples and sequence ends are the same samples.
   const double with_prefixes = seq_item({1, 2, 4, 5, 6, 7}, {2, 0, 5, 0, 7, 0}, 3, 2);
   CHECK(with_prefixes > 0.1);
-  std::vector<std::int32_t> ends_items{0, 1, 0, 4, 0, 6}, ends_targets{0, 2, 0, 5, 0, 7};
-  {  // the same three samples, as sequence ends
+  {  // the same three samples, as sequence ends of left-padded one-item rows (positions count from the first real item)
     auto c2 = cfg;
     c2.prefix_samples = false;
     MISSRec ends(c2, 3);
     Rng r2(15);
     ends.add_domain("A", 9, {features(9, 6, r2), features(9, 4, r2)});
     ends.discover_interests(0, 2);
-    std::vector<std::uint8_t> mask{0, 1, 0, 1, 0, 1};
-    Tape<float> t;
-    TrainInputs in{SequenceView{3, 2, ends_items.data(), mask.data()}, ends_targets.data(), nullptr};
-    PretrainTerms te;
-    ends.pretrain_loss(t, 0, in, 0.0, 0.0, 1.0, &te);
-    // Left-padded one-item rows vs right-padded ones: positions count from the first real item, so equal.
-    CHECK(te.seq_item == doctest::Approx(with_prefixes).epsilon(1e-5));
+    CHECK(seq_item_of(ends, {0, 1, 0, 4, 0, 6}, {0, 2, 0, 5, 0, 7}, 3, 2) == doctest::Approx(with_prefixes).epsilon(1e-5));
   }
   // Prefix samples: three targets in one sequence, all scored.
   CHECK(seq_item({1, 2, 3}, {2, 3, 4}, 1, 3) > 0.1);
