@@ -229,7 +229,7 @@ METAREC_HD inline T dropout_scale_at(std::uint64_t key, idx e, double keep) {
   return bits < threshold ? static_cast<T>(1.0 / keep) : T(0);
 }
 
-// ---- GRU gates (ops/gru.hpp, gru_forward_rows / gru_backward_rows) --------
+// ---- GRU gates: the CPU op (ops/gru.hpp) calls these same bodies ----------
 /// Logistic function.
 template <class T>
 METAREC_HD inline T logistic(T a) { return T(1) / (T(1) + m_exp(-a)); }

@@ -21,14 +21,13 @@
 #include "metarec/autograd/tape.hpp"
 #include "metarec/core/gemm.hpp"
 #include "metarec/core/parallel.hpp"
+// The per-unit gate arithmetic is written once, for both backends: the CUDA
+// kernels run the same METAREC_HD bodies (plain C++ here, no CUDA headers).
+#include "metarec/cuda/element_ops.hpp"
 
 namespace metarec::ops {
 
 namespace detail {
-
-/// Scalar sigmoid (named apart from the ops::sigmoid op).
-template <class T>
-inline T logistic(T a) { return T(1) / (T(1) + std::exp(-a)); }
 
 /// Number of batch chunks: one per thread when the work is worth forking for.
 inline index_t batch_chunks(index_t B, index_t work) {
@@ -79,17 +78,7 @@ void gru_forward_rows(const GruRun<T>& R, index_t b0, index_t b1, const T* gi, c
       const T* a = gi + rs * H3;
       const T* c = step > 0 ? gh + b * H3 : nullptr;
       T* g = R.gates + rs * 4 * H;
-      for (index_t j = 0; j < H; ++j) {
-        const T cr = b_hh[j] + (c ? c[j] : T(0)), cz = b_hh[H + j] + (c ? c[H + j] : T(0));
-        const T cn = b_hh[2 * H + j] + (c ? c[2 * H + j] : T(0));
-        const T r = logistic(a[j] + cr), z = logistic(a[H + j] + cz);
-        const T nn = std::tanh(a[2 * H + j] + r * cn);
-        g[j] = r;
-        g[H + j] = z;
-        g[2 * H + j] = nn;
-        g[3 * H + j] = cn;
-        yr[j] = (T(1) - z) * nn + z * (hp ? hp[j] : T(0));
-      }
+      for (index_t j = 0; j < H; ++j) yr[j] = cuda::elem::gru_gate_forward(a, c, b_hh, hp, H, j, g);
     }
   }
 }
@@ -113,22 +102,7 @@ void gru_backward_rows(const GruRun<T>& R, index_t b0, index_t b1, const T* gy, 
       const T* g = R.gates + rs * 4 * H;
       const T* hp = R.h_prev(rs, step);
       T* gi = g_in ? g_in + rs * H3 : nullptr;
-      for (index_t j = 0; j < H; ++j) {
-        const T r = g[j], z = g[H + j], nn = g[2 * H + j], ghn = g[3 * H + j];
-        const T dhj = dh[j] + gyr[j];
-        const T dan = dhj * (T(1) - z) * (T(1) - nn * nn);
-        const T daz = dhj * ((hp ? hp[j] : T(0)) - nn) * z * (T(1) - z);
-        const T dar = dan * ghn * r * (T(1) - r);
-        dg[j] = dar;
-        dg[H + j] = daz;
-        dg[2 * H + j] = dan * r;
-        if (gi) {
-          gi[j] += dar;
-          gi[H + j] += daz;
-          gi[2 * H + j] += dan;
-        }
-        dh[j] = dhj * z;
-      }
+      for (index_t j = 0; j < H; ++j) cuda::elem::gru_gate_backward(g, hp, gyr[j], H, j, dh, dg, gi);
     }
     // dh_{t-1} += dGh_t W_hh (h_{-1} = 0 needs no gradient).
     if (step > 0)
@@ -221,16 +195,7 @@ void gru_forward_packed(const GruRun<T>& R, const PackedGruOrder& P, index_t c, 
       T* g = R.gates + rs * 4 * H;
       T* h = hs + i * H;
       T* yr = R.y + rs * H;
-      for (index_t j = 0; j < H; ++j) {
-        const T cn = b_hh[2 * H + j] + cg[2 * H + j];
-        const T r = logistic(a[j] + b_hh[j] + cg[j]), z = logistic(a[H + j] + b_hh[H + j] + cg[H + j]);
-        const T nn = std::tanh(a[2 * H + j] + r * cn);
-        g[j] = r;
-        g[H + j] = z;
-        g[2 * H + j] = nn;
-        g[3 * H + j] = cn;
-        yr[j] = h[j] = (T(1) - z) * nn + z * h[j];
-      }
+      for (index_t j = 0; j < H; ++j) yr[j] = h[j] = cuda::elem::gru_gate_forward(a, cg, b_hh, h, H, j, g);
     }
   }
 }
@@ -256,22 +221,8 @@ void gru_backward_packed(const GruRun<T>& R, const PackedGruOrder& P, index_t c,
       T* dg = d_hid + rs * H3;
       T* dq = dgs + i * H3;
       T* gi = g_in ? g_in + rs * H3 : nullptr;
-      for (index_t j = 0; j < H; ++j) {
-        const T r = g[j], z = g[H + j], nn = g[2 * H + j], ghn = g[3 * H + j];
-        const T dhj = dh[j] + gyr[j];
-        const T dan = dhj * (T(1) - z) * (T(1) - nn * nn);
-        const T daz = dhj * ((first ? T(0) : hp[j]) - nn) * z * (T(1) - z);
-        const T dar = dan * ghn * r * (T(1) - r);
-        dq[j] = dg[j] = dar;
-        dq[H + j] = dg[H + j] = daz;
-        dq[2 * H + j] = dg[2 * H + j] = dan * r;
-        if (gi) {
-          gi[j] += dar;
-          gi[H + j] += daz;
-          gi[2 * H + j] += dan;
-        }
-        dh[j] = dhj * z;
-      }
+      for (index_t j = 0; j < H; ++j) cuda::elem::gru_gate_backward(g, hp, gyr[j], H, j, dh, dg, gi);
+      std::copy_n(dg, H3, dq);
     }
     // dh_{t-1} += dGh_t W_hh (rows starting at this step get a value they never use).
     gemm<T>(false, false, p1 - p0, H, H3, T(1), dgs + p0 * H3, H3, R.w_hh, H, T(1), carry + p0 * H, H);
