@@ -88,6 +88,11 @@ TEST_CASE("fused scores: evaluator's scorer matches the training logits; transdu
     std::vector<std::span<const std::int32_t>> hs{h1, h2};
     Tensor<double> U({2, 8});
     model.user_representations(t, 0, hs, U);
+    // An item outside the domain is an error, not a read past the feature table.
+    std::vector<std::int32_t> bad{1, 6};
+    std::vector<std::span<const std::int32_t>> with_bad{h1, bad};
+    CHECK_THROWS_AS(model.user_representations(t, 0, with_bad, U), ShapeError);
+    model.user_representations(t, 0, hs, U);
     auto [Z, ID] = model.scoring_tables(t, 0);
     // train::evaluate (and so train::fit) ranks MISSRec with this scorer, not a dot product.
     static_assert(train::HasCustomScorer<MISSRecType<double>, double>);

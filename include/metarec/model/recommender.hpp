@@ -209,35 +209,21 @@ class RecommenderType {
     const DomainInfo& dom = domain(k);
     const index_t B = static_cast<index_t>(histories.size()), d = config_.d;
     expect_shape("user_representations", "output", out.shape(), Shape{B, d});
-    const index_t room = objective == Objective::cloze ? config_.max_len - 1 : config_.max_len;
-    index_t L = 1;
-    for (auto& h : histories) L = std::max<index_t>(L, std::min<index_t>(static_cast<index_t>(h.size()), room));
-    if (objective == Objective::cloze) ++L;
+    const index_t reserved = objective == Objective::cloze ? 1 : 0;  // the appended [MASK]
+    const index_t room = config_.max_len - reserved;
+    const index_t L = recent_window_length(histories, room) + reserved;
     NoGradGuard<T> ng(t);
     EvalModeGuard<T> em(t);
     t.reset();
     auto* ids = t.template alloc_n<std::int32_t>(B * L);
     auto* mask = t.template alloc_n<std::uint8_t>(B * L);
-    std::fill_n(ids, B * L, 0);
-    std::fill_n(mask, B * L, std::uint8_t(0));
-    for (index_t b = 0; b < B; ++b) {
-      auto h = histories[static_cast<std::size_t>(b)];
-      const index_t n = std::min<index_t>(static_cast<index_t>(h.size()), room);
-      const index_t end = objective == Objective::cloze ? L - 1 : L;
-      for (index_t j = 0; j < n; ++j) {
-        const std::int32_t item = h[h.size() - static_cast<std::size_t>(n - j)];
-        if (item < 1 || item > dom.n_items)
-          throw ShapeError("user_representations: item " + std::to_string(item) + " outside 1.." +
-                           std::to_string(dom.n_items) + " of domain '" + dom.name + "'");
-        ids[b * L + end - n + j] = item;
-        mask[b * L + end - n + j] = 1;
-      }
-      if (objective == Objective::cloze) {
+    const SequenceView s =
+        fill_recent_window(histories, L, room, reserved, dom.n_items, dom.name, "user_representations", ids, mask);
+    if (objective == Objective::cloze)
+      for (index_t b = 0; b < B; ++b) {
         ids[b * L + L - 1] = static_cast<std::int32_t>(dom.mask_row());
         mask[b * L + L - 1] = 1;
       }
-    }
-    SequenceView s{B, L, ids, mask};
     Var<T> reps = items(t, k).items;
     if constexpr (packed) {
       const Packed p = pack(t, s);

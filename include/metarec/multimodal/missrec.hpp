@@ -397,25 +397,16 @@ class MISSRecType {
                             const Tensor<T>& out) {
     const index_t B = static_cast<index_t>(histories.size()), d = cfg_.d;
     expect_shape("MISSRec user_representations", "output", out.shape(), Shape{B, d});
-    index_t L = 1;
-    for (auto& h : histories) L = std::max<index_t>(L, std::min<index_t>(static_cast<index_t>(h.size()), cfg_.max_len));
+    const index_t L = recent_window_length(histories, cfg_.max_len);
     NoGradGuard<T> ng(t);
     EvalModeGuard<T> em(t);
     t.reset();
     auto* ids = t.template alloc_n<std::int32_t>(B * L);
     auto* mask = t.template alloc_n<std::uint8_t>(B * L);
-    std::fill_n(ids, B * L, 0);
-    std::fill_n(mask, B * L, std::uint8_t(0));
-    for (index_t b = 0; b < B; ++b) {
-      auto h = histories[static_cast<std::size_t>(b)];
-      const index_t n = std::min<index_t>(static_cast<index_t>(h.size()), L);
-      for (index_t j = 0; j < n; ++j) {
-        ids[b * L + L - n + j] = h[h.size() - static_cast<std::size_t>(n - j)];
-        mask[b * L + L - n + j] = 1;
-      }
-    }
+    const SequenceView s = fill_recent_window(histories, L, cfg_.max_len, 0, domain(k).n_items, domain(k).name,
+                                              "MISSRec user_representations", ids, mask);
     const Items it = items(t, k);
-    const Encoded e = encode(t, k, it, SequenceView{B, L, ids, mask}, nullptr, false);
+    const Encoded e = encode(t, k, it, s, nullptr, false);
     std::copy_n(e.u.value().data(), B * d, out.data());
   }
 
