@@ -87,9 +87,7 @@ TEST_CASE("attention: values match a naive reference (eval mode)") {
     auto y = ops::attention(t.leaf(q), t.leaf(k), t.leaf(v), c.heads, options(c)).value();
     auto ref = naive_attention(q, k, v, c.heads, c.causal, c.mask.empty() ? nullptr : c.mask.data());
     REQUIRE(y.shape() == ref.shape());
-    double err = 0;
-    for (index_t i = 0; i < y.size(); ++i) err = std::max(err, std::abs(y[i] - ref[i]));
-    CHECK(err < 1e-12);
+    CHECK(max_abs_difference(y, ref) < 1e-12);
   }
 }
 
@@ -144,15 +142,9 @@ TEST_CASE("attention: dropout is seeded, scaled, and off in eval mode") {
   };
   auto a = run(3, true, 0.4), b = run(3, true, 0.4), c = run(4, true, 0.4), e = run(3, false, 0.4);
   auto ref = naive_attention(q, k, v, 2, false, nullptr);
-  double ab = 0, ac = 0, eref = 0;
-  for (index_t i = 0; i < a.size(); ++i) {
-    ab = std::max(ab, std::abs(a[i] - b[i]));
-    ac = std::max(ac, std::abs(a[i] - c[i]));
-    eref = std::max(eref, std::abs(e[i] - ref[i]));
-  }
-  CHECK(ab == 0.0);   // same tape seed, same masks
-  CHECK(ac > 1e-3);   // another seed, other masks
-  CHECK(eref < 1e-12);
+  CHECK(max_abs_difference(a, b) == 0.0);  // same tape seed, same masks
+  CHECK(max_abs_difference(a, c) > 1e-3);  // another seed, other masks
+  CHECK(max_abs_difference(e, ref) < 1e-12);
   // Inverted dropout keeps the expectation: averaged over many seeds the output approaches the reference.
   Tensor<double> avg(q.shape());
   const int n = 400;
@@ -269,9 +261,7 @@ TEST_CASE("attention: the parallel path matches the serial one") {
   auto serial = run(1), parallel = run(3);
   for (std::size_t i = 0; i < serial.size(); ++i) {
     CAPTURE(i);
-    double err = 0;
-    for (index_t e = 0; e < serial[i].size(); ++e) err = std::max(err, std::abs(serial[i][e] - parallel[i][e]));
-    CHECK(err < 1e-12);
+    CHECK(max_abs_difference(serial[i], parallel[i]) < 1e-12);
   }
 }
 

@@ -103,9 +103,7 @@ TEST_CASE("gru: values match a naive reference, with and without mask") {
     auto y = ops::gru(t.leaf(in[0]), t.leaf(in[1]), t.leaf(in[2]), t.leaf(in[3]), t.leaf(in[4]), ptr(c.mask)).value();
     auto ref = naive_gru(in[0], in[1], in[2], in[3], in[4], ptr(c.mask));
     REQUIRE(y.shape() == ref.shape());
-    double err = 0;
-    for (index_t i = 0; i < y.size(); ++i) err = std::max(err, std::abs(y[i] - ref[i]));
-    CHECK(err < 1e-13);
+    CHECK(max_abs_difference(y, ref) < 1e-13);
   }
 }
 
@@ -246,9 +244,7 @@ TEST_CASE("gru: the batch-chunked parallel path matches the serial one") {
   auto serial = run(1), parallel = run(3);
   for (std::size_t k = 0; k < serial.size(); ++k) {
     CAPTURE(k);
-    double err = 0;
-    for (index_t i = 0; i < serial[k].size(); ++i) err = std::max(err, std::abs(serial[k][i] - parallel[k][i]));
-    CHECK(err < 1e-12);
+    CHECK(max_abs_difference(serial[k], parallel[k]) < 1e-12);
   }
 }
 
@@ -284,9 +280,7 @@ TEST_CASE("gru: left-padded batches run packed and equal the masked path, values
     for (std::size_t k = 0; k < ref.size(); ++k) {
       CAPTURE(threads);
       CAPTURE(k);
-      double err = 0;
-      for (index_t i = 0; i < ref[k].size(); ++i) err = std::max(err, std::abs(ref[k][i] - got[k][i]));
-      CHECK(err < 1e-12);
+      CHECK(max_abs_difference(ref[k], got[k]) < 1e-12);
     }
   }
   // A mask with a hole falls back to the masked path.

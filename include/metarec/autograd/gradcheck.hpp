@@ -9,6 +9,7 @@
 /// ops (dropout) draw the same masks every time.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,15 @@ GradCheckResult gradcheck(F&& f, std::vector<Tensor<double>> inputs, std::vector
     }
   }
   return res;
+}
+
+/// Largest |a[i] - b[i]|; infinity when the sizes differ (so a comparison
+/// against a tolerance fails instead of reading past the shorter tensor).
+inline double max_abs_difference(const Tensor<double>& a, const Tensor<double>& b) {
+  if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
+  double err = 0;
+  for (index_t i = 0; i < a.size(); ++i) err = std::max(err, std::abs(a[i] - b[i]));
+  return err;
 }
 
 /// Tensor of the given shape with entries uniform in [lo, hi).
