@@ -46,6 +46,8 @@ def main():
     ap.add_argument("--work", default="build-torchref/recbole")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    a.work = os.path.abspath(a.work)
+    a.out = os.path.abspath(a.out) if a.out else None
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(a.threads)
     import torch
@@ -72,6 +74,8 @@ def main():
         "metrics": ["Hit", "NDCG", "MRR"], "topk": [10, 20], "valid_metric": "NDCG@10",
         "device": "cpu", "use_gpu": False, "show_progress": False, "checkpoint_dir": os.path.join(a.work, "saved"),
     }
+    # RecBole writes log/ and log_tensorboard/ into the working directory: keep them in the work folder.
+    os.chdir(a.work)
     t0 = time.perf_counter()
     res = run_recbole(model=a.model, config_dict=cfg)
     wall = time.perf_counter() - t0
