@@ -80,6 +80,18 @@ TEST_CASE("read_sequences: malformed input, strict and lenient") {
   SUBCASE("duplicate user") {
     expect_parse_error([] { seqs("1 2 3\n1 4\n"); }, "mem.txt", 2, "user");
   }
+  SUBCASE("negative item id (the S3-Rec line `2 4 5 -7`): an error, not an item") {
+    expect_parse_error([] { seqs("1 2 3\n2 4 5 -7\n"); }, "mem.txt", 2, "item 3");
+    CHECK_THROWS_WITH(seqs("2 4 5 -7\n"), doctest::Contains("negative item id '-7'"));
+    const md::Domain d = seqs("1 2 3\n2 4 5 -7\n3 3 4\n", true);
+    CHECK(d.n_users() == 2);  // user 2 skipped whole, so -7 never becomes an item
+    CHECK(d.n_items == 3);    // 2, 3, 4
+    CHECK(d.report.skipped_lines == 1);
+  }
+  SUBCASE("negative user id") {
+    expect_parse_error([] { seqs("-1 2 3\n"); }, "mem.txt", 1, "user");
+    CHECK_THROWS_WITH(seqs("-1 2 3\n"), doctest::Contains("negative user id '-1'"));
+  }
   SUBCASE("overflowing id") {
     expect_parse_error([] { seqs("1 99999999999999999999999\n"); }, "mem.txt", 1, "item 1");
   }
@@ -114,6 +126,10 @@ TEST_CASE("read_pairs: malformed input") {
   expect_parse_error([] { pairs("1 2 3\n"); }, "mem.txt", 1, "line");
   expect_parse_error([] { pairs("1 2\n1 2.5\n"); }, "mem.txt", 2, "item");
   expect_parse_error([] { pairs("a 2\n"); }, "mem.txt", 1, "user");
+  expect_parse_error([] { pairs("1 2\n1 -3\n"); }, "mem.txt", 2, "item");
+  expect_parse_error([] { pairs("-1 2\n"); }, "mem.txt", 1, "user");
+  CHECK_THROWS_WITH(pairs("1 -3\n"), doctest::Contains("negative item id '-3'"));
+  CHECK(pairs("1 2\n1 -3\n1 4\n", true).report.skipped_lines == 1);
   const md::Domain d = pairs("1 2\n1\n1 3\n\nz 4\n1 4 4\n2 5\n", true);
   CHECK(d.n_interactions() == 3);
   CHECK(d.report.skipped_lines == 3);

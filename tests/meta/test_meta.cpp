@@ -207,33 +207,53 @@ TEST_CASE("meta: source_weight lets the sources' own gradients into the meta-upd
 }
 
 TEST_CASE("meta: keep_best ends the meta phase on the best validated iteration") {
+  // The validation curve is scripted, so which iteration wins cannot depend on the host's float
+  // rounding: the test is about selection and restore, not about where training goes.
   const std::vector<data::Split> sources{ring_domain("a", 40, 60, 1), ring_domain("b", 30, 60, 2)};
   const data::Split target = data::limit_training_users(ring_domain("t", 25, 60, 3), 0.5, 4);
   using Model = Recommender<backbones::SASRec, quantizers::MultiHeadVQ>;
-  Model model(tiny(), 5);
-  meta::MetaConfig cfg = quick();
-  cfg.iterations = 12;
-  cfg.eval_every = 2;
-  cfg.keep_best = true;
-  cfg.meta_lr = 0.5;  // steps so large that validation peaks early and then falls
-  cfg.validate();
-  auto task = attach_task(model, sources, target, cfg);
-  meta::TransferResult res;
-  meta::FOMAML::pretrain(task, res);
-  REQUIRE(res.meta_valid.size() == 6);
-  // The selected iteration is the first one with the highest score...
-  std::size_t at = 0;
-  for (std::size_t i = 1; i < res.meta_valid.size(); ++i)
-    if (res.meta_valid[i].second["NDCG@10"] > res.meta_valid[at].second["NDCG@10"]) at = i;
-  const int argmax = res.meta_valid[at].first;
-  const double best = res.meta_valid[at].second["NDCG@10"];
-  CHECK(res.meta_best_iteration == argmax);
-  REQUIRE(argmax < cfg.iterations);  // else the last iteration would pass the check below without a restore
-  // ...and the model now holds that iteration's parameters: validating again gives its score.
-  Tape<float> tape(99);
-  const eval::Metrics now = train::evaluate(model, tape, task.target, target.valid, cfg.finetune.eval);
-  CHECK(now["NDCG@10"] == doctest::Approx(best).epsilon(1e-6));
-  CHECK(now["HR@10"] == doctest::Approx(res.meta_valid[at].second["HR@10"]).epsilon(1e-6));
+  for (bool keep_best : {true, false}) {
+    CAPTURE(keep_best);
+    Model model(tiny(), 5);
+    meta::MetaConfig cfg = quick();
+    cfg.iterations = 12;
+    cfg.eval_every = 2;
+    cfg.keep_best = keep_best;
+    cfg.validate();
+    auto task = attach_task(model, sources, target, cfg);
+    const auto shared = model.shared_parameters();
+    const auto table = model.domain_parameters(task.target);
+    std::vector<Parameter<float>*> meta_params = shared;
+    meta_params.insert(meta_params.end(), table.begin(), table.end());
+    auto values = [&] {
+      std::vector<float> v;
+      for (auto* p : meta_params) v.insert(v.end(), p->value.data(), p->value.data() + p->value.size());
+      return v;
+    };
+    // Target ranks per validation: NDCG@10 peaks at the 2nd call (iteration 4) and ties at the
+    // 4th; the first of equal scores is kept.
+    const std::vector<index_t> ranks{6, 2, 4, 2, 8, 9};
+    std::vector<std::vector<float>> seen;
+    task.validate_target = [&](Model&) {
+      eval::Metrics m(cfg.finetune.eval.ks);
+      m.add(ranks.at(seen.size()));
+      seen.push_back(values());
+      return m;
+    };
+    meta::TransferResult res;
+    meta::FOMAML::pretrain(task, res);
+    REQUIRE(res.meta_valid.size() == ranks.size());
+    REQUIRE(seen.size() == ranks.size());
+    for (std::size_t i = 0; i < ranks.size(); ++i) CHECK(res.meta_valid[i].first == 2 * int(i + 1));
+    for (std::size_t i = 1; i < seen.size(); ++i) REQUIRE(seen[i] != seen[i - 1]);  // the parameters do move
+    if (keep_best) {
+      CHECK(res.meta_best_iteration == 4);
+      CHECK(values() == seen[1]);  // exactly iteration 4's shared parameters and target table
+    } else {
+      CHECK(res.meta_best_iteration == 0);
+      CHECK(values() == seen.back());  // no restore: the last iteration's parameters
+    }
+  }
 
   meta::MetaConfig bad = quick();
   bad.keep_best = true;  // eval_every stays 0: nothing to select on

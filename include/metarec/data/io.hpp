@@ -181,6 +181,15 @@ inline std::string quote(std::string_view s) {
   return q + "'";
 }
 
+/// An id as the sequence and pair formats write it: a non-negative integer.
+/// Returns an empty string on success, else what is wrong with the token
+/// (`what` is "user" or "item"), for a ParseError naming file, line and field.
+inline std::string parse_id(std::string_view s, std::int64_t& out, const char* what) {
+  if (!parse_int(s, out)) return std::string("non-integer ") + what + " id " + quote(s);
+  if (out < 0) return std::string("negative ") + what + " id " + quote(s) + " (ids are non-negative integers)";
+  return {};
+}
+
 /// Error policy of one read: strict throws ParseError, lenient counts and
 /// tells the caller to skip the record.
 class Context {

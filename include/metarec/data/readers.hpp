@@ -36,17 +36,17 @@ inline Domain read_sequences(std::istream& in, const std::string& name, const Re
     detail::Tokens t(line);
     t.next(tok);
     std::int64_t user = 0;
-    if (!detail::parse_int(tok, user)) {
-      ctx.bad_line(ln, "user", "non-integer user id " + detail::quote(tok));
+    if (const std::string why = detail::parse_id(tok, user, "user"); !why.empty()) {
+      ctx.bad_line(ln, "user", why);
       continue;
     }
     scratch.clear();
     bool ok = true;
     for (std::int64_t v = 0; ok && t.next(tok);) {
-      if (detail::parse_int(tok, v))
+      if (const std::string why = detail::parse_id(tok, v, "item"); why.empty())
         scratch.push_back(v);
       else
-        ok = ctx.bad_line(ln, "item " + std::to_string(scratch.size() + 1), "non-integer item id " + detail::quote(tok));
+        ok = ctx.bad_line(ln, "item " + std::to_string(scratch.size() + 1), why);
     }
     if (!ok) continue;
     if (scratch.empty()) {
@@ -90,12 +90,12 @@ inline Domain read_pairs(std::istream& in, const std::string& name, const ReadOp
       continue;
     }
     std::int64_t user = 0, item = 0;
-    if (!detail::parse_int(ut, user)) {
-      ctx.bad_line(ln, "user", "non-integer user id " + detail::quote(ut));
+    if (const std::string why = detail::parse_id(ut, user, "user"); !why.empty()) {
+      ctx.bad_line(ln, "user", why);
       continue;
     }
-    if (!detail::parse_int(it, item)) {
-      ctx.bad_line(ln, "item", "non-integer item id " + detail::quote(it));
+    if (const std::string why = detail::parse_id(it, item, "item"); !why.empty()) {
+      ctx.bad_line(ln, "item", why);
       continue;
     }
     builder.items(builder.user_slot(user, ln)).push_back(item);

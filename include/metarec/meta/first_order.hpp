@@ -95,8 +95,7 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
     meta_opt.step();
     res.iterations.push_back(std::move(log));
     if (cfg.eval_every > 0 && it % cfg.eval_every == 0) {
-      res.meta_valid.emplace_back(it, train::evaluate(model, eval_tape, task.target, task.target_split->valid,
-                                                      cfg.finetune.eval));
+      res.meta_valid.emplace_back(it, task.validate(eval_tape));
       const double score = res.meta_valid.back().second[cfg.finetune.select_metric];
       if (cfg.keep_best && (res.meta_best_iteration == 0 || score > best_score)) {
         best_score = score;

@@ -2,6 +2,7 @@
 /// @file transfer_task.hpp
 /// What a meta-learner policy works on: a multi-domain model, its source
 /// domains and the (limited) target domain.
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -18,6 +19,15 @@ struct TransferTask {
   int target;
   const data::Split* target_split;
   MetaConfig config;
+  /// Target validation during the meta phase (eval_every, keep_best). Empty: full-ranking
+  /// train::evaluate on target_split->valid with config.finetune.eval. Set it to select on
+  /// another protocol, or to drive keep_best through a known curve in a test.
+  std::function<eval::Metrics(Model&)> validate_target;
+
+  eval::Metrics validate(Tape<typename Model::Scalar>& tape) {
+    if (validate_target) return validate_target(model);
+    return train::evaluate(model, tape, target, target_split->valid, config.finetune.eval);
+  }
 };
 
 /// The source side of a task: a batch stream per source and an Adam for each
