@@ -54,7 +54,7 @@ class MetarecConan(ConanFile):
     def generate(self):
         tc = CMakeToolchain(self)
         tc.cache_variables["METAREC_WITH_OPENMP"] = bool(self.options.with_openmp)
-        for part in ("TESTS", "EXAMPLES", "BENCHMARKS", "FUZZERS"):
+        for part in ("TESTS", "EXAMPLES", "TOOLS", "BENCHMARKS", "FUZZERS"):
             tc.cache_variables[f"METAREC_BUILD_{part}"] = False
         tc.cache_variables["METAREC_INSTALL"] = True
         tc.generate()

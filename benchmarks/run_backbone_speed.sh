@@ -15,7 +15,7 @@ data="${METAREC_DATA:-$PWD/../shared/data}/amazon-s3rec"
 out="${OUT:-benchmarks/results/speed}"
 threads=("$@"); [[ ${#threads[@]} -gt 0 ]] || threads=(1 2)
 backbones=(${BACKBONES:-sasrec gru4rec bert4rec})
-tool=build-release/examples/metarec
+tool=build-release/tools/metarec/metarec
 [[ -x $tool ]] || { echo "build the tool first: cmake --preset release && cmake --build --preset release --target metarec_tool" >&2; exit 1; }
 mkdir -p "$out"
 wheel="${WHEEL_PYTHON:-}"

@@ -13,7 +13,7 @@ data="${METAREC_DATA:-$PWD/../shared/data}"
 out="${OUT:-benchmarks/results/missrec}"
 epochs="${PRETRAIN_EPOCHS:-5}"
 dim="${FEAT_DIM:-256}"
-tool=build-release/examples/metarec
+tool=build-release/tools/metarec/metarec
 feat=build-release/missrec_features
 mkdir -p "$out" "$feat"
 set -x

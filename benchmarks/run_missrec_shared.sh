@@ -10,7 +10,7 @@
 #                         from benchmarks/missrec/minilm_features.py in the
 #                         venv of benchmarks/missrec/setup_minilm.sh.
 # Usage: FEATURES=tfidf-joint|minilm benchmarks/run_missrec_shared.sh [THREADS]
-# Env: METAREC_DATA, TOOL (default build-release/examples/metarec),
+# Env: METAREC_DATA, TOOL (default build-release/tools/metarec/metarec),
 #      OUT (default benchmarks/results/missrec_shared | missrec_minilm), FEAT_DIR,
 #      PRETRAIN_EPOCHS (5), PRETRAIN_EVAL_EVERY (validate on Games every N epochs; default: at the
 #      end only), PRETRAIN_FLAGS (more `metarec pretrain` flags, e.g. --no-prefix-samples),
@@ -26,7 +26,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 threads="${1:-2}"
 features="${FEATURES:?set FEATURES=tfidf-joint or FEATURES=minilm}"
 data="${METAREC_DATA:-$PWD/../shared/data}"
-tool="${TOOL:-build-release/examples/metarec}"
+tool="${TOOL:-build-release/tools/metarec/metarec}"
 epochs="${PRETRAIN_EPOCHS:-5}"
 ft_epochs="${FINETUNE_EPOCHS:-200}"
 runs="${RUNS:-scratch_inductive pretrain pre_inductive_full pre_transductive_full scratch_transductive pre_inductive_peft pre_transductive_peft}"

@@ -33,7 +33,7 @@ esac
 out="${OUT:-benchmarks/results/transfer_${backbone}_f${fraction}_fair}"
 mkdir -p "$out"
 set -x
-build-release/examples/metarec transfer \
+build-release/tools/metarec/metarec transfer \
   --sources "${SOURCE_FILES:-$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt}" \
   --target "$data/Beauty.txt" --target-fraction "$fraction" \
   --backbone "$backbone" "${quantizer[@]}" --meta "$methods" --seeds "$seeds" \

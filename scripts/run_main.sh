@@ -26,7 +26,7 @@ cmake --build --preset release -j "$jobs" --target metarec_tool
 quantizer=(--quantizer "${QUANTIZER:-none}")
 [[ "${QUANTIZER:-none}" == vq ]] && quantizer+=(--vq-residual)
 mkdir -p out/main
-build-release/examples/metarec transfer \
+build-release/tools/metarec/metarec transfer \
   --sources "$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt" \
   --target "$data/Beauty.txt" --target-fraction 0.1 \
   --backbone sasrec "${quantizer[@]}" --meta target-only,rescaled --seeds 1 \

@@ -53,7 +53,7 @@ check("vcpkg.json has a description and license", bool(manifest.get("description
 
 portfile = read("ports/metarec/portfile.cmake")
 for needle in ("vcpkg_cmake_configure(", "vcpkg_cmake_install()", "vcpkg_cmake_config_fixup(CONFIG_PATH share/metarec/cmake)",
-               "-DMETAREC_BUILD_TESTS=OFF", "-DMETAREC_BUILD_EXAMPLES=OFF", "-DMETAREC_BUILD_BENCHMARKS=OFF",
+               "-DMETAREC_BUILD_TESTS=OFF", "-DMETAREC_BUILD_EXAMPLES=OFF", "-DMETAREC_BUILD_TOOLS=OFF", "-DMETAREC_BUILD_BENCHMARKS=OFF",
                '"${CURRENT_PACKAGES_DIR}/debug"', "vcpkg_install_copyright("):
     check(f"portfile.cmake contains {needle}", needle in portfile)
 mapped = re.findall(r"^\s+([a-z0-9-]+)\s+(METAREC_\w+)\s*$", portfile, re.M)
