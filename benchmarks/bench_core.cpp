@@ -3,7 +3,7 @@
 // length 50, d 64, 2 layers, 2 heads, 12,101 items, full-softmax CE over all
 // positions) with the tape's own bookkeeping time measured by its profiler.
 // Prints one JSON object. Compare with benchmarks/torch_ref/bench_step.py
-// (run both through benchmarks/run_core_bench.sh, same threads, same machine).
+// (run both through benchmarks/speed/run_core_bench.sh, same threads, same machine).
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -12,7 +12,7 @@
 #include "metarec/backbones/sasrec.hpp"
 #include "metarec/core/gemm.hpp"
 #include "metarec/core/parallel.hpp"
-#include "metarec/model/recommender.hpp"
+#include "metarec/recommender/recommender.hpp"
 #include "metarec/optim/adam.hpp"
 #include "metarec/data/readers.hpp"
 #include "metarec/train/batch_inputs.hpp"

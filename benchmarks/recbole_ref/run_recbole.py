@@ -7,7 +7,7 @@ Adam 1e-3, early stopping on valid NDCG@10 with patience 10.
 
 Usage (in the venv of benchmarks/torch_ref/setup_venv.sh):
   build-torchref/venv/bin/python benchmarks/recbole_ref/run_recbole.py --data ../shared/data/amazon-s3rec/Beauty.txt \
-      --model SASRec --threads 2 --epochs 200 --out benchmarks/results/recbole_sasrec_beauty.json
+      --model SASRec --threads 2 --epochs 200 --out benchmarks/recbole_ref/runs/recbole_sasrec_beauty.json
 Writes the converted atomic file under build-torchref/recbole/<name>/ (position in the
 sequence as the timestamp, so RecBole's time ordering is the file's order).
 """

@@ -3,7 +3,7 @@
 
 Usage (Debian's python3, torch 1.13 + OpenBLAS):
   benchmarks/torch_ref/run.sh benchmarks/torch_ref/train.py --data /work/shared/data/amazon-s3rec/Beauty.txt \
-      --model sasrec --threads 2 --epochs 200 --patience 10 --out benchmarks/results/torch_sasrec_beauty.json
+      --model sasrec --threads 2 --epochs 200 --patience 10 --out benchmarks/accuracy/runs/torch_sasrec_beauty_ce.json
 
 Writes one JSON record (config, best_epoch, valid, test, timing, history); while the
 run is going the same file holds the record so far with "finished": false.
