@@ -3,7 +3,9 @@
 /// Everything in metarec::data, plus load_domain: one entry point that picks
 /// the reader from the file (used by `metarec stats FILE`).
 #include <string>
+#include <string_view>
 
+#include "metarec/data/atomic_item.hpp"
 #include "metarec/data/attributes.hpp"
 #include "metarec/data/batching.hpp"
 #include "metarec/data/dataset.hpp"
@@ -17,6 +19,19 @@
 namespace metarec::data {
 
 enum class Format { automatic, sequences, pairs, atomic, unisrec_split, inter_sequences };
+
+/// Format by the CLI's name: auto, s3rec, pairs, atomic, unisrec (split
+/// prefix X of X.{train,valid,test}.inter), inter (one whole sequence per row).
+/// @throws ConfigError for any other name.
+inline Format parse_format(std::string_view name) {
+  if (name == "auto") return Format::automatic;
+  if (name == "s3rec") return Format::sequences;
+  if (name == "pairs") return Format::pairs;
+  if (name == "atomic") return Format::atomic;
+  if (name == "unisrec") return Format::unisrec_split;
+  if (name == "inter") return Format::inter_sequences;
+  throw ConfigError("unknown interaction format '" + std::string(name) + "' (auto, s3rec, pairs, atomic, unisrec, inter)");
+}
 
 /// Format::automatic: `X.train.inter` / `X.valid.inter` / `X.test.inter`
 /// next to its two siblings -> UniSRec split (prefix X); another `.inter`

@@ -30,7 +30,9 @@ inline ItemText read_item_text(std::istream& in, const std::string& name, const 
   ++out.report.lines;
   const auto h = detail::parse_atomic_header(line, name);
   if (h.names.size() != 2 || h.names[0] != "item_id" || h.types[0] != "token" || h.types[1] != "token_seq")
-    throw ParseError(name, 1, "header", "expected 'item_id:token<TAB>NAME:token_seq'");
+    throw ParseError(name, 1, "header",
+                     "expected 'item_id:token<TAB>NAME:token_seq' (a RecBole .item file with other columns: read it "
+                     "with read_atomic_item, `metarec featurize --format atomic-item`)");
   out.column = h.names[1];
   std::unordered_map<std::string, long, detail::SvHash, std::equal_to<>> seen;
   while (detail::next_record(lines, line, out.report)) {
