@@ -1,6 +1,11 @@
 // metarec featurize: item text -> dense features (.npy) for MISSRec without a
 // pretrained encoder: hashed uni-/bi-gram TF-IDF + randomized truncated SVD
 // (include/metarec/multimodal/text_features.hpp). Rows = item indices.
+// Item text: `text` (item_id<TAB>text tables), `games-item` (ids = indices) or
+// `atomic-item` (RecBole .item files, columns chosen with --fields). With
+// --items-from DATA the rows follow the item order that `--format F` training
+// on DATA assigns (the same reader builds it: data::load_domain), and items
+// without a text row become zero rows (missing modality).
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -10,8 +15,8 @@
 
 #include "commands.hpp"
 #include "metarec/core/parallel.hpp"
+#include "metarec/data/all.hpp"
 #include "metarec/data/npy_writer.hpp"
-#include "metarec/data/text.hpp"
 #include "metarec/multimodal/text_features.hpp"
 
 namespace metarec::cli {
@@ -20,12 +25,12 @@ namespace {
 
 /// One corpus: an item text table and where its features go.
 struct Corpus {
-  std::string text, format = "text", item2index, out;
+  std::string text, format = "text", item2index, out, items_from, items_format = "atomic", fields;
 };
 
 struct FeaturizeArgs {
   // Raw values of the repeatable corpus options, grouped into `corpora` by command-line order.
-  std::vector<std::string> texts, formats, item2indexes, outs;
+  std::vector<std::string> texts, formats, item2indexes, outs, items_froms, items_formats, fieldss;
   std::vector<Corpus> corpora;
   std::vector<std::string> views{"all"};
   multimodal::TextFeatureOptions feat;
@@ -41,8 +46,9 @@ std::string view_path(const std::string& out, const std::string& view, bool seve
   return (npy ? out.substr(0, out.size() - 4) : out) + "." + view + ".npy";
 }
 
-/// Groups the repeatable --text/--format/--item2index/--out values into
-/// corpora: every --text opens a corpus; --format, --item2index and --out
+/// Groups the repeatable --text/--format/--item2index/--out (and
+/// --items-from/--items-format/--fields) values into
+/// corpora: every --text opens a corpus; --format, --item2index, --out, ...
 /// belong to the corpus of the last --text before them (those given before
 /// the first --text to the first corpus, so a single corpus takes its options
 /// in any order). Each corpus needs one --out and takes at most one of each.
@@ -51,9 +57,13 @@ std::vector<Corpus> group_corpora(const CLI::App& cmd, const FeaturizeArgs& a) {
   const CLI::Option* format_opt = cmd.get_option("--format");
   const CLI::Option* index_opt = cmd.get_option("--item2index");
   const CLI::Option* out_opt = cmd.get_option("--out");
+  const CLI::Option* from_opt = cmd.get_option("--items-from");
+  const CLI::Option* from_format_opt = cmd.get_option("--items-format");
+  const CLI::Option* fields_opt = cmd.get_option("--fields");
   std::vector<Corpus> corpora(a.texts.size());
-  std::vector<std::array<int, 3>> seen(a.texts.size(), {0, 0, 0});  // format, item2index, out
-  std::size_t n_text = 0, n_format = 0, n_index = 0, n_out = 0;
+  // format, item2index, out, items-from, items-format, fields
+  std::vector<std::array<int, 6>> seen(a.texts.size(), {0, 0, 0, 0, 0, 0});
+  std::size_t n_text = 0, n_format = 0, n_index = 0, n_out = 0, n_from = 0, n_from_format = 0, n_fields = 0;
   for (const CLI::Option* opt : cmd.parse_order()) {
     if (opt == text_opt) {
       corpora[n_text].text = a.texts[n_text];
@@ -64,22 +74,40 @@ std::vector<Corpus> group_corpora(const CLI::App& cmd, const FeaturizeArgs& a) {
     auto take = [&](int slot, std::string& field, const std::string& value, const char* name) {
       if (seen[c][static_cast<std::size_t>(slot)]++)
         throw ConfigError(fmt::format("featurize: corpus {} (--text {}) has {} twice: with several --text, give each "
-                                      "corpus's --format/--item2index/--out after its --text",
+                                      "corpus's --format/--item2index/--items-from/--fields/--out after its --text",
                                       c + 1, a.texts[c], name));
       field = value;
     };
     if (opt == format_opt) take(0, corpora[c].format, a.formats[n_format++], "--format");
     else if (opt == index_opt) take(1, corpora[c].item2index, a.item2indexes[n_index++], "--item2index");
     else if (opt == out_opt) take(2, corpora[c].out, a.outs[n_out++], "--out");
+    else if (opt == from_opt) take(3, corpora[c].items_from, a.items_froms[n_from++], "--items-from");
+    else if (opt == from_format_opt) take(4, corpora[c].items_format, a.items_formats[n_from_format++], "--items-format");
+    else if (opt == fields_opt) take(5, corpora[c].fields, a.fieldss[n_fields++], "--fields");
   }
   if (n_text != a.texts.size() || n_format != a.formats.size() || n_index != a.item2indexes.size() ||
-      n_out != a.outs.size())
-    throw ConfigError("featurize: give --text, --format, --item2index and --out one value at a time (--text A --out A.npy ...)");
+      n_out != a.outs.size() || n_from != a.items_froms.size() || n_from_format != a.items_formats.size() ||
+      n_fields != a.fieldss.size())
+    throw ConfigError("featurize: give --text, --format, --item2index, --items-from, --items-format, --fields and --out "
+                      "one value at a time (--text A --out A.npy ...)");
   for (std::size_t c = 0; c < corpora.size(); ++c) {
     if (corpora[c].out.empty())
       throw ConfigError(fmt::format("featurize: corpus {} (--text {}) has no --out", c + 1, corpora[c].text));
-    if (corpora[c].format == "games-item" && !corpora[c].item2index.empty())
-      throw ConfigError("featurize: --item2index does not apply to --format games-item (its ids are the indices)");
+    const Corpus& k = corpora[c];
+    if (k.format == "games-item" && (!k.item2index.empty() || !k.items_from.empty()))
+      throw ConfigError(fmt::format("featurize: {} does not apply to --format games-item (its ids are the indices)",
+                                    k.item2index.empty() ? "--items-from" : "--item2index"));
+    if (!k.item2index.empty() && !k.items_from.empty())
+      throw ConfigError(fmt::format("featurize: corpus {} (--text {}) has both --item2index and --items-from: give one "
+                                    "(the item order comes from one of them)", c + 1, k.text));
+    if (k.format == "atomic-item" && k.item2index.empty() && k.items_from.empty())
+      throw ConfigError(fmt::format("featurize: --format atomic-item (--text {}) needs --items-from DATA (the interactions "
+                                    "whose item order the rows follow) or --item2index", k.text));
+    if (k.format != "atomic-item" && !k.fields.empty())
+      throw ConfigError(fmt::format("featurize: --fields applies to --format atomic-item only (--text {} is --format {})",
+                                    k.text, k.format));
+    if (seen[c][4] && k.items_from.empty())
+      throw ConfigError(fmt::format("featurize: corpus {} (--text {}) has --items-format without --items-from", c + 1, k.text));
     for (std::size_t e = 0; e < c; ++e)
       if (std::filesystem::weakly_canonical(corpora[e].out) == std::filesystem::weakly_canonical(corpora[c].out))
         throw ConfigError(fmt::format("featurize: corpora {} and {} write the same --out {}", e + 1, c + 1, corpora[c].out));
@@ -113,14 +141,46 @@ void run_featurize(FeaturizeArgs& a) {
   for (std::size_t c = 0; c < a.corpora.size(); ++c) {
     const Corpus& k = a.corpora[c];
     const auto tr = clock::now();
-    const data::ItemText text = data::read_item_text(k.text, ro);
-    const std::vector<std::string> index = k.item2index.empty() ? std::vector<std::string>{} : data::read_item2index(k.item2index);
+    data::ItemText text;
+    if (k.format == "atomic-item") {
+      data::AtomicItemOptions io;
+      for (std::string_view rest = k.fields; !rest.empty();) {
+        const std::size_t comma = rest.find(',');
+        const std::string_view f = data::detail::trim(rest.substr(0, comma));
+        if (!f.empty()) io.fields.emplace_back(f);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      }
+      text = data::read_atomic_item(k.text, io, ro);
+    } else {
+      text = data::read_item_text(k.text, ro);
+    }
+    // The item order: the reader training uses on --items-from (one id mapping), or an item2index table.
+    std::vector<std::string> index;
+    std::string order = "integer item id";
+    data::LoadReport inter_report;
+    if (!k.items_from.empty()) {
+      const data::Domain dom = data::load_domain(k.items_from, data::parse_format(k.items_format), ro);
+      index = data::item_index_ids(dom);
+      inter_report = dom.report;
+      order = fmt::format("the item order of --format {} on {}", k.items_format, k.items_from);
+    } else if (!k.item2index.empty()) {
+      index = data::read_item2index(k.item2index);
+      order = "item2index";
+    }
     items.push_back(multimodal::texts_by_index(text, index));
-    fmt::print("{}text={} format={} item2index={}: items: {} (rows in {} order), without a text row: {}, text rows not "
-               "in the index: {}, skipped lines: {}, read {:.2f} s\n",
-               joint ? fmt::format("corpus {}: ", c + 1) : "", k.text, k.format, k.item2index.empty() ? "-" : k.item2index,
-               items.back().texts.size(), index.empty() ? "integer item id" : "item2index", items.back().missing,
-               items.back().unmatched, text.report.skipped(), std::chrono::duration<double>(clock::now() - tr).count());
+    fmt::print("{}text={} format={}{} item2index={}: items: {} (rows in {}), without a text row (missing modality, zero "
+               "row): {}, text rows not in the {}: {}, skipped lines: {}{}, read {:.2f} s\n",
+               joint ? fmt::format("corpus {}: ", c + 1) : "", k.text, k.format,
+               k.format == "atomic-item" ? fmt::format(" fields={}", text.column) : "",
+               k.item2index.empty() ? "-" : k.item2index, items.back().texts.size(), order, items.back().missing,
+               k.items_from.empty() ? "index" : "interactions", items.back().unmatched, text.report.skipped(),
+               k.items_from.empty() ? "" : fmt::format(" (text), {} (interactions)", inter_report.skipped()),
+               std::chrono::duration<double>(clock::now() - tr).count());
+    if (items.back().missing > 0 && !k.items_from.empty())
+      fmt::print("{}note: {} of {} items of {} have no row in {}: their features are zero rows, which MISSRec masks as a "
+                 "missing modality\n",
+                 joint ? fmt::format("corpus {}: ", c + 1) : "", items.back().missing, items.back().texts.size(),
+                 k.items_from, k.text);
   }
   for (const Corpus& k : a.corpora) {
     const std::filesystem::path parent = std::filesystem::path(k.out).parent_path();
@@ -161,14 +221,27 @@ void setup_featurize(CLI::App& app) {
       "item text -> TF-IDF + randomized SVD features (.npy, one row per item); several --text: one shared basis");
   auto a = std::make_shared<FeaturizeArgs>();
   cmd->add_option("--text", a->texts,
-                  "item text table (item_id:token<TAB>text:token_seq); repeat for a joint fit of several corpora, "
-                  "each --text followed by its own --format/--item2index/--out")
+                  "item text table (item_id:token<TAB>text:token_seq, or a RecBole .item with --format atomic-item); "
+                  "repeat for a joint fit of several corpora, each --text followed by its own "
+                  "--format/--item2index/--items-from/--fields/--out")
       ->required()
       ->allow_extra_args(false)
       ->check(CLI::ExistingFile);
-  cmd->add_option("--format", a->formats, "text (ids mapped by --item2index) | games-item (ids are indices 0..N-1); default text")
+  cmd->add_option("--format", a->formats,
+                  "text (ids mapped by --item2index or --items-from) | games-item (ids are indices 0..N-1) | atomic-item "
+                  "(RecBole .item, any columns; needs --items-from or --item2index); default text")
       ->allow_extra_args(false)
-      ->check(CLI::IsMember({"text", "games-item"}));
+      ->check(CLI::IsMember({"text", "games-item", "atomic-item"}));
+  cmd->add_option("--items-from", a->items_froms,
+                  "interactions whose item order the rows follow: the order `--data FILE --format F` gives in "
+                  "train/pretrain/finetune (read by the same reader)")
+      ->allow_extra_args(false);
+  cmd->add_option("--items-format", a->items_formats, "format of --items-from: atomic (default), s3rec, pairs, unisrec, inter")
+      ->allow_extra_args(false)
+      ->check(CLI::IsMember({"atomic", "s3rec", "pairs", "unisrec", "inter"}));
+  cmd->add_option("--fields", a->fieldss,
+                  "atomic-item: comma-separated text columns by name, joined with \". \" (default: every token_seq column)")
+      ->allow_extra_args(false);
   cmd->add_option("--item2index", a->item2indexes, "original id -> item index table (X.item2index)")
       ->allow_extra_args(false)
       ->check(CLI::ExistingFile);
@@ -185,7 +258,8 @@ void setup_featurize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", a->feat.svd.seed, "seed of the Gaussian test matrix")->capture_default_str();
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
-  cmd->add_flag("--lenient", a->lenient, "skip and count malformed text lines");
+  cmd->add_flag("--lenient", a->lenient,
+                "skip and count malformed text lines (and interaction records of --items-from: train with --lenient too)");
   cmd->add_option("--out", a->outs, "output .npy (float32, [items, dim], row r = item index r); one per --text")
       ->required()
       ->allow_extra_args(false);

@@ -73,12 +73,25 @@ Loaded load_domain(const MissrecArgs& a, std::size_t i) {
   for (std::size_t m = 0; m < files.size(); ++m) {
     const std::string& f = files[m];
     data::FeatureMatrix fm;
-    if (f.size() >= 4 && f.compare(f.size() - 4, 4, ".npy") == 0) {
-      fm = data::read_npy_features(f, l.data.domain.n_items, ro);
-    } else {
-      if (a.feature_dim.empty()) throw ConfigError("--feature-dim is required for the headerless feature file '" + f + "'");
-      const index_t dim = a.feature_dim.size() == 1 ? a.feature_dim[0] : a.feature_dim.at(m);
-      fm = data::read_feat_file(f, l.data.domain.n_items, dim, ro);
+    try {
+      if (f.size() >= 4 && f.compare(f.size() - 4, 4, ".npy") == 0) {
+        fm = data::read_npy_features(f, l.data.domain.n_items, ro);
+      } else {
+        if (a.feature_dim.empty()) throw ConfigError("--feature-dim is required for the headerless feature file '" + f + "'");
+        const index_t dim = a.feature_dim.size() == 1 ? a.feature_dim[0] : a.feature_dim.at(m);
+        fm = data::read_feat_file(f, l.data.domain.n_items, dim, ro);
+      }
+    } catch (const ParseError& e) {
+      if (e.field() != "rows") throw;
+      // Same one line (file, line, field), plus which domain the rows must follow and how to build them.
+      const std::string prefix = e.file() + ":" + std::to_string(e.line()) + ": field '" + e.field() + "': ";
+      const std::string what = e.what();
+      throw ParseError(e.file(), e.line(), e.field(),
+                       what.substr(what.rfind(prefix, 0) == 0 ? prefix.size() : 0) + "; domain '" + d.path +
+                           "' (--format " + a.format + ") has " + std::to_string(l.data.domain.n_items) +
+                           " items: build rows in its item order with `metarec featurize --items-from " + d.path +
+                           " --items-format " + a.format + "`, or order your own with `metarec stats " + d.path +
+                           " --format " + a.format + " --items-out FILE`");
     }
     l.report.push_back({{"file", f}, {"shape", {fm.values.dim(0), fm.values.dim(1)}}, {"load", to_json(fm.report)}});
     l.features.push_back(fm.values);
