@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "metarec/autograd.hpp"
-#include "metarec/model/recommender.hpp"
+#include "metarec/recommender/recommender.hpp"
 #include "metarec/nn/linear.hpp"
 #include "metarec/train/trainer.hpp"
 

@@ -6,7 +6,7 @@
 # meta-gradients over the shared backbone, lambda 1), one seed, both
 # fine-tuned with the same early stopping (patience 10 evaluations, one every
 # 2 epochs). The quantizer is off by default: measured on this data
-# (benchmarks/results/README.md), the multi-head VQ bottleneck costs more
+# (benchmarks/transfer/README.md), the multi-head VQ bottleneck costs more
 # accuracy than it transfers; QUANTIZER=vq runs MetaRec with multi-head VQ
 # + per-domain residual instead. Writes out/main/transfer.json and a figure
 # out/main/transfer.png (table + per-source weights over iterations).
@@ -30,6 +30,6 @@ build-release/tools/metarec/metarec transfer \
   --sources "$data/Sports_and_Outdoors.txt,$data/Toys_and_Games.txt" \
   --target "$data/Beauty.txt" --target-fraction 0.1 \
   --backbone sasrec "${quantizer[@]}" --meta target-only,rescaled --seeds 1 \
-  --meta-iterations 300 --source-weight 1 --epochs 200 --eval-every 2 --patience 10 --threads "$(nproc)" --quiet \
+  --meta-iterations 300 --source-weight 1 --epochs 200 --eval-every 2 --patience 10 --threads "$(nproc)" \
   --out out/main
 /usr/bin/python3 scripts/plot_transfer.py out/main/transfer.json out/main/transfer.png

@@ -29,7 +29,7 @@ file(WRITE ${WORK}/bad.txt "1 1 2 3\n2 4 x 6\n")
 file(WRITE ${WORK}/config.json "{\"epochs\": 3, \"d\": 16, \"heads\": 2, \"inner\": 32, \"layers\": 1, \"max-len\": 10}")
 
 expect_run(2 "unknown|not expected|extras" ${TOOL} train --data ${WORK}/ring.txt --no-such-flag)
-expect_run(2 "--d: Value 0 not in range" ${TOOL} train --data ${WORK}/ring.txt --d 0)
+expect_run(2 "d = 0 is out of range" ${TOOL} train --data ${WORK}/ring.txt --d 0)
 expect_run(2 "heads = 3 does not divide d = 16" ${TOOL} train --data ${WORK}/ring.txt --d 16 --heads 3)
 expect_run(1 "bad.txt:2: field 'item 2': non-integer item id 'x'" ${TOOL} train --data ${WORK}/bad.txt)
 expect_run(1 "cannot open|No such file|does not exist" ${TOOL} stats ${WORK}/missing.txt)

@@ -1,7 +1,7 @@
 // Must NOT compile: this backbone policy has no encode(). The Recommender's
 // static_assert must name the missing member (checked by ctest).
 #include "metarec/backbones/sasrec.hpp"
-#include "metarec/model/recommender.hpp"
+#include "metarec/recommender/recommender.hpp"
 
 struct NoEncode {
   static constexpr const char* name = "no-encode";

@@ -32,3 +32,4 @@ endif()
 
 step("build" ${CMAKE_COMMAND} --build ${build})
 step("run" ${build}/consumer)
+step("run (metarec::native)" ${build}/consumer_native)

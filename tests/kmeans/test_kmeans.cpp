@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <set>
 
-#include "metarec/multimodal/kmeans.hpp"
+#include "metarec/numeric/kmeans.hpp"
 
 using namespace metarec;
-using namespace metarec::multimodal;
+using namespace metarec::numeric;
 
 namespace {
 /// n points around each of `centres` (well separated), with noise sd 0.05.

@@ -2,6 +2,7 @@
 
 #include "metarec/backbones/sasrec.hpp"
 #include "metarec/meta/transfer.hpp"
+#include "metarec/recommender/recommender.hpp"
 
 #include <filesystem>
 #include "metarec/quantizers/multi_head_vq.hpp"

@@ -95,7 +95,7 @@ TEST_CASE("fused scores: evaluator's scorer matches the training logits; transdu
     model.user_representations(t, 0, hs, U);
     auto [Z, ID] = model.scoring_tables(t, 0);
     // train::evaluate (and so train::fit) ranks MISSRec with this scorer, not a dot product.
-    static_assert(train::HasCustomScorer<MISSRecType<double>, double>);
+    static_assert(contract::HasCustomScorer<MISSRecType<double>>);
     FusedScorer<double> scorer(U, Z, ID, model.domain(0).present.data(), 1.7);
     std::vector<double> out(2 * 6);
     std::vector<double> via_hook(2 * 6);
@@ -142,6 +142,7 @@ TEST_CASE("pre-training on two synthetic domains lowers the loss") {
   auto hist = pretrain(model, {&a, &b}, {ka, kb}, pc, [](const PretrainEpoch&) {});
   REQUIRE(hist.size() == 30);
   const double first = (hist[0].loss + hist[1].loss) / 2, last = (hist[28].loss + hist[29].loss) / 2;
+  MESSAGE("pre-training loss, prefixes " << prefixes << ": " << first << " -> " << last);
   CHECK_MESSAGE(last < 0.8 * first, "first " << first << " last " << last);
   CHECK(hist.back().seq_seq > 0);
   CHECK(hist.back().diversity > 0);

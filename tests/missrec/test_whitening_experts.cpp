@@ -245,6 +245,7 @@ TEST_CASE("MISSRec with moe adaptors trains: pre-training and fine-tuning losses
     pc.lr = 5e-3;
     auto hist = pretrain(model, {&a, &b}, {ka, kb}, pc, [](const PretrainEpoch&) {});
     const double first = (hist[0].loss + hist[1].loss) / 2, last = (hist[28].loss + hist[29].loss) / 2;
+    MESSAGE("moe pre-training loss, noisy " << noisy << ": " << first << " -> " << last);
     CHECK_MESSAGE(last < 0.8 * first, "noisy " << noisy << ": first " << first << " last " << last);
     CHECK(model.parameters().at("adaptor0.gate.weight").value[0] != gate_before);  // the gate learns
   }
@@ -258,6 +259,7 @@ TEST_CASE("MISSRec with moe adaptors trains: pre-training and fine-tuning losses
   tc.patience = 0;
   auto r = finetune(model, k, s, tc, true);
   REQUIRE(r.history.size() == 4);
+  MESSAGE("moe fine-tuning loss: " << r.history.front().loss << " -> " << r.history.back().loss);
   CHECK_MESSAGE(r.history.back().loss < r.history.front().loss,
                 "first " << r.history.front().loss << " last " << r.history.back().loss);
   CHECK(std::isfinite(r.test["NDCG@10"]));

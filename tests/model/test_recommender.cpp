@@ -3,7 +3,7 @@
 #include "metarec/backbones/bert4rec.hpp"
 #include "metarec/backbones/gru4rec.hpp"
 #include "metarec/backbones/sasrec.hpp"
-#include "metarec/model/recommender.hpp"
+#include "metarec/recommender/recommender.hpp"
 #include "metarec/train/evaluate.hpp"
 
 using namespace metarec;

@@ -18,6 +18,7 @@
 
 using namespace metarec;
 using namespace metarec::multimodal;
+using namespace metarec::numeric;
 
 namespace {
 

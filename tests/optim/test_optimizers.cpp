@@ -205,6 +205,7 @@ TEST_CASE("least squares converges with Adam and with SGD + momentum") {
       opt->zero_grad();
       loss = model.loss_and_grad(tape);
     }
+    MESSAGE("least squares, optimizer " << which << ": loss " << first << " -> " << loss);
     CHECK(first > 0.5);
     CHECK(loss < 1e-6);
   }

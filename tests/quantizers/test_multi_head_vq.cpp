@@ -6,7 +6,7 @@
 #include "metarec/autograd.hpp"
 #include "metarec/autograd/gradcheck.hpp"
 #include "metarec/backbones/sasrec.hpp"
-#include "metarec/model/recommender.hpp"
+#include "metarec/recommender/recommender.hpp"
 #include "metarec/optim/adam.hpp"
 #include "metarec/quantizers/multi_head_vq.hpp"
 
@@ -401,6 +401,7 @@ TEST_CASE("a user-written quantizer plugs into the Recommender and trains") {
       opt.step();
       (s == 0 ? first : last) = l.value()[0];
     }
+    MESSAGE("user quantizer toy loss: " << first << " -> " << last);
     CHECK(last < first);
   };
   RecommenderType<backbones::SASRec, HalfScale, backend::Cpu, double> user(c, 3);

@@ -2,7 +2,7 @@
 
 #include "metarec/autograd.hpp"
 #include "metarec/backbones/sasrec.hpp"
-#include "metarec/model/recommender.hpp"
+#include "metarec/recommender/recommender.hpp"
 #include "metarec/quantizers/product_quantizer.hpp"
 
 using namespace metarec;

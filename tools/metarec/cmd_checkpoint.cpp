@@ -35,6 +35,7 @@ void with_checkpoint(const std::string& path, const std::string& data_override, 
   d.format = l.config["data"]["format"];
   d.lenient = l.config["data"]["lenient"];
   d.kcore = l.config["data"]["kcore"];
+  d.features = l.config["data"].value("features", "");  // pq re-derives its codes from them
   LoadedData data = load_data(d);
   const auto n_items = std::stol(l.ck.meta.at("n_items"));
   if (data.domain.n_items != n_items)
@@ -45,6 +46,7 @@ void with_checkpoint(const std::string& path, const std::string& data_override, 
   with_model(l.config["backbone"], l.config["quantizer"], [&]<class Model>() {
     Model model(mc, 0);
     const int k = model.add_domain(l.ck.meta.at("domain"), n_items);
+    attach_item_features(model, k, data);
     restore_parameters(l.ck, model.parameters().all());
     f(model, k, data);
   });

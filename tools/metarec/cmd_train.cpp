@@ -37,6 +37,7 @@ void run_train(TrainArgs& a) {
   with_model(a.backbone, a.quantizer, [&]<class Model>() {
     Model model(a.model, a.trainer.seed);
     const int k = model.add_domain(d.domain.name, d.domain.n_items);
+    attach_item_features(model, k, d);
     train::ProgressReporter progress;
     train::TrainResult r = train::fit(model, k, d.split, a.trainer, progress);
     json history = json::array();

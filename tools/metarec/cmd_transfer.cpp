@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "metarec/core/parallel.hpp"
+#include "metarec/meta/progress.hpp"
 #include "metarec/meta/transfer.hpp"
 #include "metarec/train/progress.hpp"
 #include "registry.hpp"
@@ -20,7 +21,7 @@ namespace metarec::cli {
 
 namespace {
 struct TransferArgs {
-  std::vector<std::string> sources;
+  std::vector<std::string> sources, source_features;
   DataOptions target;
   std::string source_format = "s3rec";
   double fraction = 1.0;
@@ -37,21 +38,15 @@ template <class Model>
 meta::TransferResult run_method(const std::string& method, Model& model,
                                 const std::vector<std::pair<int, const data::Split*>>& sources, int target,
                                 const data::Split& split, const meta::MetaConfig& cfg, bool quiet) {
-  train::ProgressReporter progress;
-  auto go = [&]<class P>() {
+  return with_meta_learner(method, [&]<class P>() {
     meta::MetaTransfer<Model, P> learner(cfg);
-    if (quiet) {
-      struct Silent {} s;
-      return learner.run(model, sources, target, split, s);
-    }
-    return learner.run(model, sources, target, split, progress);
-  };
-  if (method == "rescaled") return go.template operator()<meta::SimilarityRescaled>();
-  if (method == "fomaml") return go.template operator()<meta::FOMAML>();
-  if (method == "reptile") return go.template operator()<meta::Reptile>();
-  if (method == "joint") return go.template operator()<meta::JointPretrain>();
-  if (method == "target-only") return go.template operator()<meta::TargetOnly>();
-  throw ConfigError("unknown --meta '" + method + "' (expected rescaled|fomaml|reptile|joint|target-only)");
+    if (quiet) return learner.run(model, sources, target, split);
+    // Progress of the meta phase (every 25 iterations), then of fine-tuning (every epoch).
+    const int total = std::is_same_v<P, meta::JointPretrain> ? cfg.joint_epochs : cfg.iterations;
+    meta::MetaProgressReporter meta_progress(total, std::is_same_v<P, meta::JointPretrain> ? 1 : 25);
+    train::ProgressReporter progress;
+    return learner.run(model, sources, target, split, meta_progress, progress);
+  });
 }
 
 std::pair<double, double> mean_std(const std::vector<double>& v) {
@@ -83,10 +78,14 @@ void run_transfer(TransferArgs& a) {
               {"finetune", to_json(a.meta.finetune)}, {"threads", num_threads()}};
   fmt::print(stderr, "effective config: {}\n", config.dump());
   std::vector<LoadedData> src;
-  for (const auto& path : a.sources) {
+  if (!a.source_features.empty() && a.source_features.size() != a.sources.size())
+    throw ConfigError("--source-features: give one file per --sources entry (" + std::to_string(a.sources.size()) +
+                      " sources, " + std::to_string(a.source_features.size()) + " feature files)");
+  for (std::size_t i = 0; i < a.sources.size(); ++i) {
     DataOptions d = a.target;
-    d.path = path;
+    d.path = a.sources[i];
     d.format = a.source_format;
+    d.features = a.source_features.empty() ? "" : a.source_features[i];
     src.push_back(load_data(d));
   }
   LoadedData tgt = load_data(a.target);
@@ -99,8 +98,12 @@ void run_transfer(TransferArgs& a) {
         Model model(a.model, seed);
         std::vector<std::pair<int, const data::Split*>> sources;
         if (method != "target-only")
-          for (auto& s : src) sources.emplace_back(model.add_domain(s.domain.name, s.domain.n_items), &s.split);
+          for (auto& s : src) {
+            sources.emplace_back(model.add_domain(s.domain.name, s.domain.n_items), &s.split);
+            attach_item_features(model, sources.back().first, s);
+          }
         const int target = model.add_domain(tgt.domain.name, tgt.domain.n_items);
+        attach_item_features(model, target, tgt);
         const data::Split split = a.fraction < 1 ? data::limit_training_users(tgt.split, a.fraction, seed) : tgt.split;
         meta::MetaConfig cfg = a.meta;
         cfg.seed = seed;
@@ -185,30 +188,32 @@ void setup_transfer(CLI::App& app) {
   cmd->add_option("--format", a->target.format, "format of the target file")
       ->check(CLI::IsMember({"s3rec", "pairs", "atomic", "unisrec"}))
       ->capture_default_str();
+  cmd->add_option("--target-features", a->target.features, "target item features (.npy) for --quantizer pq");
+  cmd->add_option("--source-features", a->source_features, "source item features (.npy), comma-separated, one per source (pq)")
+      ->delimiter(',');
   cmd->add_option("--target-fraction", a->fraction, "fraction of target users that keep their training data")
       ->capture_default_str();
   add_model_options(*cmd, a->model, a->backbone, a->quantizer);
   add_trainer_options(*cmd, a->meta.finetune, a->loss, a->threads);
-  cmd->add_option("--meta", a->methods, "rescaled|fomaml|reptile|joint|target-only (comma-separated: several)")
+  cmd->add_option("--meta", a->methods, MetaLearners::joined() + " (comma-separated: several)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"rescaled", "fomaml", "reptile", "joint", "target-only"}));
+      ->check(CLI::IsMember(MetaLearners::names()));
   cmd->add_option("--seeds", a->seeds, "seeds, comma-separated")->delimiter(',');
-  cmd->add_option("--meta-iterations", a->meta.iterations, "meta updates")->check(CLI::Range(0, 100000000))->capture_default_str();
-  cmd->add_option("--inner-steps", a->meta.inner_steps, "k_inner SGD steps per source")->check(CLI::Range(1, 10000))->capture_default_str();
-  cmd->add_option("--inner-lr", a->meta.inner_lr, "inner SGD learning rate alpha")->check(CLI::Range(0.0, 100.0))->capture_default_str();
-  cmd->add_option("--meta-lr", a->meta.meta_lr, "meta Adam learning rate")->check(CLI::Range(0.0, 100.0))->capture_default_str();
-  cmd->add_option("--temperature", a->meta.temperature, "T in softmax(s / T)")->check(CLI::Range(1e-6, 1e6))->capture_default_str();
-  cmd->add_option("--meta-clip", a->meta.clip_norm, "global norm clipping of the meta-gradient")->check(CLI::Range(0.0, 1e9))->capture_default_str();
+  cmd->add_option("--meta-iterations", a->meta.iterations, "meta updates")->capture_default_str();
+  cmd->add_option("--inner-steps", a->meta.inner_steps, "k_inner SGD steps per source")->capture_default_str();
+  cmd->add_option("--inner-lr", a->meta.inner_lr, "inner SGD learning rate alpha")->capture_default_str();
+  cmd->add_option("--meta-lr", a->meta.meta_lr, "meta Adam learning rate")->capture_default_str();
+  cmd->add_option("--temperature", a->meta.temperature, "T in softmax(s / T)")->capture_default_str();
+  cmd->add_option("--meta-clip", a->meta.clip_norm, "global norm clipping of the meta-gradient")->capture_default_str();
   cmd->add_option("--source-weight", a->meta.source_weight,
                   "lambda: add lambda x source i's mean inner gradient to its meta-gradient (0 = SPEC 3.2)")
-      ->check(CLI::Range(0.0, 1e6))
       ->capture_default_str();
-  cmd->add_option("--joint-epochs", a->meta.joint_epochs, "joint pre-training epochs")->check(CLI::Range(0, 100000))->capture_default_str();
-  cmd->add_option("--reptile-step", a->meta.reptile_step, "Reptile step size on mean(phi - theta)")->check(CLI::Range(0.0, 10.0))->capture_default_str();
-  cmd->add_option("--meta-eval-every", a->meta.eval_every, "target validation every N meta iterations (0 = off)")->check(CLI::Range(0, 100000000));
+  cmd->add_option("--joint-epochs", a->meta.joint_epochs, "joint pre-training epochs")->capture_default_str();
+  cmd->add_option("--reptile-step", a->meta.reptile_step, "Reptile step size on mean(phi - theta)")->capture_default_str();
+  cmd->add_option("--meta-eval-every", a->meta.eval_every, "target validation every N meta iterations (0 = off)");
   cmd->add_flag("--meta-keep-best", a->meta.keep_best,
                 "rescaled/fomaml: fine-tune from the meta iteration with the best target validation (needs --meta-eval-every)");
-  cmd->add_flag("--quiet", a->quiet, "no per-epoch progress lines");
+  cmd->add_flag("--quiet", a->quiet, "no progress lines (meta iterations, fine-tuning epochs)");
   cmd->add_option("--out", a->out, "directory for transfer.json");
   cmd->callback([a] {
     a->meta.batch_size = a->meta.finetune.batch_size;

@@ -2,8 +2,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "metarec/core/error.hpp"
+#include "metarec/data/features.hpp"
+#include "registry.hpp"
 
 namespace metarec::cli {
 
@@ -15,59 +18,82 @@ void add_data_options(CLI::App& app, DataOptions& d, bool required) {
       ->capture_default_str();
   app.add_flag("--lenient", d.lenient, "skip and count malformed records instead of failing");
   app.add_option("--kcore", d.kcore, "iterative k-core filter on users and items (0 = off)")->check(CLI::Range(0, 1000));
+  app.add_option("--features", d.features, "item features (.npy, rows = items + 1, row 0 unused) for --quantizer pq");
 }
 
+// Option ranges are not repeated here: each config's validate() is the one place that knows them,
+// and the commands call it right after parsing (a ConfigError names the field and its range, exit 2).
+
 void add_model_options(CLI::App& app, ModelConfig& m, std::string& backbone, std::string& quantizer) {
-  app.add_option("--backbone", backbone, "sequence encoder")
-      ->check(CLI::IsMember({"sasrec", "gru4rec", "bert4rec"}))
+  app.add_option("--backbone", backbone, "sequence encoder: " + Backbones::joined())
+      ->check(CLI::IsMember(Backbones::names()))
       ->capture_default_str();
-  app.add_option("--quantizer", quantizer, "item representation: none (ID embeddings) or vq (MetaRec multi-head VQ)")
-      ->check(CLI::IsMember({"none", "vq"}))
+  app.add_option("--quantizer", quantizer,
+                 "item representation: none (ID embeddings), vq (MetaRec multi-head VQ) or pq (VQ-Rec product "
+                 "quantization of item features, needs --features)")
+      ->check(CLI::IsMember(Quantizers::names()))
       ->capture_default_str();
   auto& q = m.quantizer;
-  app.add_option("--vq-heads", q.heads, "VQ heads H (divide d)")->check(CLI::Range(1, 4096))->capture_default_str();
-  app.add_option("--codebook-size", q.codebook_size, "codewords K per head")->check(CLI::Range(2, 1 << 20))->capture_default_str();
-  app.add_option("--code-dim", q.code_dim, "projected head size d_c (0 = d/H)")->check(CLI::Range(0, 65536))->capture_default_str();
-  app.add_option("--vq-beta", q.beta, "commitment weight")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_option("--vq-heads", q.heads, "VQ heads H (divide d)")->capture_default_str();
+  app.add_option("--codebook-size", q.codebook_size, "codewords K per head")->capture_default_str();
+  app.add_option("--code-dim", q.code_dim, "projected head size d_c (0 = d/H)")->capture_default_str();
+  app.add_option("--vq-beta", q.beta, "commitment weight")->capture_default_str();
   app.add_flag("--vq-ema", q.ema, "EMA codebook updates instead of the codebook loss");
-  app.add_option("--vq-decay", q.decay, "EMA decay")->check(CLI::Range(1e-6, 0.999999))->capture_default_str();
-  app.add_option("--dead-after", q.dead_after, "restart codes unused for N steps (0 = never)")->check(CLI::Range(0, 1 << 30))->capture_default_str();
+  app.add_option("--vq-decay", q.decay, "EMA decay, in (0, 1)")->capture_default_str();
+  app.add_option("--dead-after", q.dead_after, "restart codes unused for N steps (0 = never)")->capture_default_str();
   app.add_flag("--vq-residual", q.residual, "domain-specific residual on the quantized items");
   app.add_flag("--vq-skip", q.skip, "add each item's own embedding to its quantized representation");
   app.add_flag("--vq-stop-table-gradient", q.stop_table_gradient,
                "no gradient from the quantized path into the item table (needs --vq-skip or --vq-input-only)");
   app.add_flag("--vq-input-only", q.input_only,
                "quantized items feed the encoder only; items are scored against their own embeddings");
-  app.add_option("--vq-loss-weight", q.loss_weight, "weight of the VQ loss in the training loss")
-      ->check(CLI::Range(0.0, 1e6))->capture_default_str();
-  app.add_option("--d", m.d, "hidden size")->check(CLI::Range(1, 4096))->capture_default_str();
-  app.add_option("--layers", m.layers, "Transformer blocks or GRU layers")->check(CLI::Range(1, 64))->capture_default_str();
-  app.add_option("--heads", m.heads, "attention heads (divide d)")->check(CLI::Range(1, 256))->capture_default_str();
-  app.add_option("--inner", m.inner, "feed-forward inner size")->check(CLI::Range(1, 65536))->capture_default_str();
-  app.add_option("--max-len", m.max_len, "longest history fed to the model")->check(CLI::Range(2, 4096))->capture_default_str();
-  app.add_option("--dropout", m.dropout, "hidden dropout")->check(CLI::Range(0.0, 0.99))->capture_default_str();
-  app.add_option("--attn-dropout", m.attn_dropout, "attention-probability dropout")->check(CLI::Range(0.0, 0.99))->capture_default_str();
-  app.add_option("--gru-hidden", m.gru_hidden, "GRU4Rec hidden size (0 = d)")->check(CLI::Range(0, 65536))->capture_default_str();
-  app.add_option("--mask-prob", m.mask_prob, "BERT4Rec cloze probability")->check(CLI::Range(0.01, 0.99))->capture_default_str();
-  app.add_option("--init-std", m.init_std, "std of the normal initialisation")->check(CLI::Range(1e-6, 10.0))->capture_default_str();
+  app.add_option("--vq-loss-weight", q.loss_weight, "weight of the VQ loss in the training loss")->capture_default_str();
+  app.add_option("--pq-subspaces", q.pq_subspaces, "pq: sub-spaces D of the item features")->capture_default_str();
+  app.add_option("--pq-codewords", q.pq_codewords, "pq: codewords M per sub-space")->capture_default_str();
+  app.add_option("--d", m.d, "hidden size")->capture_default_str();
+  app.add_option("--layers", m.layers, "Transformer blocks or GRU layers")->capture_default_str();
+  app.add_option("--heads", m.heads, "attention heads (divide d)")->capture_default_str();
+  app.add_option("--inner", m.inner, "feed-forward inner size")->capture_default_str();
+  app.add_option("--max-len", m.max_len, "longest history fed to the model")->capture_default_str();
+  app.add_option("--dropout", m.dropout, "hidden dropout")->capture_default_str();
+  app.add_option("--attn-dropout", m.attn_dropout, "attention-probability dropout")->capture_default_str();
+  app.add_option("--gru-hidden", m.gru_hidden, "GRU4Rec hidden size (0 = d)")->capture_default_str();
+  app.add_option("--mask-prob", m.mask_prob, "BERT4Rec cloze probability")->capture_default_str();
+  app.add_option("--init-std", m.init_std, "std of the normal initialisation")->capture_default_str();
 }
 
 void add_trainer_options(CLI::App& app, train::TrainerConfig& t, std::string& loss, int& threads) {
   app.add_option("--loss", loss, "ce (full softmax), bce or bpr (one sampled negative per position)")
       ->check(CLI::IsMember({"ce", "bce", "bpr"}))
       ->capture_default_str();
-  app.add_option("--epochs", t.epochs, "maximum epochs")->check(CLI::Range(1, 100000))->capture_default_str();
-  app.add_option("--eval-every", t.eval_every, "validate every N epochs")->check(CLI::Range(1, 100000))->capture_default_str();
-  app.add_option("--patience", t.patience, "evaluations without improvement before stopping (0 = off)")->check(CLI::Range(0, 100000))->capture_default_str();
-  app.add_option("--batch-size", t.batch_size, "training sequences per batch")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  app.add_option("--lr", t.lr, "Adam learning rate")->check(CLI::Range(1e-9, 10.0))->capture_default_str();
-  app.add_option("--weight-decay", t.weight_decay, "Adam L2 weight decay")->check(CLI::Range(0.0, 10.0))->capture_default_str();
-  app.add_option("--clip", t.clip_norm, "global gradient-norm clipping (0 = off)")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_option("--epochs", t.epochs, "maximum epochs")->capture_default_str();
+  app.add_option("--eval-every", t.eval_every, "validate every N epochs")->capture_default_str();
+  app.add_option("--patience", t.patience, "evaluations without improvement before stopping (0 = off)")->capture_default_str();
+  app.add_option("--batch-size", t.batch_size, "training sequences per batch")->capture_default_str();
+  app.add_option("--optimizer", t.optimizer, "adam, adamw (decoupled weight decay) or sgd")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, optim::OptimizerKind>{
+          {"adam", optim::OptimizerKind::adam}, {"adamw", optim::OptimizerKind::adamw}, {"sgd", optim::OptimizerKind::sgd}}))
+      ->default_str("adam");
+  app.add_option("--lr", t.lr, "learning rate")->capture_default_str();
+  app.add_option("--weight-decay", t.weight_decay, "L2 weight decay (adamw: decoupled)")->capture_default_str();
+  app.add_option("--momentum", t.momentum, "sgd momentum")->capture_default_str();
+  app.add_option("--clip", t.clip_norm, "global gradient-norm clipping (0 = off)")->capture_default_str();
   app.add_option("--seed", t.seed, "random seed")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024))->capture_default_str();
-  app.add_flag("--mask-history", t.eval.mask_history, "exclude history items from the ranking (off: RecBole/S3-Rec protocol)");
-  app.add_option("--ks", t.eval.ks, "cut-offs for HR@K and NDCG@K")->delimiter(',')->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_flag("--mask-history", t.eval.mask_history,
+               "exclude the user's history items from the ranking (the S3-Rec and RecTools evaluations do; off: "
+               "every item is ranked)");
+  app.add_option("--ks", t.eval.ks, "cut-offs for HR@K and NDCG@K")->delimiter(',')->capture_default_str();
 }
+
+namespace {
+void read_item_features(const DataOptions& d, LoadedData& out) {
+  if (d.features.empty()) return;
+  data::ReadOptions ro;
+  ro.lenient = d.lenient;
+  out.features = data::read_npy_features(d.features, out.domain.n_items, ro).values;
+}
+}  // namespace
 
 LoadedData load_data(const DataOptions& d) {
   data::ReadOptions ro;
@@ -78,6 +104,7 @@ LoadedData load_data(const DataOptions& d) {
     if (d.kcore > 0) throw ConfigError("--kcore cannot be applied to a pre-split unisrec dataset");
     out.domain = std::move(u.domain);
     out.split = std::move(u.split);
+    read_item_features(d, out);
     return out;
   }
   if (d.format == "s3rec") out.domain = data::read_sequences(d.path, ro);
@@ -88,6 +115,7 @@ LoadedData load_data(const DataOptions& d) {
   data::SplitOptions so;
   so.lenient = d.lenient;
   out.split = data::split_leave_one_out(out.domain, so);
+  read_item_features(d, out);
   return out;
 }
 
@@ -101,7 +129,7 @@ json to_json(const quantizers::QuantizerConfig& q) {
   return json{{"heads", q.heads}, {"codebook_size", q.codebook_size}, {"code_dim", q.code_dim}, {"beta", q.beta},
               {"ema", q.ema}, {"decay", q.decay}, {"dead_after", q.dead_after}, {"residual", q.residual},
               {"skip", q.skip}, {"stop_table_gradient", q.stop_table_gradient}, {"input_only", q.input_only},
-              {"loss_weight", q.loss_weight}};
+              {"loss_weight", q.loss_weight}, {"pq_subspaces", q.pq_subspaces}, {"pq_codewords", q.pq_codewords}};
 }
 
 json to_json(const ModelConfig& m) {
@@ -136,18 +164,21 @@ void from_json(const json& j, ModelConfig& m) {
     m.quantizer.loss_weight = q.value("loss_weight", 1.0);
     m.quantizer.stop_table_gradient = q.value("stop_table_gradient", false);
     m.quantizer.input_only = q.value("input_only", false);
+    m.quantizer.pq_subspaces = q.value("pq_subspaces", m.quantizer.pq_subspaces);
+    m.quantizer.pq_codewords = q.value("pq_codewords", m.quantizer.pq_codewords);
   }
 }
 
 json to_json(const train::TrainerConfig& t) {
   return json{{"epochs", t.epochs}, {"eval_every", t.eval_every}, {"patience", t.patience},
-              {"batch_size", t.batch_size}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
+              {"batch_size", t.batch_size}, {"optimizer", optim::optimizer_name(t.optimizer)}, {"lr", t.lr},
+              {"weight_decay", t.weight_decay}, {"momentum", t.momentum},
               {"clip", t.clip_norm}, {"loss", loss_name(t.loss)}, {"seed", t.seed},
               {"select_metric", t.select_metric}, {"ks", t.eval.ks}, {"mask_history", t.eval.mask_history}};
 }
 
 json to_json(const DataOptions& d) {
-  return json{{"data", d.path}, {"format", d.format}, {"lenient", d.lenient}, {"kcore", d.kcore}};
+  return json{{"data", d.path}, {"format", d.format}, {"lenient", d.lenient}, {"kcore", d.kcore}, {"features", d.features}};
 }
 
 json to_json(const data::LoadReport& r) {

@@ -5,10 +5,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "metarec/core/error.hpp"
 #include "metarec/data/all.hpp"
 #include "metarec/eval/metrics.hpp"
 #include "metarec/model/config.hpp"
-#include "metarec/model/recommender.hpp"
+#include "metarec/recommender/recommender.hpp"
 #include "metarec/train/trainer.hpp"
 
 namespace metarec::cli {
@@ -21,13 +22,28 @@ struct DataOptions {
   std::string format = "s3rec";  // s3rec | pairs | atomic | unisrec
   bool lenient = false;
   int kcore = 0;
+  std::string features;  // item features (.npy, rows = items + 1) for --quantizer pq
 };
 
 /// A loaded domain and its leave-one-out split.
 struct LoadedData {
   data::Domain domain;
   data::Split split;
+  Tensor<float> features;  // [n_items + 1, f] when DataOptions::features is set
 };
+
+/// Gives the quantizer a domain's item features when it codes items from them (pq).
+template <class Model>
+void attach_item_features(Model& model, int k, const LoadedData& d) {
+  if constexpr (requires { model.quantizer().set_features(k, d.features); }) {
+    if (d.features.size() == 0)
+      throw ConfigError(std::string("--quantizer ") + Model::Quantizer::name + " codes items from their features: give " +
+                        "--features FILE.npy for domain '" + d.domain.name + "' (rows = items + 1, row 0 unused)");
+    model.quantizer().set_features(k, d.features);
+  } else if (d.features.size() != 0) {
+    throw ConfigError("--features is read by --quantizer pq only (here: " + std::string(Model::Quantizer::name) + ")");
+  }
+}
 
 void add_data_options(CLI::App& app, DataOptions& d, bool required = true);
 void add_model_options(CLI::App& app, ModelConfig& m, std::string& backbone, std::string& quantizer);

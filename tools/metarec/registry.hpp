@@ -1,35 +1,64 @@
 #pragma once
-// The fixed set of model instantiations the command-line tool can run. Names
-// on the command line map to policy types here and nowhere else.
+// The policies the command-line tool can run. Names on the command line are
+// each policy's own `name`; adding a backbone, quantizer or meta-learner to
+// the tool is one entry in one of the three lists below.
 #include <string>
+#include <vector>
 
 #include "metarec/backbones/bert4rec.hpp"
 #include "metarec/backbones/gru4rec.hpp"
 #include "metarec/backbones/sasrec.hpp"
 #include "metarec/core/error.hpp"
-#include "metarec/model/recommender.hpp"
+#include "metarec/meta/transfer.hpp"
 #include "metarec/quantizers/identity.hpp"
 #include "metarec/quantizers/multi_head_vq.hpp"
+#include "metarec/quantizers/product_quantizer.hpp"
+#include "metarec/recommender/recommender.hpp"
 
 namespace metarec::cli {
 
-inline const char* backbone_names = "sasrec|gru4rec|bert4rec";
-inline const char* quantizer_names = "none|vq";
+template <class... Policies>
+struct PolicyList {
+  /// The policies' names, in list order (for --help and CLI::IsMember).
+  static std::vector<std::string> names() { return {Policies::name...}; }
+  static std::string joined() {
+    std::string s;
+    for (const auto& n : names()) s += (s.empty() ? "" : "|") + n;
+    return s;
+  }
+  /// Calls f.template operator()<P>() for the policy P named `name`; ConfigError naming `what` otherwise.
+  template <class F>
+  static decltype(auto) with(const std::string& name, const char* what, F&& f) {
+    return dispatch<F, Policies...>(name, what, f);
+  }
 
-/// Calls f.template operator()<Model>() with the Recommender type named by
-/// (backbone, quantizer); ConfigError for an unknown name.
+ private:
+  template <class F, class P, class... Rest>
+  static decltype(auto) dispatch(const std::string& name, const char* what, F& f) {
+    if (name == P::name) return f.template operator()<P>();
+    if constexpr (sizeof...(Rest) > 0) return dispatch<F, Rest...>(name, what, f);
+    else throw ConfigError("unknown " + std::string(what) + " '" + name + "' (expected " + joined() + ")");
+  }
+};
+
+using Backbones = PolicyList<backbones::SASRec, backbones::GRU4Rec, backbones::BERT4Rec>;
+using Quantizers = PolicyList<quantizers::Identity, quantizers::MultiHeadVQ, quantizers::ProductQuantizer>;
+using MetaLearners =
+    PolicyList<meta::SimilarityRescaled, meta::FOMAML, meta::Reptile, meta::JointPretrain, meta::TargetOnly>;
+
+/// Calls f.template operator()<Model>() with the Recommender type named by (backbone, quantizer).
 template <class F>
 decltype(auto) with_model(const std::string& backbone, const std::string& quantizer, F&& f) {
-  auto with_quantizer = [&]<class B>() -> decltype(auto) {
-    if (quantizer == "none" || quantizer.empty())
-      return f.template operator()<Recommender<B, quantizers::Identity>>();
-    if (quantizer == "vq") return f.template operator()<Recommender<B, quantizers::MultiHeadVQ>>();
-    throw ConfigError("unknown quantizer '" + quantizer + "' (expected " + quantizer_names + ")");
-  };
-  if (backbone == "sasrec") return with_quantizer.template operator()<backbones::SASRec>();
-  if (backbone == "gru4rec") return with_quantizer.template operator()<backbones::GRU4Rec>();
-  if (backbone == "bert4rec") return with_quantizer.template operator()<backbones::BERT4Rec>();
-  throw ConfigError("unknown backbone '" + backbone + "' (expected " + backbone_names + ")");
+  return Backbones::with(backbone, "backbone", [&]<class B>() -> decltype(auto) {
+    return Quantizers::with(quantizer.empty() ? std::string("none") : quantizer, "quantizer",
+                            [&]<class Q>() -> decltype(auto) { return f.template operator()<Recommender<B, Q>>(); });
+  });
+}
+
+/// Calls f.template operator()<Policy>() with the meta-learner named `name`.
+template <class F>
+decltype(auto) with_meta_learner(const std::string& name, F&& f) {
+  return MetaLearners::with(name, "meta-learner", f);
 }
 
 }  // namespace metarec::cli

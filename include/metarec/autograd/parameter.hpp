@@ -59,4 +59,31 @@ struct Parameter {
   }
 };
 
+/// Copies of the values of a list of parameters: the best model so far (the
+/// trainer's early stopping, keep_best) or theta before a meta inner loop.
+template <class T>
+class ParameterSnapshot {
+ public:
+  void take(const std::vector<Parameter<T>*>& ps) {
+    values_.resize(ps.size());
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      if (values_[i].shape() != ps[i]->value.shape()) values_[i] = Tensor<T>(ps[i]->value.shape());
+      values_[i].copy_from(ps[i]->value);
+    }
+  }
+  /// Writes the copies back into the same list (same order, same shapes).
+  void restore(const std::vector<Parameter<T>*>& ps) const {
+    if (ps.size() != values_.size())
+      throw ShapeError("ParameterSnapshot::restore: " + std::to_string(ps.size()) + " parameters, snapshot of " +
+                       std::to_string(values_.size()));
+    for (std::size_t i = 0; i < ps.size(); ++i) ps[i]->value.copy_from(values_[i]);
+  }
+  const Tensor<T>& operator[](std::size_t i) const { return values_[i]; }
+  std::size_t size() const { return values_.size(); }
+  bool empty() const { return values_.empty(); }
+
+ private:
+  std::vector<Tensor<T>> values_;
+};
+
 }  // namespace metarec

@@ -18,7 +18,7 @@ struct BERT4Rec {
   class Model {
    public:
     Model(nn::ParameterStore<T>& store, const std::string& prefix, const ModelConfig& c, Rng& rng)
-        : encoder_(store, prefix, c, rng, /*causal=*/false) {}
+        : encoder_(store, prefix, c.transformer(), rng, /*causal=*/false) {}
     Var<T> encode(Tape<T>& t, Var<T> x, const SequenceView& s) { return encoder_(t, x, s.mask); }
     Var<T> encode_packed(Tape<T>& t, Var<T> x, const PackedView& s) { return encoder_.packed(t, x, s); }
 

@@ -16,7 +16,7 @@ struct SASRec {
   class Model {
    public:
     Model(nn::ParameterStore<T>& store, const std::string& prefix, const ModelConfig& c, Rng& rng)
-        : encoder_(store, prefix, c, rng, /*causal=*/true) {}
+        : encoder_(store, prefix, c.transformer(), rng, /*causal=*/true) {}
     Var<T> encode(Tape<T>& t, Var<T> x, const SequenceView& s) { return encoder_(t, x, s.mask); }
     Var<T> encode_packed(Tape<T>& t, Var<T> x, const PackedView& s) { return encoder_.packed(t, x, s); }
 

@@ -19,7 +19,7 @@ struct TargetOnly {
 struct JointPretrain {
   static constexpr const char* name = "joint";
   template <class Model>
-  static void pretrain(TransferTask<Model>& task, TransferResult&) {
+  static void pretrain(TransferTask<Model>& task, TransferResult& res) {
     using T = typename Model::Scalar;
     Model& model = task.model;
     const MetaConfig& cfg = task.config;
@@ -32,13 +32,22 @@ struct JointPretrain {
     }
     optim::Adam<T> adam(params, optim::AdamConfig{.lr = cfg.finetune.lr});
     Tape<T> tape(cfg.seed + 13);
-    for (index_t s = 0; s < steps * cfg.joint_epochs; ++s)
-      for (std::size_t i = 0; i < sources.size(); ++i) {
-        tape.reset();
-        model.parameters().zero_grad();
-        tape.backward(model.loss(tape, task.sources[i], sources.stream(i).next()));
-        adam.step();
-      }
+    for (int epoch = 1; epoch <= cfg.joint_epochs; ++epoch) {
+      IterationLog log;  // one entry per epoch of every source; query_loss = mean source loss
+      log.iteration = epoch;
+      for (index_t s = 0; s < steps; ++s)
+        for (std::size_t i = 0; i < sources.size(); ++i) {
+          tape.reset();
+          model.parameters().zero_grad();
+          Var<T> loss = model.loss(tape, task.sources[i], sources.stream(i).next());
+          log.query_loss += static_cast<double>(loss.value()[0]) / static_cast<double>(steps * sources.size());
+          tape.backward(loss);
+          adam.step();
+        }
+      log.weight.assign(sources.size(), 1.0 / static_cast<double>(sources.size()));
+      res.iterations.push_back(std::move(log));
+      if (task.report(res.iterations.back())) break;
+    }
   }
 };
 
@@ -55,7 +64,7 @@ struct Reptile {
     const auto shared = model.shared_parameters();
     SourceTasks<Model> sources(task);
     Tape<T> tape(cfg.seed + 13);
-    ValueSnapshot<T> theta;
+    ParameterSnapshot<T> theta;
     std::vector<Tensor<T>> delta;
     for (auto* p : shared) delta.emplace_back(p->value.shape());
     const double scale = cfg.reptile_step / static_cast<double>(task.sources.size());
@@ -64,7 +73,7 @@ struct Reptile {
       for (auto& d : delta) d.zero();
       for (std::size_t i = 0; i < task.sources.size(); ++i) {
         theta.restore(shared);
-        sources.adapt(i, tape, shared);
+        sources.adapt(i, tape);
         for (std::size_t p = 0; p < shared.size(); ++p)
           for (index_t e = 0; e < delta[p].size(); ++e) delta[p][e] += shared[p]->value[e] - theta[p][e];
       }
@@ -75,6 +84,7 @@ struct Reptile {
       log.iteration = it;
       log.weight.assign(task.sources.size(), 1.0 / static_cast<double>(task.sources.size()));
       res.iterations.push_back(std::move(log));
+      if (task.report(res.iterations.back())) break;
     }
   }
 };

@@ -1,7 +1,7 @@
 #pragma once
 /// @file common.hpp
 /// Pieces shared by the meta-learners: configuration, endless batch streams,
-/// parameter snapshots, per-iteration logs.
+/// per-iteration logs.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -98,40 +98,6 @@ class BatchStream {
   train::BatchInputs inputs_;
   std::uint64_t epoch_ = 0;
 };
-
-/// Copies of a list of parameter values (theta before the inner loop).
-template <class T>
-class ValueSnapshot {
- public:
-  void take(const std::vector<Parameter<T>*>& ps) {
-    values_.resize(ps.size());
-    for (std::size_t i = 0; i < ps.size(); ++i) {
-      if (values_[i].shape() != ps[i]->value.shape()) values_[i] = Tensor<T>(ps[i]->value.shape());
-      values_[i].copy_from(ps[i]->value);
-    }
-  }
-  void restore(const std::vector<Parameter<T>*>& ps) const {
-    for (std::size_t i = 0; i < ps.size(); ++i) ps[i]->value.copy_from(values_[i]);
-  }
-  const Tensor<T>& operator[](std::size_t i) const { return values_[i]; }
-  std::size_t size() const { return values_.size(); }
-
- private:
-  std::vector<Tensor<T>> values_;
-};
-
-/// p -= lr * grad for every trainable parameter (the inner-loop SGD step).
-template <class T>
-void sgd_step(const std::vector<Parameter<T>*>& ps, double lr) {
-  for (auto* p : ps) {
-    if (!p->trainable) continue;
-    const T a = static_cast<T>(lr);
-    T* v = p->value.data();
-    const T* g = p->grad.data();
-    const index_t n = p->value.size();
-    for (index_t i = 0; i < n; ++i) v[i] -= a * g[i];
-  }
-}
 
 /// Cosine similarity of two equally long vectors (0 when either is zero).
 template <class T>

@@ -34,7 +34,7 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
   SourceTasks<Model> sources(task);
   BatchStream target_stream(model, *task.target_split, cfg.batch_size, cfg.seed + 7);
   Tape<T> tape(cfg.seed + 13), eval_tape(cfg.seed + 17);
-  ValueSnapshot<T> theta, best;  // best: meta parameters at the best validated iteration (keep_best)
+  ParameterSnapshot<T> theta, best;  // best: meta parameters at the best validated iteration (keep_best)
   double best_score = 0;
   const std::size_t S = task.sources.size();
   // lambda / (alpha * k): turns the inner-loop displacement theta - phi_i into lambda * mean source gradient.
@@ -52,7 +52,7 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
     const TrainInputs& query = target_stream.next();
     for (std::size_t i = 0; i < S; ++i) {
       if (i > 0) theta.restore(shared);
-      sources.adapt(i, tape, shared);
+      sources.adapt(i, tape);
       tape.reset();
       model.parameters().zero_grad();
       Var<T> q = model.loss(tape, task.target, query);
@@ -103,6 +103,7 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
         best.take(meta_params);
       }
     }
+    if (task.report(res.iterations.back())) break;
   }
   if (res.meta_best_iteration > 0) best.restore(meta_params);
 }

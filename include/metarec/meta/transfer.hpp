@@ -12,8 +12,18 @@
 
 namespace metarec::meta {
 
+namespace detail {
+template <class C>
+bool call_meta_iteration(C& c, const IterationLog& log) {
+  if constexpr (requires { { c.on_meta_iteration(log) } -> std::convertible_to<bool>; }) return c.on_meta_iteration(log);
+  else if constexpr (requires { c.on_meta_iteration(log); }) c.on_meta_iteration(log);
+  return false;
+}
+}  // namespace detail
+
 template <class Model, class Policy>
 class MetaTransfer {
+  static_assert(check_transferable_model<Model>(), "meta::MetaTransfer needs a TransferableModel (model/contract.hpp)");
   static_assert(MetaLearner<Policy, Model>,
                 "Meta-learner policy must define `name` and `template <class Model> static void "
                 "pretrain(TransferTask<Model>&, TransferResult&)`");
@@ -29,6 +39,13 @@ class MetaTransfer {
     if (sources.empty() && !std::is_same_v<Policy, TargetOnly>)
       throw ConfigError(std::string("meta-learner '") + Policy::name + "' needs at least one source domain");
     TransferTask<Model> task{model, {}, {}, target, &target_split, config_};
+    // Callbacks are detected, as in train::fit: on_meta_iteration(const IterationLog&) may return
+    // bool (true = end the meta phase); the same objects then see fine-tuning.
+    task.on_iteration = [&](const IterationLog& log) {
+      bool stop = false;
+      ((stop = detail::call_meta_iteration(callbacks, log) || stop), ...);
+      return stop;
+    };
     for (const auto& [k, split] : sources) {
       if (k == target) throw ConfigError("a source domain cannot also be the target");
       task.sources.push_back(k);

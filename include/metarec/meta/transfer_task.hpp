@@ -8,6 +8,7 @@
 
 #include "metarec/meta/common.hpp"
 #include "metarec/optim/adam.hpp"
+#include "metarec/optim/sgd.hpp"
 
 namespace metarec::meta {
 
@@ -23,6 +24,13 @@ struct TransferTask {
   /// train::evaluate on target_split->valid with config.finetune.eval. Set it to select on
   /// another protocol, or to drive keep_best through a known curve in a test.
   std::function<eval::Metrics(Model&)> validate_target;
+  /// Called after each logged meta iteration (MetaTransfer wires the callbacks' on_meta_iteration
+  /// here); returning true ends the meta phase there, as an ensmallen callback's `true` ends
+  /// optimization.
+  std::function<bool(const IterationLog&)> on_iteration;
+
+  /// Reports a finished iteration; true = stop the meta phase.
+  bool report(const IterationLog& log) { return on_iteration ? on_iteration(log) : false; }
 
   eval::Metrics validate(Tape<typename Model::Scalar>& tape) {
     if (validate_target) return validate_target(model);
@@ -37,7 +45,8 @@ template <class Model>
 class SourceTasks {
  public:
   using T = typename Model::Scalar;
-  explicit SourceTasks(TransferTask<Model>& task) : task_(task) {
+  explicit SourceTasks(TransferTask<Model>& task)
+      : task_(task), inner_(task.model.shared_parameters(), optim::SGDConfig{.lr = task.config.inner_lr}) {
     const MetaConfig& cfg = task.config;
     for (std::size_t i = 0; i < task.sources.size(); ++i) {
       tables_.push_back(task.model.domain_parameters(task.sources[i]));
@@ -49,20 +58,22 @@ class SourceTasks {
   BatchStream& stream(std::size_t i) { return streams_[i]; }
   const std::vector<Parameter<T>*>& tables(std::size_t i) const { return tables_[i]; }
 
-  /// k_inner steps on source i from the current shared values: SGD (inner_lr)
-  /// on `shared` gives phi_i; the source table follows its gradient with Adam.
-  void adapt(std::size_t i, Tape<T>& tape, const std::vector<Parameter<T>*>& shared) {
+  /// k_inner steps on source i from the current shared values: plain SGD
+  /// (inner_lr) on the shared parameters gives phi_i; the source table follows
+  /// its gradient with Adam.
+  void adapt(std::size_t i, Tape<T>& tape) {
     for (int s = 0; s < task_.config.inner_steps; ++s) {
       tape.reset();
       task_.model.parameters().zero_grad();
       tape.backward(task_.model.loss(tape, task_.sources[i], streams_[i].next()));
-      sgd_step(shared, task_.config.inner_lr);
+      inner_.step();
       opt_[i]->step();
     }
   }
 
  private:
   TransferTask<Model>& task_;
+  optim::SGD<T> inner_;  // over model.shared_parameters()
   std::vector<std::vector<Parameter<T>*>> tables_;
   std::vector<std::unique_ptr<optim::Adam<T>>> opt_;
   std::vector<BatchStream> streams_;

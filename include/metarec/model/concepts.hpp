@@ -12,28 +12,10 @@
 #include "metarec/core/random.hpp"
 #include "metarec/core/sequence_view.hpp"
 #include "metarec/model/config.hpp"
+#include "metarec/model/contract.hpp"
 #include "metarec/nn/parameter_store.hpp"
 
 namespace metarec {
-
-
-/// How a backbone is trained and queried.
-enum class Objective {
-  next_item,  ///< causal: predict item t+1 at every position t (SASRec, GRU4Rec)
-  cloze       ///< bidirectional: predict masked items; a [MASK] is appended at inference (BERT4Rec)
-};
-
-/// Representations of a domain's item table after the quantizer.
-template <class T>
-struct QuantizedItems {
-  Var<T> items;     ///< [rows, d], row 0 = padding
-  Var<T> aux_loss;  ///< scalar added to the training loss, or invalid
-  /// [rows, d] representations the hidden states are scored against, when they differ from `items`
-  /// (invalid = `items`: input and output tied).
-  Var<T> scoring{};
-  /// What the hidden states are scored against.
-  const Var<T>& scored() const { return scoring.valid() ? scoring : items; }
-};
 
 namespace concepts {
 template <class P, class T>

@@ -8,7 +8,8 @@
 
 #include "metarec/core/error.hpp"
 #include "metarec/core/tensor.hpp"
-#include "metarec/quantizers/quantizer_config.hpp"
+#include "metarec/nn/transformer.hpp"
+#include "metarec/model/quantizer_config.hpp"
 
 namespace metarec {
 
@@ -26,6 +27,12 @@ struct ModelConfig {
   double mask_prob = 0.2;      ///< BERT4Rec cloze probability
   quantizers::QuantizerConfig quantizer;  ///< used (and validated) by the VQ / PQ quantizers
 
+  /// The Transformer-stack view of this config (SASRec, BERT4Rec).
+  nn::TransformerConfig transformer() const {
+    return {.d = d, .heads = heads, .inner = inner, .max_len = max_len, .layers = layers, .dropout = dropout,
+            .attn_dropout = attn_dropout, .ln_eps = ln_eps, .init_std = init_std};
+  }
+
   /// Throws ConfigError naming the first field out of range.
   void validate() const {
     check_range<index_t>("d", d, 1, 1 << 16);
@@ -39,6 +46,9 @@ struct ModelConfig {
     check_range("attn_dropout", attn_dropout, 0.0, 0.99);
     check_range("mask_prob", mask_prob, 0.01, 0.99);
     check_range<index_t>("gru_hidden", gru_hidden, 0, 1 << 16);
+    check_range("init_std", init_std, 0.0, 10.0);
+    if (!(ln_eps > 0)) throw ConfigError("ln_eps = " + std::to_string(ln_eps) + " must be > 0");
+    quantizer.validate(d);
   }
 };
 

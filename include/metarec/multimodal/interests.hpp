@@ -14,7 +14,7 @@
 
 #include "metarec/autograd/tape.hpp"
 #include "metarec/core/sequence_view.hpp"
-#include "metarec/multimodal/kmeans.hpp"
+#include "metarec/numeric/kmeans.hpp"
 
 namespace metarec::multimodal {
 
@@ -130,15 +130,15 @@ struct InterestClusters {
 template <class T>
 InterestClusters<T> cluster_tokens(const Tensor<T>& tokens, index_t K, int epochs, index_t batch, std::uint64_t seed) {
   const index_t P = tokens.dim(0), d = tokens.dim(1);
-  KMeansOptions o;
+  numeric::KMeansOptions o;
   o.k = K;
-  o.algorithm = KMeansAlgorithm::minibatch;
-  o.init = KMeansInit::kmeans_plus_plus;
+  o.algorithm = numeric::KMeansAlgorithm::minibatch;
+  o.init = numeric::KMeansInit::kmeans_plus_plus;
   o.batch_size = std::min(batch, P);
   o.max_iter = static_cast<int>(std::max<index_t>(1, (static_cast<index_t>(epochs) * P + o.batch_size - 1) / o.batch_size));
   o.tol = 0.0;
   o.seed = seed;
-  KMeansResult<T> r = kmeans(tokens.data(), P, d, o);
+  numeric::KMeansResult<T> r = numeric::kmeans(tokens.data(), P, d, o);
   return {r.centroids, std::move(r.assignment), r.inertia};
 }
 

@@ -34,7 +34,7 @@
 #include "metarec/autograd/ops/tensor_ops.hpp"
 #include "metarec/autograd/ops/fusion.hpp"
 #include "metarec/model/concepts.hpp"
-#include "metarec/model/recommender.hpp"
+#include "metarec/model/contract.hpp"
 #include "metarec/multimodal/fused_scorer.hpp"
 #include "metarec/multimodal/interests.hpp"
 #include "metarec/multimodal/missrec_config.hpp"
@@ -72,7 +72,7 @@ class MISSRecType {
 
   explicit MISSRecType(const MissrecConfig& config, std::uint64_t seed = 0)
       : cfg_((config.validate(), config)), rng_(seed), aug_rng_(seed ^ 0xA5A5A5A5ULL) {
-    const ModelConfig bc = cfg_.block_config();
+    const nn::TransformerConfig bc = cfg_.block_config();
     pos_ = &store_.add("pos.weight", {cfg_.max_len, cfg_.d}, nn::Init::normal(cfg_.init_std), rng_);
     ln_ = nn::LayerNorm<T>(store_, "ln", cfg_.d, cfg_.ln_eps);
     for (int i = 0; i < cfg_.encoder_layers; ++i)
@@ -490,5 +490,6 @@ class MISSRecType {
 
 /// Float weights, the production spelling.
 using MISSRec = MISSRecType<float>;
+static_assert(check_sequence_model<MISSRec>());
 
 }  // namespace metarec::multimodal

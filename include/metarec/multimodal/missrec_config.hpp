@@ -9,7 +9,7 @@
 
 #include "metarec/core/error.hpp"
 #include "metarec/core/tensor.hpp"
-#include "metarec/model/config.hpp"
+#include "metarec/nn/transformer.hpp"
 
 namespace metarec::multimodal {
 
@@ -85,18 +85,9 @@ struct MissrecConfig {
     return std::clamp<index_t>(k, 1, std::max<index_t>(tokens, 1));
   }
   /// The Transformer-block view of this config (encoder and decoder blocks).
-  ModelConfig block_config() const {
-    ModelConfig c;
-    c.d = d;
-    c.heads = heads;
-    c.inner = inner;
-    c.max_len = max_len;
-    c.dropout = dropout;
-    c.attn_dropout = attn_dropout;
-    c.ln_eps = ln_eps;
-    c.init_std = init_std;
-    c.layers = encoder_layers;
-    return c;
+  nn::TransformerConfig block_config() const {
+    return {.d = d, .heads = heads, .inner = inner, .max_len = max_len, .layers = encoder_layers,
+            .dropout = dropout, .attn_dropout = attn_dropout, .ln_eps = ln_eps, .init_std = init_std};
   }
 };
 

@@ -46,7 +46,7 @@
 #include "metarec/core/error.hpp"
 #include "metarec/core/parallel.hpp"
 #include "metarec/data/text.hpp"
-#include "metarec/multimodal/randomized_svd.hpp"
+#include "metarec/numeric/randomized_svd.hpp"
 
 namespace metarec::multimodal {
 
@@ -244,7 +244,7 @@ inline std::string_view text_view(std::string_view text, TextView v, std::string
 
 struct TextFeatureOptions {
   TfidfOptions tfidf;
-  RandomizedSvdOptions svd;  ///< svd.dim = output width
+  numeric::RandomizedSvdOptions svd;  ///< svd.dim = output width
 };
 
 struct TextFeatures {
@@ -269,7 +269,7 @@ TextFeatures text_features(const R& texts, const TextFeatureOptions& opt = {}) {
     throw ConfigError("text features: dim = " + std::to_string(opt.svd.dim) + " exceeds min(texts = " +
                       std::to_string(m.values.rows()) + ", vocabulary buckets used = " + std::to_string(m.values.cols()) +
                       ")" + (m.values.cols() == 0 ? ": every text is empty" : ""));
-  TruncatedSvd<float> svd = randomized_svd(m.values, opt.svd);
+  numeric::TruncatedSvd<float> svd = numeric::randomized_svd(m.values, opt.svd);
   out.values = std::move(svd.embedding);
   out.singular_values = std::move(svd.singular_values);
   out.explained_variance_ratio = svd.explained_ratio;

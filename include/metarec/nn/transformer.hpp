@@ -11,17 +11,42 @@
 #include "metarec/autograd/ops/embedding.hpp"
 #include "metarec/autograd/ops/tensor_ops.hpp"
 #include "metarec/core/sequence_view.hpp"
-#include "metarec/model/config.hpp"
 #include "metarec/nn/attention.hpp"
 #include "metarec/nn/feed_forward.hpp"
 #include "metarec/nn/layer_norm.hpp"
 
 namespace metarec::nn {
 
+/// Sizes and rates of a Transformer block stack: the layer's own settings, so
+/// nn/ depends on no model config (the backbones and MISSRec fill it in).
+struct TransformerConfig {
+  index_t d = 64;             ///< model width
+  int heads = 2;              ///< attention heads (must divide d)
+  index_t inner = 256;        ///< feed-forward inner size
+  index_t max_len = 50;       ///< learned positions (TransformerEncoder)
+  int layers = 2;             ///< blocks (TransformerEncoder)
+  double dropout = 0.5;       ///< hidden dropout
+  double attn_dropout = 0.5;  ///< dropout on attention probabilities
+  double ln_eps = 1e-12;      ///< LayerNorm epsilon
+  double init_std = 0.02;     ///< normal init of the weight matrices and positions
+
+  void validate() const {
+    check_range<index_t>("d", d, 1, 1 << 16);
+    check_range("heads", heads, 1, 1024);
+    if (d % heads != 0)
+      throw ConfigError("heads = " + std::to_string(heads) + " does not divide d = " + std::to_string(d));
+    check_range<index_t>("inner", inner, 1, 1 << 20);
+    check_range<index_t>("max_len", max_len, 1, 1 << 16);
+    check_range("layers", layers, 0, 64);
+    check_range("dropout", dropout, 0.0, 0.99);
+    check_range("attn_dropout", attn_dropout, 0.0, 0.99);
+  }
+};
+
 template <class T>
 class TransformerBlock {
  public:
-  TransformerBlock(ParameterStore<T>& store, const std::string& name, const ModelConfig& c, Rng& rng)
+  TransformerBlock(ParameterStore<T>& store, const std::string& name, const TransformerConfig& c, Rng& rng)
       : attn_(store, name + ".attn", c.d, c.heads, c.attn_dropout, rng),
         ln1_(store, name + ".ln1", c.d, c.ln_eps),
         ffn_(store, name + ".ffn", c.d, c.inner, c.dropout, rng),
@@ -85,7 +110,7 @@ class PositionalEmbedding {
 template <class T>
 class TransformerEncoder {
  public:
-  TransformerEncoder(ParameterStore<T>& store, const std::string& name, const ModelConfig& c, Rng& rng, bool causal)
+  TransformerEncoder(ParameterStore<T>& store, const std::string& name, const TransformerConfig& c, Rng& rng, bool causal)
       : pos_(store, name + ".pos", c.max_len, c.d, c.init_std, rng),
         ln_(store, name + ".ln", c.d, c.ln_eps),
         dropout_(c.dropout),

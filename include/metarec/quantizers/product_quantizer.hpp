@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "metarec/model/concepts.hpp"
-#include "metarec/multimodal/kmeans.hpp"
+#include "metarec/numeric/kmeans.hpp"
 #include "metarec/quantizers/usage.hpp"
 #include "metarec/quantizers/vq_ops.hpp"
 
@@ -84,11 +84,11 @@ struct ProductQuantizer {
         const index_t a = begin(s), w = begin(s + 1) - a;
         for (index_t i = 0; i < n; ++i)
           std::copy_n(pts.data() + i * f_ + a, w, sub.data() + i * w);
-        multimodal::KMeansOptions o;
+        numeric::KMeansOptions o;
         o.k = std::min(M_, n);
         o.max_iter = cfg_.pq_kmeans_iters;
         o.seed = cfg_.seed + static_cast<std::uint64_t>(s);
-        centroids_.push_back(multimodal::kmeans(sub.data(), n, w, o).centroids);
+        centroids_.push_back(numeric::kmeans(sub.data(), n, w, o).centroids);
       }
       fitted_ = true;
       for (auto& dom : domains_) encode(dom);
@@ -153,13 +153,13 @@ struct ProductQuantizer {
       const index_t R = std::max(dom.rows, dom.features.rows()), n = dom.features.rows() - 1;
       dom.codes.assign(static_cast<std::size_t>(R * D_), -1);
       if (n < 1) return;
-      std::vector<float> norms(static_cast<std::size_t>(M_)), scratch(static_cast<std::size_t>(multimodal::nearest_scratch_size(M_)));
+      std::vector<float> norms(static_cast<std::size_t>(M_)), scratch(static_cast<std::size_t>(numeric::nearest_scratch_size(M_)));
       std::vector<std::int32_t> nearest(static_cast<std::size_t>(n));
       for (index_t s = 0; s < D_; ++s) {
         const Tensor<float>& c = centroids_[static_cast<std::size_t>(s)];
         const index_t a = begin(s), w = begin(s + 1) - a, k = c.dim(0);
-        multimodal::row_norms(c.data(), k, w, w, norms.data());
-        multimodal::nearest_centroids(dom.features.data() + f_ + a, n, w, f_, c.data(), k, w, norms.data(),
+        numeric::row_norms(c.data(), k, w, w, norms.data());
+        numeric::nearest_centroids(dom.features.data() + f_ + a, n, w, f_, c.data(), k, w, norms.data(),
                                       nearest.data(), static_cast<float*>(nullptr), scratch.data());
         for (index_t r = 1; r <= n; ++r)
           if (has_features(dom, r))

@@ -15,7 +15,7 @@
 #include "metarec/autograd/tape.hpp"
 #include "metarec/core/gemm.hpp"
 #include "metarec/core/parallel.hpp"
-#include "metarec/multimodal/kmeans.hpp"
+#include "metarec/numeric/kmeans.hpp"
 
 namespace metarec::quantizers {
 
@@ -184,14 +184,14 @@ VQAssignment<T> vq_assign(Var<T> z, Var<T> codebook, double beta, double codeboo
   auto* codes = t.template alloc_n<std::int32_t>(std::max<index_t>(H * R, 1));
   T* dist = t.template alloc_n<T>(std::max<index_t>(H * R, 1));
   T* norms = t.template alloc_n<T>(K);
-  T* scratch = t.template alloc_n<T>(multimodal::nearest_scratch_size(K));
+  T* scratch = t.template alloc_n<T>(numeric::nearest_scratch_size(K));
   const index_t n = R - first;
   for (index_t h = 0; h < H; ++h) {
     const T* ch = cv.data() + h * K * dc;
     std::int32_t* kh = codes + h * R;
     std::fill_n(kh, first, -1);
-    multimodal::row_norms(ch, K, dc, dc, norms);
-    multimodal::nearest_centroids(zv.data() + first * width + h * dc, n, dc, width, ch, K, dc, norms, kh + first,
+    numeric::row_norms(ch, K, dc, dc, norms);
+    numeric::nearest_centroids(zv.data() + first * width + h * dc, n, dc, width, ch, K, dc, norms, kh + first,
                                   dist + h * R + first, scratch);
     METAREC_PARALLEL_FOR(n * dc)
     for (index_t r = first; r < R; ++r) std::memcpy(q.data() + r * width + h * dc, ch + kh[r] * dc, sizeof(T) * dc);

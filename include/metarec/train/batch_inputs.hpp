@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "metarec/data/batching.hpp"
-#include "metarec/model/recommender.hpp"
+#include "metarec/model/contract.hpp"
 
 namespace metarec::train {
 

@@ -12,6 +12,7 @@
 #include "metarec/data/split.hpp"
 #include "metarec/eval/full_ranking.hpp"
 #include "metarec/eval/scorer.hpp"
+#include "metarec/model/contract.hpp"
 
 namespace metarec::train {
 
@@ -55,12 +56,11 @@ Tensor<typename Model::Scalar> user_matrix(Model& model, Tape<typename Model::Sc
 /// Optional model hook: `make_scorer(tape, k, U)` returns the scorer the
 /// evaluator ranks with (MISSRec: fused multi-modal scores); without it the
 /// score is the dot product of U and `item_matrix(tape, k)`.
-template <class Model, class T>
-concept HasCustomScorer = requires(Model& m, Tape<T>& t, int k, const Tensor<T>& U) { m.make_scorer(t, k, U); };
 
 template <class Model>
 eval::Metrics evaluate(Model& model, Tape<typename Model::Scalar>& tape, int k, const data::EvalSet& set,
                        const EvalOptions& opt = {}) {
+  static_assert(check_sequence_model<Model>(), "train::evaluate needs a SequenceModel (model/contract.hpp)");
   using T = typename Model::Scalar;
   Tensor<T> U = user_matrix(model, tape, k, set, opt.batch_users);
   std::vector<std::span<const std::int32_t>> hs(set.histories.begin(), set.histories.end());
@@ -69,7 +69,7 @@ eval::Metrics evaluate(Model& model, Tape<typename Model::Scalar>& tape, int k, 
   fo.ks = opt.ks;
   fo.mask_history = opt.mask_history;
   eval::FullRankingEvaluator<T> evaluator(model.domain(k).n_items, fo);
-  if constexpr (HasCustomScorer<Model, T>) {
+  if constexpr (contract::HasCustomScorer<Model>) {
     return evaluator.evaluate(cases, model.make_scorer(tape, k, U));
   } else {
     Tensor<T> E = model.item_matrix(tape, k);

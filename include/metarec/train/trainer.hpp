@@ -8,17 +8,20 @@
 /// Callbacks are detected, not required (ensmallen's callbacks): any object
 /// passed to fit() may define on_train_begin(const TrainInfo&),
 /// on_step(const StepInfo&), on_eval(int epoch, const eval::Metrics&) and
-/// on_epoch_end(const EpochRecord&).
+/// on_epoch_end(const EpochRecord&). As in ensmallen, on_eval and
+/// on_epoch_end may return bool: true ends training after that epoch (the
+/// best parameters are restored and tested as for early stopping).
 #include <chrono>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "metarec/data/batching.hpp"
 #include "metarec/data/split.hpp"
 #include "metarec/eval/full_ranking.hpp"
-#include "metarec/model/recommender.hpp"
-#include "metarec/optim/adam.hpp"
+#include "metarec/model/contract.hpp"
+#include "metarec/optim/make.hpp"
 #include "metarec/optim/clip.hpp"
 #include "metarec/train/batch_inputs.hpp"
 #include "metarec/train/evaluate.hpp"
@@ -30,8 +33,10 @@ struct TrainerConfig {
   int eval_every = 1;            ///< validate every N epochs
   int patience = 10;             ///< evaluations without improvement before stopping (0 = never stop early)
   index_t batch_size = 256;
-  double lr = 1e-3;              ///< Adam learning rate
-  double weight_decay = 0.0;     ///< Adam L2 weight decay
+  double lr = 1e-3;              ///< learning rate
+  double weight_decay = 0.0;     ///< L2 weight decay (adamw: decoupled)
+  optim::OptimizerKind optimizer = optim::OptimizerKind::adam;
+  double momentum = 0.0;         ///< sgd only
   double clip_norm = 0.0;        ///< global gradient-norm clipping (0 = off)
   LossKind loss = LossKind::ce;
   std::uint64_t seed = 1;
@@ -46,6 +51,9 @@ struct TrainerConfig {
     check_range("lr", lr, 1e-12, 10.0);
     check_range("weight_decay", weight_decay, 0.0, 10.0);
     check_range("clip_norm", clip_norm, 0.0, 1e9);
+    check_range("momentum", momentum, 0.0, 1.0);
+    if (momentum > 0 && optimizer != optim::OptimizerKind::sgd)
+      throw ConfigError("momentum = " + std::to_string(momentum) + " is read by the sgd optimizer only");
     eval::Metrics probe(eval.ks);
     (void)probe[select_metric];  // throws for an unknown metric name
   }
@@ -75,6 +83,7 @@ struct TrainResult {
   int best_epoch = 0;
   int epochs_run = 0;
   bool early_stopped = false;
+  bool stopped_by_callback = false;  ///< a callback's on_eval / on_epoch_end returned true
   eval::Metrics valid, test;
   double train_seconds = 0, train_sequences_per_s = 0, eval_users_per_s = 0;
   std::vector<EpochRecord> history;
@@ -83,30 +92,21 @@ struct TrainResult {
 namespace detail {
 template <class C> void call_train_begin(C& c, const TrainInfo& i) { if constexpr (requires { c.on_train_begin(i); }) c.on_train_begin(i); }
 template <class C> void call_step(C& c, const StepInfo& s) { if constexpr (requires { c.on_step(s); }) c.on_step(s); }
-template <class C> void call_eval(C& c, int e, const eval::Metrics& m) { if constexpr (requires { c.on_eval(e, m); }) c.on_eval(e, m); }
-template <class C> void call_epoch_end(C& c, const EpochRecord& r) { if constexpr (requires { c.on_epoch_end(r); }) c.on_epoch_end(r); }
+/// Calls `f()` and returns its value when it is a bool (a callback asking to stop), else false.
+template <class F>
+bool stop_requested(F&& f) {
+  if constexpr (std::is_convertible_v<decltype(f()), bool>) return static_cast<bool>(f());
+  else return f(), false;
+}
+template <class C> bool call_eval(C& c, int e, const eval::Metrics& m) {
+  if constexpr (requires { c.on_eval(e, m); }) return stop_requested([&] { return c.on_eval(e, m); });
+  return false;
+}
+template <class C> bool call_epoch_end(C& c, const EpochRecord& r) {
+  if constexpr (requires { c.on_epoch_end(r); }) return stop_requested([&] { return c.on_epoch_end(r); });
+  return false;
+}
 
-/// In-memory copy of every parameter (the best model so far).
-template <class T>
-class Snapshot {
- public:
-  void take(nn::ParameterStore<T>& store) {
-    auto ps = store.all();
-    values_.resize(ps.size());
-    for (std::size_t i = 0; i < ps.size(); ++i) {
-      if (values_[i].shape() != ps[i]->value.shape()) values_[i] = Tensor<T>(ps[i]->value.shape());
-      values_[i].copy_from(ps[i]->value);
-    }
-  }
-  void restore(nn::ParameterStore<T>& store) const {
-    auto ps = store.all();
-    for (std::size_t i = 0; i < ps.size() && i < values_.size(); ++i) ps[i]->value.copy_from(values_[i]);
-  }
-  bool empty() const { return values_.empty(); }
-
- private:
-  std::vector<Tensor<T>> values_;
-};
 }  // namespace detail
 
 /// Trains `model` on domain `k` of the split, selects on validation, returns
@@ -114,6 +114,7 @@ class Snapshot {
 /// parameters afterwards.
 template <class Model, class... Callbacks>
 TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConfig& cfg, Callbacks&... callbacks) {
+  static_assert(check_sequence_model<Model>(), "train::fit needs a SequenceModel (model/contract.hpp)");
   using T = typename Model::Scalar;
   using Clock = std::chrono::steady_clock;
   cfg.validate();
@@ -124,9 +125,10 @@ TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConf
   data::BatchIterator batches(split, batch_options<Model>(model, cfg.batch_size, cfg.seed));
   if (batches.n_users() == 0) throw ConfigError("fit: no user of '" + split.name + "' has training data");
   BatchInputs inputs(split, cfg.loss, cfg.seed + 17);
-  optim::Adam<T> adam(model.parameters().all(), optim::AdamConfig{.lr = cfg.lr, .weight_decay = cfg.weight_decay});
+  const auto opt = optim::make_optimizer<T>(
+      model.parameters().all(), {.kind = cfg.optimizer, .lr = cfg.lr, .weight_decay = cfg.weight_decay, .momentum = cfg.momentum});
   Tape<T> tape(cfg.seed + 31), eval_tape(cfg.seed + 47);
-  detail::Snapshot<T> best;
+  ParameterSnapshot<T> best;  // the best model so far
   TrainResult res;
   const TrainInfo info{cfg.epochs, batches.batches_per_epoch(), batches.n_users()};
   (detail::call_train_begin(callbacks, info), ...);
@@ -135,6 +137,7 @@ TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConf
   double eval_seconds = 0;
   std::size_t eval_users = 0;
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
+    bool stop = false;  // a callback asked to end training after this epoch
     EpochRecord rec;
     rec.epoch = epoch;
     batches.start_epoch(static_cast<std::uint64_t>(epoch));
@@ -153,7 +156,7 @@ TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConf
                            ", batch " + std::to_string(b));
       tape.backward(loss);
       if (cfg.clip_norm > 0) optim::clip_grad_norm(model.parameters().all(), cfg.clip_norm);
-      adam.step();
+      opt->step();
       loss_sum += lv;
       seqs += in.seq.batch;
       ++b;
@@ -172,13 +175,13 @@ TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConf
       eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
       eval_users += split.valid.size();
       rec.evaluated = true;
-      (detail::call_eval(callbacks, epoch, rec.valid), ...);
+      ((stop = detail::call_eval(callbacks, epoch, rec.valid) || stop), ...);
       const double score = rec.valid[cfg.select_metric];
       if (score > best_score) {
         best_score = score;
         res.best_epoch = epoch;
         res.valid = rec.valid;
-        best.take(model.parameters());
+        best.take(model.parameters().all());
         bad_evals = 0;
         rec.improved = true;
       } else {
@@ -186,13 +189,14 @@ TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConf
       }
     }
     res.history.push_back(rec);
-    (detail::call_epoch_end(callbacks, rec), ...);
-    if (cfg.patience > 0 && bad_evals >= cfg.patience) {
+    ((stop = detail::call_epoch_end(callbacks, rec) || stop), ...);
+    if (stop || (cfg.patience > 0 && bad_evals >= cfg.patience)) {
       res.early_stopped = true;
+      res.stopped_by_callback = stop;
       break;
     }
   }
-  if (!best.empty()) best.restore(model.parameters());
+  if (!best.empty()) best.restore(model.parameters().all());
   const auto e0 = Clock::now();
   res.test = evaluate(model, eval_tape, k, split.test, cfg.eval);
   eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();

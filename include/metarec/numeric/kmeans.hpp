@@ -24,7 +24,7 @@
 #include "metarec/core/random.hpp"
 #include "metarec/core/tensor.hpp"
 
-namespace metarec::multimodal {
+namespace metarec::numeric {
 
 /// Rows per block of the blocked nearest-centroid search (scratch = block x k per thread).
 inline constexpr index_t nearest_block = 64;
@@ -299,4 +299,4 @@ KMeansResult<T> kmeans(const T* x, index_t n, index_t dim, const KMeansOptions& 
   return r;
 }
 
-}  // namespace metarec::multimodal
+}  // namespace metarec::numeric

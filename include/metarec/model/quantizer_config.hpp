@@ -1,6 +1,7 @@
 #pragma once
 /// @file quantizer_config.hpp
-/// Runtime settings of the MultiHeadVQ and ProductQuantizer policies
+/// Runtime settings of the MultiHeadVQ and ProductQuantizer policies, kept
+/// beside ModelConfig (which holds them) until each policy owns its Config
 /// (ModelConfig::quantizer). Field ranges are checked by validate(d), which
 /// ModelConfig::validate runs for every model; the checks that only matter
 /// for one policy (heads dividing d) run when that policy is constructed, so

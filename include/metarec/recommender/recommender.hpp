@@ -26,23 +26,6 @@
 
 namespace metarec {
 
-enum class LossKind { ce, bce, bpr };
-
-/// A domain attached to the model.
-struct DomainInfo {
-  std::string name;
-  index_t n_items = 0;
-  std::string table;  ///< parameter name of its item table
-  index_t mask_row() const { return n_items + 1; }
-};
-
-/// Training inputs of one batch, row-major [B, L].
-struct TrainInputs {
-  SequenceView seq;
-  const std::int32_t* targets = nullptr;    ///< 0 = no loss at this position
-  const std::int32_t* negatives = nullptr;  ///< one sampled negative per position (bce / bpr)
-};
-
 /**
  * @tparam BackbonePolicy  sequence encoder (backbones::SASRec, GRU4Rec, BERT4Rec or a user's type; see metarec::Backbone)
  * @tparam QuantizerPolicy item representation (quantizers::Identity, ...; see metarec::Quantizer)
@@ -297,5 +280,19 @@ class RecommenderType {
 /// The usual spelling: float weights.
 template <class BackbonePolicy, class QuantizerPolicy = quantizers::Identity, class BackendTag = backend::Cpu>
 using Recommender = RecommenderType<BackbonePolicy, QuantizerPolicy, BackendTag, float>;
+
+namespace detail {
+/// The smallest backbone there is, so that the model contract is checked where Recommender is defined.
+struct ContractProbeBackbone {
+  static constexpr const char* name = "contract-probe";
+  static constexpr Objective objective = Objective::next_item;
+  template <class T>
+  struct Model {
+    Model(nn::ParameterStore<T>&, const std::string&, const ModelConfig&, Rng&) {}
+    Var<T> encode(Tape<T>&, Var<T> x, const SequenceView&) { return x; }
+  };
+};
+}  // namespace detail
+static_assert(check_transferable_model<Recommender<detail::ContractProbeBackbone>>());
 
 }  // namespace metarec

@@ -42,7 +42,7 @@
 #include "metarec/core/random.hpp"
 #include "metarec/core/tensor.hpp"
 
-namespace metarec::multimodal {
+namespace metarec::numeric {
 
 struct RandomizedSvdOptions {
   index_t dim = 256;       ///< k, components kept: 1 <= k <= min(rows, cols)
@@ -187,4 +187,4 @@ TruncatedSvd<T> randomized_svd(const Eigen::SparseMatrix<T, Eigen::RowMajor>& in
   return out;
 }
 
-}  // namespace metarec::multimodal
+}  // namespace metarec::numeric

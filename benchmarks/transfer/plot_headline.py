@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from summarize_transfer import quantizer_of  # noqa: E402  (one labelling of settings for table and figure)
 
 ORDER = ["target-only", "joint", "fomaml", "reptile", "rescaled"]

@@ -1,0 +1,138 @@
+// The trainer's run-time policies: the optimizer is a choice (Adam default,
+// AdamW, SGD), and callbacks can end training (bool, as ensmallen's callbacks);
+// the meta phase takes callbacks the same way.
+#include <doctest/doctest.h>
+
+#include "metarec/backbones/sasrec.hpp"
+#include "metarec/meta/transfer.hpp"
+#include "metarec/recommender/recommender.hpp"
+#include "metarec/train/trainer.hpp"
+
+using namespace metarec;
+
+namespace {
+
+data::Split ring(const std::string& name, std::int32_t n_items, int users, std::uint64_t seed) {
+  data::Domain d;
+  d.name = name;
+  d.n_items = n_items;
+  Rng rng(seed);
+  for (int u = 0; u < users; ++u) {
+    std::vector<std::int32_t> s;
+    auto item = static_cast<std::int32_t>(1 + rng.below(static_cast<std::uint64_t>(n_items)));
+    for (int t = 0; t < 6; ++t) s.push_back(item = item % n_items + 1);
+    d.sequences.push_back(s);
+    d.user_names.push_back(std::to_string(u));
+  }
+  d.item_names.assign(static_cast<std::size_t>(n_items) + 1, "");
+  return data::split_leave_one_out(d);
+}
+
+ModelConfig tiny() {
+  ModelConfig c;
+  c.d = 8;
+  c.layers = 1;
+  c.heads = 2;
+  c.inner = 16;
+  c.max_len = 6;
+  c.dropout = c.attn_dropout = 0.1;
+  return c;
+}
+
+std::vector<float> values(nn::ParameterStore<float>& store) {
+  std::vector<float> v;
+  for (auto* p : store.all()) v.insert(v.end(), p->value.data(), p->value.data() + p->value.size());
+  return v;
+}
+
+/// Ends training once `at` epochs have run.
+struct StopAfter {
+  int at;
+  int seen = 0;
+  bool on_epoch_end(const train::EpochRecord& r) {
+    ++seen;
+    return r.epoch >= at;
+  }
+};
+
+/// Counts the meta iterations it sees and ends the phase at `at`.
+struct StopMetaAt {
+  int at;
+  int seen = 0;
+  bool on_meta_iteration(const meta::IterationLog& log) {
+    ++seen;
+    return log.iteration >= at;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("fit: a callback returning true ends training after that epoch") {
+  const data::Split split = ring("r", 12, 60, 1);
+  Recommender<backbones::SASRec> model(tiny(), 2);
+  const int k = model.add_domain("r", split.n_items);
+  train::TrainerConfig tc;
+  tc.epochs = 10;
+  tc.patience = 0;
+  tc.batch_size = 16;
+  StopAfter stop{3};
+  const train::TrainResult r = train::fit(model, k, split, tc, stop);
+  CHECK(r.epochs_run == 3);
+  CHECK(stop.seen == 3);
+  CHECK(r.early_stopped);
+  CHECK(r.stopped_by_callback);
+  CHECK(r.history.size() == 3);
+}
+
+TEST_CASE("fit: the optimizer is a run-time choice; settings it does not read are refused") {
+  const data::Split split = ring("r", 12, 60, 1);
+  auto trained = [&](optim::OptimizerKind kind, double momentum) {
+    Recommender<backbones::SASRec> model(tiny(), 2);
+    const int k = model.add_domain("r", split.n_items);
+    train::TrainerConfig tc;
+    tc.epochs = 2;
+    tc.patience = 0;
+    tc.batch_size = 16;
+    tc.optimizer = kind;
+    tc.momentum = momentum;
+    tc.lr = kind == optim::OptimizerKind::sgd ? 0.1 : 1e-3;
+    train::fit(model, k, split, tc);
+    return values(model.parameters());
+  };
+  Recommender<backbones::SASRec> init(tiny(), 2);
+  init.add_domain("r", split.n_items);
+  const auto start = values(init.parameters());
+  const auto adam = trained(optim::OptimizerKind::adam, 0), sgd = trained(optim::OptimizerKind::sgd, 0.9);
+  CHECK(adam != start);
+  CHECK(sgd != start);
+  CHECK(sgd != adam);
+  CHECK(adam == trained(optim::OptimizerKind::adam, 0));  // same choice, same bits
+  train::TrainerConfig bad;
+  bad.momentum = 0.9;  // Adam has no momentum setting
+  CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("sgd optimizer only"), ConfigError);
+  CHECK(optim::parse_optimizer("adamw") == optim::OptimizerKind::adamw);
+  CHECK_THROWS_AS(optim::parse_optimizer("lbfgs"), ConfigError);
+}
+
+TEST_CASE("meta: callbacks see every meta iteration and can end the phase") {
+  using Model = Recommender<backbones::SASRec>;
+  const data::Split a = ring("a", 12, 60, 1), t = ring("t", 10, 60, 2);
+  for (bool joint : {false, true}) {
+    CAPTURE(joint);
+    Model model(tiny(), 3);
+    const int ka = model.add_domain("a", a.n_items), kt = model.add_domain("t", t.n_items);
+    meta::MetaConfig mc;
+    mc.iterations = 20;
+    mc.joint_epochs = 6;
+    mc.batch_size = 16;
+    mc.finetune.epochs = 1;
+    mc.finetune.batch_size = 16;
+    StopMetaAt stop{joint ? 2 : 5};
+    meta::TransferResult r;
+    if (joint) r = meta::MetaTransfer<Model, meta::JointPretrain>(mc).run(model, {{ka, &a}}, kt, t, stop);
+    else r = meta::MetaTransfer<Model, meta::FOMAML>(mc).run(model, {{ka, &a}}, kt, t, stop);
+    CHECK(stop.seen == stop.at);
+    CHECK(r.iterations.size() == static_cast<std::size_t>(stop.at));
+    CHECK(r.finetune.epochs_run == 1);  // fine-tuning still runs after an early end of the meta phase
+  }
+}
