@@ -5,32 +5,17 @@
 #include "metarec/recommender/recommender.hpp"
 
 #include <filesystem>
+
+#include "fixtures/ring.hpp"
 #include "metarec/quantizers/multi_head_vq.hpp"
 
 using namespace metarec;
 
 namespace {
 
-/// A synthetic domain: users walk a ring of items with small jumps, so the
-/// next item is predictable from the last one.
+/// The ring domain of tests/fixtures/ring.hpp: steps of 1 or 2, lengths 5-10.
 data::Split ring_domain(const std::string& name, std::int32_t n_items, int users, std::uint64_t seed) {
-  data::Domain d;
-  d.name = name;
-  d.n_items = n_items;
-  Rng rng(seed);
-  for (int u = 0; u < users; ++u) {
-    std::vector<std::int32_t> s;
-    auto item = static_cast<std::int32_t>(1 + rng.below(static_cast<std::uint64_t>(n_items)));
-    const int len = 5 + static_cast<int>(rng.below(6));
-    for (int t = 0; t < len; ++t) {
-      s.push_back(item);
-      item = static_cast<std::int32_t>((item + static_cast<std::int32_t>(1 + rng.below(2)) - 1) % n_items + 1);
-    }
-    d.sequences.push_back(s);
-    d.user_names.push_back(std::to_string(u));
-  }
-  d.item_names.assign(static_cast<std::size_t>(n_items) + 1, "");
-  return data::split_leave_one_out(d);
+  return test::ring_split(name, n_items, users, seed);
 }
 
 ModelConfig tiny() {

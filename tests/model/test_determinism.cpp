@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "fixtures/ring.hpp"
 #include "metarec/backbones/bert4rec.hpp"
 #include "metarec/backbones/gru4rec.hpp"
 #include "metarec/backbones/sasrec.hpp"
@@ -17,22 +18,7 @@ using namespace metarec;
 
 namespace {
 
-data::Split ring_split() {
-  data::Domain d;
-  d.name = "ring";
-  d.n_items = 30;
-  Rng rng(5);
-  for (int u = 0; u < 120; ++u) {
-    std::vector<std::int32_t> s;
-    auto item = static_cast<std::int32_t>(1 + rng.below(30));
-    const int len = 4 + static_cast<int>(rng.below(8));
-    for (int t = 0; t < len; ++t) s.push_back(item = (item + static_cast<std::int32_t>(rng.below(2))) % 30 + 1);
-    d.sequences.push_back(s);
-    d.user_names.push_back(std::to_string(u));
-  }
-  d.item_names.assign(31, "");
-  return data::split_leave_one_out(d);
-}
+data::Split ring_split() { return test::ring_split("ring", 30, 120, 5, {.min_len = 4, .max_len = 11}); }
 
 /// Trains two epochs (dropout on, batches shuffled) and returns every parameter's bytes and the metrics.
 template <class Policy>

@@ -3,6 +3,7 @@
 // the meta phase takes callbacks the same way.
 #include <doctest/doctest.h>
 
+#include "fixtures/ring.hpp"
 #include "metarec/backbones/sasrec.hpp"
 #include "metarec/meta/transfer.hpp"
 #include "metarec/recommender/recommender.hpp"
@@ -13,19 +14,7 @@ using namespace metarec;
 namespace {
 
 data::Split ring(const std::string& name, std::int32_t n_items, int users, std::uint64_t seed) {
-  data::Domain d;
-  d.name = name;
-  d.n_items = n_items;
-  Rng rng(seed);
-  for (int u = 0; u < users; ++u) {
-    std::vector<std::int32_t> s;
-    auto item = static_cast<std::int32_t>(1 + rng.below(static_cast<std::uint64_t>(n_items)));
-    for (int t = 0; t < 6; ++t) s.push_back(item = item % n_items + 1);
-    d.sequences.push_back(s);
-    d.user_names.push_back(std::to_string(u));
-  }
-  d.item_names.assign(static_cast<std::size_t>(n_items) + 1, "");
-  return data::split_leave_one_out(d);
+  return test::ring_split(name, n_items, users, seed, {.min_len = 6, .max_len = 6, .jumps = false});
 }
 
 ModelConfig tiny() {
