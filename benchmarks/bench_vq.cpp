@@ -12,10 +12,11 @@ using namespace metarec;
 
 int main(int argc, char** argv) {
   set_num_threads(argc > 1 ? std::atoi(argv[1]) : 1);
-  ModelConfig c;
+  const ModelConfig c;                          // d 64
+  const quantizers::MultiHeadVQ::Config vq;     // 4 heads, 256 codewords of 16
   nn::ParameterStore<float> s;
   Rng r(1);
-  quantizers::MultiHeadVQ::Model<float> m(s, c, r);
+  quantizers::MultiHeadVQ::Model<float> m(s, c, vq, r);
   auto& table = s.add("items.x.weight", {12101, 64}, nn::Init::normal(0.02), r);
   m.add_domain(0, 12101);
   Tape<float> t;

@@ -1,10 +1,11 @@
 // A user-defined meta-learner plugged into metarec::meta::MetaTransfer with no
 // library change. It meets the metarec::meta::MetaLearner contract
-// (meta/transfer_task.hpp): `name` and
-//   template <class Model> static void pretrain(TransferTask<Model>&, TransferResult&)
+// (meta/transfer_task.hpp): `name`, its own settings `Config` (visit +
+// validate, model/policy_config.hpp; the tool offers them as options), and
+//   template <class Model> static void pretrain(TransferTask<Model>&, const Config&, TransferResult&)
 // run before fine-tuning on the target. Here: "largest source first", a
 // curriculum that pre-trains on the sources one after another, biggest first,
-// each for meta.joint_epochs epochs with Adam on the shared parameters and that
+// each for Config::epochs epochs with Adam on the shared parameters and that
 // source's item table. Built from the library's pieces (SourceTasks, Adam).
 // Two synthetic ring domains transfer to a third with 20% of its users; the
 // program checks that pre-training moved the shared parameters and that the
@@ -21,8 +22,17 @@ namespace my {
 struct LargestSourceFirst {
   static constexpr const char* name = "largest-first";
 
+  struct Config {
+    int epochs = 3;  ///< epochs on each source
+    template <class V>
+    void visit(V&& v) {
+      v("epochs", epochs, "largest-first: epochs on each source", "--stage-epochs");
+    }
+    void validate() const { metarec::check_range("largest-first.epochs", epochs, 1, 1000); }
+  };
+
   template <class Model>
-  static void pretrain(metarec::meta::TransferTask<Model>& task, metarec::meta::TransferResult& res) {
+  static void pretrain(metarec::meta::TransferTask<Model>& task, const Config& c, metarec::meta::TransferResult& res) {
     using namespace metarec;
     using T = typename Model::Scalar;
     Model& model = task.model;
@@ -37,7 +47,7 @@ struct LargestSourceFirst {
       std::vector<Parameter<T>*> params = model.shared_parameters();
       params.insert(params.end(), sources.tables(i).begin(), sources.tables(i).end());
       optim::Adam<T> adam(params, optim::AdamConfig{.lr = task.config.finetune.lr});
-      const index_t steps = sources.stream(i).batches_per_epoch() * task.config.joint_epochs;
+      const index_t steps = sources.stream(i).batches_per_epoch() * c.epochs;
       meta::IterationLog log;
       log.iteration = static_cast<int>(res.iterations.size()) + 1;
       for (index_t s = 0; s < steps; ++s) {
@@ -79,12 +89,12 @@ int main() {
   static_assert(meta::MetaLearner<my::LargestSourceFirst, Model>, "my::LargestSourceFirst is a MetaLearner");
   const data::Split a = my::ring("a", 30, 300, 1), b = my::ring("b", 25, 150, 2);
   const data::Split target = data::limit_training_users(my::ring("t", 20, 300, 3), 0.2, 4);
-  ModelConfig cfg;
-  cfg.d = 16;
-  cfg.inner = 32;
-  cfg.layers = 1;
-  cfg.max_len = 10;
-  cfg.dropout = cfg.attn_dropout = 0.1;
+  Model::Config cfg;
+  cfg.model.d = 16;
+  cfg.model.max_len = 10;
+  cfg.backbone.inner = 32;
+  cfg.backbone.layers = 1;
+  cfg.backbone.dropout = cfg.backbone.attn_dropout = 0.1;
   Model model(cfg, 3);
   const int ka = model.add_domain("a", a.n_items), kb = model.add_domain("b", b.n_items);
   const int kt = model.add_domain("t", target.n_items);
@@ -92,13 +102,12 @@ int main() {
   for (auto* p : model.shared_parameters()) before.insert(before.end(), p->value.data(), p->value.data() + p->value.size());
 
   meta::MetaConfig mc;
-  mc.joint_epochs = 3;
   mc.batch_size = 64;
   mc.finetune.epochs = 30;
   mc.finetune.batch_size = 64;
   mc.finetune.lr = 1e-2;
   mc.finetune.patience = 5;
-  meta::MetaTransfer<Model, my::LargestSourceFirst> learner(mc);
+  meta::MetaTransfer<Model, my::LargestSourceFirst> learner(mc, {.epochs = 3});
   const meta::TransferResult r = learner.run(model, {{kb, &b}, {ka, &a}}, kt, target);
   // The log records which source each stage trained on: the larger one (a) first.
   const bool largest_first = r.iterations.size() == 2 && r.iterations[0].weight[1] == 1.0;

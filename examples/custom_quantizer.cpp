@@ -1,13 +1,15 @@
 // A user-defined quantizer (item-representation policy) plugged into
 // metarec::Recommender with no library change. It meets the metarec::Quantizer
 // contract (model/concepts.hpp):
-//   name, template <class T> class Model { Model(store, config, rng);
+//   name, template <class T> class Model { Model(store, model config, rng);
 //   QuantizedItems<T> apply(Tape<T>&, Var<T> table [rows, d], int domain); }
 // Here: a shared residual map, items = E + E W^T with W [d, d] shared by every
 // domain and zero at the start (so training starts from plain ID embeddings),
 // plus a small L2 penalty on W as the auxiliary loss. The model trains with the
 // library's trainer on a synthetic ring (next item = current + 1), which it must
-// learn (exit code 1 otherwise). To make the tool offer it, add one line to
+// learn (exit code 1 otherwise). It has no settings of its own, so it defines
+// no `Config` and its Model is built without one (examples/custom_backbone.cpp
+// shows a policy with a Config). To make the tool offer it, add one line to
 // tools/metarec/registry.hpp.
 #include <cstdio>
 
@@ -52,12 +54,12 @@ int main() {
     d.sequences.push_back(s);
   }
   const data::Split split = data::split_leave_one_out(d);
-  ModelConfig cfg;
-  cfg.d = 16;
-  cfg.inner = 32;
-  cfg.layers = 1;
-  cfg.max_len = 10;
-  cfg.dropout = cfg.attn_dropout = 0.1;
+  Recommender<backbones::SASRec, my::SharedResidual>::Config cfg;
+  cfg.model.d = 16;
+  cfg.model.max_len = 10;
+  cfg.backbone.inner = 32;
+  cfg.backbone.layers = 1;
+  cfg.backbone.dropout = cfg.backbone.attn_dropout = 0.1;
   Recommender<backbones::SASRec, my::SharedResidual> model(cfg, 3);
   const int k = model.add_domain("ring", d.n_items);
   train::TrainerConfig tc;

@@ -53,8 +53,13 @@ int main(int argc, char** argv) {
   try {
     const data::Domain domain = synthetic ? ring(40, 400) : data::load_domain(argv[1]);
     const data::Split split = data::split_leave_one_out(domain);
-    ModelConfig cfg;  // S3-Rec defaults: d 64, 2 blocks, 2 heads, max_len 50
-    if (synthetic) cfg.d = 16, cfg.inner = 32, cfg.max_len = 10, cfg.dropout = cfg.attn_dropout = 0.1;
+    Recommender<backbones::SASRec>::Config cfg;  // S3-Rec defaults: d 64, 2 blocks, 2 heads, max_len 50
+    if (synthetic) {
+      cfg.model.d = 16;
+      cfg.model.max_len = 10;
+      cfg.backbone.inner = 32;
+      cfg.backbone.dropout = cfg.backbone.attn_dropout = 0.1;
+    }
     Recommender<backbones::SASRec> model(cfg, 1);
     const int k = model.add_domain(domain.name, domain.n_items);
     train::TrainerConfig tc;

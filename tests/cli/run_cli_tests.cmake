@@ -31,6 +31,13 @@ file(WRITE ${WORK}/config.json "{\"epochs\": 3, \"d\": 16, \"heads\": 2, \"inner
 expect_run(2 "unknown|not expected|extras" ${TOOL} train --data ${WORK}/ring.txt --no-such-flag)
 expect_run(2 "d = 0 is out of range" ${TOOL} train --data ${WORK}/ring.txt --d 0)
 expect_run(2 "heads = 3 does not divide d = 16" ${TOOL} train --data ${WORK}/ring.txt --d 16 --heads 3)
+# Each policy's Config::validate() names its own fields; options of the policies not chosen are not read.
+expect_run(2 "gru_hidden = -1 is out of range" ${TOOL} train --data ${WORK}/ring.txt --backbone gru4rec --gru-hidden -1)
+expect_run(2 "mask_prob = 1.5 is out of range" ${TOOL} train --data ${WORK}/ring.txt --backbone bert4rec --mask-prob 1.5)
+expect_run(2 "quantizer.heads = 3 does not divide d = 64" ${TOOL} train --data ${WORK}/ring.txt --quantizer vq --vq-heads 3)
+expect_run(2 "--layers: 'two' is not a valid value" ${TOOL} train --data ${WORK}/ring.txt --layers two)
+expect_run(2 "meta.temperature" ${TOOL} transfer --sources ${WORK}/ring.txt --target ${WORK}/ring.txt --meta rescaled --temperature 0)
+expect_run(2 "meta.reptile_step" ${TOOL} transfer --sources ${WORK}/ring.txt --target ${WORK}/ring.txt --meta reptile --reptile-step -1)
 expect_run(1 "bad.txt:2: field 'item 2': non-integer item id 'x'" ${TOOL} train --data ${WORK}/bad.txt)
 expect_run(1 "cannot open|No such file|does not exist" ${TOOL} stats ${WORK}/missing.txt)
 expect_run(0 "Usage|usage" ${TOOL} train --help)
@@ -45,6 +52,12 @@ foreach(key config best_epoch valid test timing train_sequences_per_s eval_users
     message(FATAL_ERROR "result.json lacks ${key}")
   endif()
 endforeach()
+# The settings from --config reached SASRec's own Config (and are recorded there).
+string(JSON blocks GET "${result}" config model backbone layers)
+string(JSON width GET "${result}" config model d)
+if(NOT blocks EQUAL 1 OR NOT width EQUAL 16)
+  message(FATAL_ERROR "result.json config.model: layers ${blocks}, d ${width} (expected 1, 16)")
+endif()
 expect_run(0 "\"test\"" ${TOOL} evaluate --checkpoint ${WORK}/run/model.ckpt)
 expect_run(0 "\"rank\": 3" ${TOOL} recommend --checkpoint ${WORK}/run/model.ckpt --user 5 -k 3)
 expect_run(2 "no such user" ${TOOL} recommend --checkpoint ${WORK}/run/model.ckpt --user nobody)
@@ -83,6 +96,8 @@ expect_run(2 "does not apply to --format games-item" ${TOOL} featurize --text ${
            ${WORK}/shop.item2index --out ${WORK}/j1.npy --text ${WORK}/ring.item --format games-item
            --item2index ${WORK}/shop.item2index --out ${WORK}/j2.npy --dim 4)
 expect_run(2 "interest" ${TOOL} pretrain --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --interest-ratio 1.5)
+expect_run(2 "encoder_layers = 0 is out of range" ${TOOL} pretrain --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --encoder-layers 0)
+expect_run(2 "keep = 0" ${TOOL} pretrain --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --keep 0)
 # --eval-every: full-ranking validation on each pre-training domain, at epoch 2 and at the end.
 expect_run(0 "epoch   2 .*valid ring: HR@5=.*epoch   3 .*valid ring: HR@5=" ${TOOL} pretrain --data ${WORK}/ring.txt
            --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2 --inner 32

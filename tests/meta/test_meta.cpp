@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "fixtures/ring.hpp"
+#include "fixtures/small_config.hpp"
 #include "metarec/quantizers/multi_head_vq.hpp"
 
 using namespace metarec;
@@ -18,26 +19,34 @@ data::Split ring_domain(const std::string& name, std::int32_t n_items, int users
   return test::ring_split(name, n_items, users, seed);
 }
 
-ModelConfig tiny() {
-  ModelConfig c;
-  c.d = 16;
-  c.layers = 1;
-  c.heads = 2;
-  c.inner = 32;
-  c.max_len = 10;
-  c.dropout = c.attn_dropout = 0.1;
-  c.quantizer.heads = 2;
-  c.quantizer.codebook_size = 16;
-  c.quantizer.code_dim = 4;
+using VQModel = Recommender<backbones::SASRec, quantizers::MultiHeadVQ>;
+
+template <class Model = VQModel>
+typename Model::Config tiny() {
+  auto c = test::config<Model>({.d = 16, .inner = 32, .max_len = 10, .dropout = 0.1});
+  if constexpr (requires { c.quantizer.codebook_size; }) {
+    c.quantizer.heads = 2;
+    c.quantizer.codebook_size = 16;
+    c.quantizer.code_dim = 4;
+  }
+  return c;
+}
+
+/// The learner's own settings for a quick run: 6 meta iterations of 2 inner steps, 1 joint epoch.
+template <class Policy>
+config_of<Policy> quick_policy() {
+  config_of<Policy> c;
+  if constexpr (requires { c.iterations; }) {
+    c.iterations = 6;
+    c.inner_steps = 2;
+  }
+  if constexpr (requires { c.epochs; }) c.epochs = 1;
   return c;
 }
 
 meta::MetaConfig quick() {
   meta::MetaConfig m;
-  m.iterations = 6;
-  m.inner_steps = 2;
   m.batch_size = 32;
-  m.joint_epochs = 1;
   m.finetune.epochs = 2;
   m.finetune.batch_size = 32;
   m.finetune.patience = 0;
@@ -49,7 +58,7 @@ meta::TransferResult run(Model& model, const std::vector<data::Split>& sources, 
   std::vector<std::pair<int, const data::Split*>> src;
   for (auto& s : sources) src.emplace_back(model.add_domain(s.name, s.n_items), &s);
   const int t = model.add_domain(target.name, target.n_items);
-  meta::MetaTransfer<Model, Policy> learner(quick());
+  meta::MetaTransfer<Model, Policy> learner(quick(), quick_policy<Policy>());
   return learner.run(model, src, t, target);
 }
 
@@ -108,22 +117,27 @@ TEST_CASE("meta: softmax weights and cosine") {
 
 TEST_CASE("meta: bad input is rejected with clear errors") {
   const data::Split target = ring_domain("t", 25, 30, 3);
-  Recommender<backbones::SASRec> model(tiny(), 5);
+  Recommender<backbones::SASRec> model(tiny<Recommender<backbones::SASRec>>(), 5);
   const int t = model.add_domain("t", 25);
   meta::MetaTransfer<decltype(model), meta::SimilarityRescaled> learner(quick());
   CHECK_THROWS_WITH(learner.run(model, {}, t, target), doctest::Contains("needs at least one source domain"));
   CHECK_THROWS_WITH(learner.run(model, {{t, &target}}, t, target), doctest::Contains("cannot also be the target"));
-  meta::MetaConfig bad = quick();
+  meta::SimilarityRescaled::Config bad;
   bad.temperature = 0;
-  CHECK_THROWS_AS((meta::MetaTransfer<decltype(model), meta::FOMAML>(bad)), ConfigError);
+  CHECK_THROWS_WITH_AS((meta::MetaTransfer<decltype(model), meta::SimilarityRescaled>(quick(), bad)),
+                       doctest::Contains("meta.temperature"), ConfigError);
+  CHECK_THROWS_WITH_AS((meta::MetaTransfer<decltype(model), meta::Reptile>(quick(), {.step = -1})),
+                       doctest::Contains("meta.reptile_step"), ConfigError);
+  CHECK_THROWS_WITH_AS((meta::MetaTransfer<decltype(model), meta::JointPretrain>(quick(), {.epochs = -1})),
+                       doctest::Contains("meta.joint_epochs"), ConfigError);
   CHECK_THROWS_AS(data::limit_training_users(target, 0.0, 1), ConfigError);
   CHECK_THROWS_AS(data::limit_training_users(target, 1.5, 1), ConfigError);
-  ModelConfig c = tiny();
+  VQModel::Config c = tiny();
   c.quantizer.heads = 3;  // does not divide d = 16
-  CHECK_THROWS_AS((Recommender<backbones::SASRec, quantizers::MultiHeadVQ>(c)), ConfigError);
+  CHECK_THROWS_AS((VQModel(c)), ConfigError);
   c = tiny();
   c.quantizer.codebook_size = 1;
-  CHECK_THROWS_AS((Recommender<backbones::SASRec, quantizers::MultiHeadVQ>(c)), ConfigError);
+  CHECK_THROWS_AS((VQModel(c)), ConfigError);
 }
 
 #include "metarec/train/pretrained.hpp"
@@ -149,8 +163,8 @@ TEST_CASE("pretrained checkpoints: attach a new target domain; mismatched config
   auto shared_pre = pre.shared_parameters(), shared_new = fresh.shared_parameters();
   for (std::size_t i = 0; i < shared_pre.size(); ++i) CHECK(shared_new[i]->value[0] == shared_pre[i]->value[0]);
 
-  ModelConfig other = tiny();
-  other.d = 24;  // another hidden size
+  VQModel::Config other = tiny();
+  other.model.d = 24;  // another hidden size
   Model wrong(other, 3);
   wrong.add_domain("t", 25);
   const float before = wrong.parameters().at("items.t.weight").value[1];
@@ -169,12 +183,12 @@ TEST_CASE("meta: source_weight lets the sources' own gradients into the meta-upd
   // Shared parameter values after the meta phase alone, for a given lambda.
   auto shared_after = [&](double lambda) {
     Model model(tiny(), 5);
-    meta::MetaConfig cfg = quick();
-    cfg.source_weight = lambda;
-    cfg.validate();
-    auto task = attach_task(model, sources, target, cfg);
+    meta::SimilarityRescaled::Config rc = quick_policy<meta::SimilarityRescaled>();
+    rc.source_weight = lambda;
+    rc.validate();
+    auto task = attach_task(model, sources, target, quick());
     meta::TransferResult res;
-    meta::SimilarityRescaled::pretrain(task, res);
+    meta::SimilarityRescaled::pretrain(task, rc, res);
     std::vector<float> v;
     for (auto* p : model.shared_parameters())
       for (index_t e = 0; e < p->value.size(); ++e) v.push_back(p->value[e]);
@@ -186,7 +200,7 @@ TEST_CASE("meta: source_weight lets the sources' own gradients into the meta-upd
   double diff = 0;
   for (std::size_t i = 0; i < plain.size(); ++i) diff += std::abs(double(plain[i]) - double(mixed[i]));
   CHECK(diff > 1e-3);
-  meta::MetaConfig bad = quick();
+  meta::SimilarityRescaled::Config bad;
   bad.source_weight = 1;
   bad.inner_lr = 0;
   CHECK_THROWS_WITH(bad.validate(), doctest::Contains("needs meta.inner_lr > 0"));
@@ -204,7 +218,8 @@ TEST_CASE("meta: keep_best ends the meta phase on the best validated iteration")
     CAPTURE(keep_best);
     Model model(tiny(), 5);
     meta::MetaConfig cfg = quick();
-    cfg.iterations = 12;
+    meta::FOMAML::Config fc = quick_policy<meta::FOMAML>();
+    fc.iterations = 12;
     cfg.eval_every = 2;
     cfg.keep_best = keep_best;
     cfg.validate();
@@ -229,7 +244,7 @@ TEST_CASE("meta: keep_best ends the meta phase on the best validated iteration")
       return m;
     };
     meta::TransferResult res;
-    meta::FOMAML::pretrain(task, res);
+    meta::FOMAML::pretrain(task, fc, res);
     REQUIRE(res.meta_valid.size() == ranks.size());
     REQUIRE(seen.size() == ranks.size());
     for (std::size_t i = 0; i < ranks.size(); ++i) CHECK(res.meta_valid[i].first == 2 * int(i + 1));

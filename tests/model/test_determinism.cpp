@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "fixtures/ring.hpp"
+#include "fixtures/small_config.hpp"
 #include "metarec/backbones/bert4rec.hpp"
 #include "metarec/backbones/gru4rec.hpp"
 #include "metarec/backbones/sasrec.hpp"
@@ -23,14 +24,7 @@ data::Split ring_split() { return test::ring_split("ring", 30, 120, 5, {.min_len
 /// Trains two epochs (dropout on, batches shuffled) and returns every parameter's bytes and the metrics.
 template <class Policy>
 std::pair<std::vector<float>, std::vector<double>> train_once(const data::Split& split, std::uint64_t seed = 1) {
-  ModelConfig c;
-  c.d = 16;
-  c.layers = 1;
-  c.heads = 2;
-  c.inner = 32;
-  c.max_len = 8;
-  c.dropout = c.attn_dropout = 0.2;
-  Recommender<Policy> model(c, 7);
+  Recommender<Policy> model(test::config<Recommender<Policy>>({.d = 16, .inner = 32, .max_len = 8, .dropout = 0.2}), 7);
   const int k = model.add_domain("ring", split.n_items);
   train::TrainerConfig tc;
   tc.epochs = 2;

@@ -5,23 +5,18 @@
 #include "metarec/backbones/sasrec.hpp"
 #include "metarec/recommender/recommender.hpp"
 #include "metarec/train/evaluate.hpp"
+#include "fixtures/small_config.hpp"
 
 using namespace metarec;
 
 namespace {
 
-ModelConfig small_config() {
-  ModelConfig c;
-  c.d = 6;
-  c.layers = 2;
-  c.heads = 2;
-  c.inner = 10;
-  c.max_len = 5;
-  c.dropout = 0.1;
-  c.attn_dropout = 0.1;
-  c.ln_eps = 1e-5;
-  c.init_std = 0.3;
-  return c;
+test::Sizes small_sizes(double dropout = 0.1) {
+  return {.d = 6, .layers = 2, .heads = 2, .inner = 10, .max_len = 5, .dropout = dropout, .ln_eps = 1e-5, .init_std = 0.3};
+}
+template <class Model>
+typename Model::Config small_config(double dropout = 0.1) {
+  return test::config<Model>(small_sizes(dropout));
 }
 
 struct Batch {
@@ -87,7 +82,8 @@ double max_param_grad_error(Model& model, int dom, Batch& batch, LossKind kind) 
 
 TEST_CASE_TEMPLATE("recommender: parameter gradients match finite differences", Policy, backbones::SASRec,
                    backbones::GRU4Rec) {
-  RecommenderType<Policy, quantizers::Identity, backend::Cpu, double> model(small_config(), 5);
+  using M = RecommenderType<Policy, quantizers::Identity, backend::Cpu, double>;
+  M model(small_config<M>(), 5);
   const int dom = model.add_domain("toy", 7);
   auto batch = make_batch();
   CHECK(max_param_grad_error(model, dom, batch, LossKind::ce) < 1e-5);
@@ -96,16 +92,16 @@ TEST_CASE_TEMPLATE("recommender: parameter gradients match finite differences", 
 }
 
 TEST_CASE("recommender: BERT4Rec cloze loss gradients") {
-  RecommenderType<backbones::BERT4Rec, quantizers::Identity, backend::Cpu, double> model(small_config(), 5);
+  using M = RecommenderType<backbones::BERT4Rec, quantizers::Identity, backend::Cpu, double>;
+  M model(small_config<M>(), 5);
   const int dom = model.add_domain("toy", 7);
   auto batch = make_batch(/*mask_token=*/8);
   CHECK(max_param_grad_error(model, dom, batch, LossKind::ce) < 1e-5);
 }
 
 TEST_CASE("recommender: user representations ignore padding and the trimmed window") {
-  ModelConfig c = small_config();
-  c.dropout = c.attn_dropout = 0;
-  Recommender<backbones::SASRec> model(c, 1);
+  const auto c = small_config<Recommender<backbones::SASRec>>(0).model;
+  Recommender<backbones::SASRec> model(small_config<Recommender<backbones::SASRec>>(0), 1);
   const int dom = model.add_domain("toy", 9);
   Tape<float> tape;
   std::vector<std::int32_t> a{1, 2, 3}, b{4, 5, 6, 7, 8, 9, 1, 2};  // b longer than max_len
@@ -121,9 +117,8 @@ TEST_CASE("recommender: user representations ignore padding and the trimmed wind
 
 TEST_CASE_TEMPLATE("user_matrix batches by history length and returns rows in the set's order", Policy,
                    backbones::GRU4Rec, backbones::SASRec) {
-  ModelConfig c = small_config();
-  c.dropout = c.attn_dropout = 0;
-  Recommender<Policy> model(c, 2);
+  const auto c = small_config<Recommender<Policy>>(0).model;
+  Recommender<Policy> model(small_config<Recommender<Policy>>(0), 2);
   const int dom = model.add_domain("toy", 9);
   data::EvalSet set;
   set.histories = {{1, 2, 3, 4, 5}, {6}, {7, 8}, {9, 1, 2, 3, 4, 5, 6}, {2}, {3, 4, 5}};
@@ -143,10 +138,19 @@ TEST_CASE_TEMPLATE("user_matrix batches by history length and returns rows in th
 }
 
 TEST_CASE("recommender: configuration errors") {
-  ModelConfig c = small_config();
-  c.heads = 4;  // does not divide d = 6
+  auto c = small_config<Recommender<backbones::SASRec>>();
+  c.backbone.heads = 4;  // does not divide d = 6
   CHECK_THROWS_WITH([&] { Recommender<backbones::SASRec> m(c); }(), doctest::Contains("heads = 4 does not divide d = 6"));
-  Recommender<backbones::SASRec> ok(small_config());
+  c.backbone.heads = 2;
+  c.model.d = 0;
+  CHECK_THROWS_WITH([&] { Recommender<backbones::SASRec> m(c); }(), doctest::Contains("d = 0 is out of range"));
+  auto g = small_config<Recommender<backbones::GRU4Rec>>();
+  g.backbone.hidden = -1;
+  CHECK_THROWS_WITH([&] { Recommender<backbones::GRU4Rec> m(g); }(), doctest::Contains("gru_hidden"));
+  auto b = small_config<Recommender<backbones::BERT4Rec>>();
+  b.backbone.mask_prob = 1.5;
+  CHECK_THROWS_WITH([&] { Recommender<backbones::BERT4Rec> m(b); }(), doctest::Contains("mask_prob"));
+  Recommender<backbones::SASRec> ok(small_config<Recommender<backbones::SASRec>>());
   ok.add_domain("a", 3);
   CHECK_THROWS_AS(ok.add_domain("a", 3), ConfigError);
   CHECK_THROWS_AS(ok.add_domain("b", 0), ConfigError);
@@ -160,8 +164,10 @@ struct PaddedSASRec {
   template <class T>
   class Model {
    public:
-    Model(nn::ParameterStore<T>& store, const std::string& prefix, const ModelConfig& c, Rng& rng)
-        : inner_(store, prefix, c, rng) {}
+    Model(nn::ParameterStore<T>& store, const std::string& prefix, const ModelConfig& m, Rng& rng)
+        : inner_(store, prefix, m, settings(), rng) {}
+    /// The test's sizes, fixed here: a policy without a Config of its own.
+    static backbones::SASRec::Config settings() { return test::config<Recommender<backbones::SASRec>>(small_sizes(0)).backbone; }
     Var<T> encode(Tape<T>& t, Var<T> x, const SequenceView& s) { return inner_.encode(t, x, s); }
 
    private:
@@ -174,9 +180,9 @@ TEST_CASE("recommender: packed and padded layouts give the same loss and gradien
   static_assert(Backbone<PaddedSASRec, double>);
   static_assert(!concepts::HasPackedEncode<PaddedSASRec, double>);
   static_assert(concepts::HasPackedEncode<backbones::SASRec, double>);
-  ModelConfig c = small_config();
-  c.dropout = c.attn_dropout = 0;
-  RecommenderType<backbones::SASRec, quantizers::Identity, backend::Cpu, double> packed(c, 9);
+  const auto cs = small_config<RecommenderType<backbones::SASRec, quantizers::Identity, backend::Cpu, double>>(0);
+  const ModelConfig c = cs.model;
+  RecommenderType<backbones::SASRec, quantizers::Identity, backend::Cpu, double> packed(cs, 9);
   RecommenderType<PaddedSASRec, quantizers::Identity, backend::Cpu, double> padded(c, 9);
   const int d1 = packed.add_domain("toy", 7), d2 = padded.add_domain("toy", 7);
   auto batch = make_batch();

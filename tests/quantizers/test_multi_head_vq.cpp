@@ -22,10 +22,11 @@ namespace {
 /// parameters (it wraps a MultiHeadVQ::Model), so values copy over by index.
 struct FrozenVQ {
   static constexpr const char* name = "frozen-vq";
+  using Config = MultiHeadVQ::Config;
   template <class T>
   class Model {
    public:
-    Model(nn::ParameterStore<T>& s, const ModelConfig& c, Rng& rng) : inner_(s, c, rng), q_(c.quantizer) {}
+    Model(nn::ParameterStore<T>& s, const ModelConfig& c, const Config& q, Rng& rng) : inner_(s, c, q, rng), q_(q) {}
     void add_domain(int k, index_t rows) { inner_.add_domain(k, rows); }
     void add_domain(int k, index_t rows, const std::string& name) { inner_.add_domain(k, rows, name); }
     QuantizedItems<T> apply(Tape<T>& t, Var<T> table, int k) {
@@ -82,22 +83,36 @@ struct FrozenVQ {
       std::vector<std::int32_t> ids;
     };
     MultiHeadVQ::Model<T> inner_;
-    quantizers::QuantizerConfig q_;
+    MultiHeadVQ::Config q_;
     std::map<int, Frozen> frozen_;
   };
 };
 
-ModelConfig vq_config(bool residual, bool ema = false, bool skip = false) {
-  ModelConfig c;
-  c.d = 6;
-  c.layers = 1;
-  c.heads = 2;
-  c.inner = 10;
-  c.max_len = 5;
-  c.dropout = 0.1;
-  c.attn_dropout = 0.1;
-  c.ln_eps = 1e-5;
-  c.init_std = 0.3;
+/// The test's settings in one place: model sizes, SASRec's blocks, the VQ's Config.
+struct Settings {
+  ModelConfig model;
+  backbones::SASRec::Config backbone;
+  MultiHeadVQ::Config quantizer;
+  /// The Config of a SASRec recommender with quantizer Q (Q's settings are these when it is a VQ).
+  template <class Q, class T = double>
+  typename RecommenderType<backbones::SASRec, Q, backend::Cpu, T>::Config as() const {
+    typename RecommenderType<backbones::SASRec, Q, backend::Cpu, T>::Config r{model, backbone};
+    if constexpr (std::is_same_v<config_of<Q>, MultiHeadVQ::Config>) r.quantizer = quantizer;
+    return r;
+  }
+};
+
+Settings vq_config(bool residual, bool ema = false, bool skip = false) {
+  Settings c;
+  c.model.d = 6;
+  c.backbone.layers = 1;
+  c.backbone.heads = 2;
+  c.backbone.inner = 10;
+  c.model.max_len = 5;
+  c.backbone.dropout = 0.1;
+  c.backbone.attn_dropout = 0.1;
+  c.backbone.ln_eps = 1e-5;
+  c.model.init_std = 0.3;
   c.quantizer.heads = 3;
   c.quantizer.code_dim = 2;
   c.quantizer.codebook_size = 5;
@@ -168,14 +183,14 @@ TEST_CASE("MultiHeadVQ: apply gradients (table, projections, codebooks, output, 
         CAPTURE(residual);
         CAPTURE(ema);
         CAPTURE(skip);
-        const ModelConfig c = vq_config(residual, ema, skip);
+        const Settings c = vq_config(residual, ema, skip);
         nn::ParameterStore<double> sa, sb;
         Rng ra(1), rb(1);
-        MultiHeadVQ::Model<double> a(sa, c, ra);
-        FrozenVQ::Model<double> b(sb, c, rb);
+        MultiHeadVQ::Model<double> a(sa, c.model, c.quantizer, ra);
+        FrozenVQ::Model<double> b(sb, c.model, c.quantizer, rb);
         const index_t R = 13;
-        auto& ta = sa.add("items.0.weight", {R, c.d}, nn::Init::normal(0.5), ra);
-        auto& tb = sb.add("items.0.weight", {R, c.d}, nn::Init::normal(0.5), rb);
+        auto& ta = sa.add("items.0.weight", {R, c.model.d}, nn::Init::normal(0.5), ra);
+        auto& tb = sb.add("items.0.weight", {R, c.model.d}, nn::Init::normal(0.5), rb);
         a.add_domain(0, R);
         b.add_domain(0, R);
         if (residual) {  // make the residual non-trivial
@@ -183,8 +198,8 @@ TEST_CASE("MultiHeadVQ: apply gradients (table, projections, codebooks, output, 
           for (auto& v : a.residual(0)->value) v = r.uniform(-0.1, 0.1);
         }
         Rng wr(2);
-        Tensor<double> w = random_tensor({R, c.d}, wr);
-        for (index_t e = 0; e < c.d; ++e) w(0, e) = 0;
+        Tensor<double> w = random_tensor({R, c.model.d}, wr);
+        for (index_t e = 0; e < c.model.d; ++e) w(0, e) = 0;
         auto loss = [&](Tape<double>& t, bool use_a) {
           QuantizedItems<double> q = use_a ? a.apply(t, t.param(ta), 0) : b.apply(t, t.param(tb), 0);
           return ops::add(ops::sum(ops::mul(q.items, t.leaf(w))), q.aux_loss);
@@ -193,7 +208,7 @@ TEST_CASE("MultiHeadVQ: apply gradients (table, projections, codebooks, output, 
         // Padding row is exactly zero.
         Tape<double> t;
         auto items = a.apply(t, t.param(ta), 0).items.value();
-        for (index_t e = 0; e < c.d; ++e) CHECK(items(0, e) == 0.0);
+        for (index_t e = 0; e < c.model.d; ++e) CHECK(items(0, e) == 0.0);
         CHECK((sa.find("quantizer.codebook")->trainable == !ema));
       }
 }
@@ -202,10 +217,10 @@ TEST_CASE("MultiHeadVQ in a two-domain SASRec recommender: parameter gradients o
   for (auto [residual, input_only] : {std::pair{false, false}, std::pair{true, false}, std::pair{false, true}}) {
     CAPTURE(residual);
     CAPTURE(input_only);
-    ModelConfig c = vq_config(residual);
+    Settings c = vq_config(residual);
     c.quantizer.input_only = input_only;
-    RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> a(c, 5);
-    RecommenderType<backbones::SASRec, FrozenVQ, backend::Cpu, double> b(c, 5);
+    RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> a(c.as<MultiHeadVQ>(), 5);
+    RecommenderType<backbones::SASRec, FrozenVQ, backend::Cpu, double> b(c.as<FrozenVQ>(), 5);
     a.add_domain("toy", 7);
     a.add_domain("other", 9);
     b.add_domain("toy", 7);
@@ -241,13 +256,13 @@ namespace {
 /// d = 2, one head, identity projection, K = 2 codewords (0,0) and (10,10);
 /// rows: padding, (1,0), (0,1), (9,9).
 struct TinyVQ {
-  ModelConfig c;
+  Settings c;
   nn::ParameterStore<double> store;
   Rng rng{1};
   std::unique_ptr<MultiHeadVQ::Model<double>> m;
   Parameter<double>* table = nullptr;
   explicit TinyVQ(bool ema, int dead_after = 0, index_t K = 2) {
-    c.d = 2;
+    c.model.d = 2;
     c.quantizer.heads = 1;
     c.quantizer.code_dim = 2;
     c.quantizer.codebook_size = K;
@@ -255,7 +270,7 @@ struct TinyVQ {
     c.quantizer.decay = 0.9;
     c.quantizer.dead_after = dead_after;
     c.quantizer.data_init = false;
-    m = std::make_unique<MultiHeadVQ::Model<double>>(store, c, rng);
+    m = std::make_unique<MultiHeadVQ::Model<double>>(store, c.model, c.quantizer, rng);
     auto& p = m->projection().value;
     p.zero();
     p(0, 0, 0) = p(0, 1, 1) = 1;
@@ -338,25 +353,26 @@ TEST_CASE("MultiHeadVQ: usage statistics of a domain") {
 
 TEST_CASE("MultiHeadVQ: configuration errors name the field") {
   auto build = [](auto edit) {
-    ModelConfig c;
+    Settings c;
     edit(c);
     nn::ParameterStore<float> s;
     Rng r;
-    MultiHeadVQ::Model<float> m(s, c, r);
+    MultiHeadVQ::Model<float> m(s, c.model, c.quantizer, r);
   };
-  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.heads = 3; }), doctest::Contains("quantizer.heads"), ConfigError);
-  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.stop_table_gradient = true; }),
+  CHECK_THROWS_WITH_AS(build([](Settings& c) { c.quantizer.heads = 3; }), doctest::Contains("quantizer.heads"), ConfigError);
+  CHECK_THROWS_WITH_AS(build([](Settings& c) { c.quantizer.stop_table_gradient = true; }),
                        doctest::Contains("quantizer.stop_table_gradient"), ConfigError);
-  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.codebook_size = 1; }), doctest::Contains("quantizer.codebook_size"),
+  CHECK_THROWS_WITH_AS(build([](Settings& c) { c.quantizer.codebook_size = 1; }), doctest::Contains("quantizer.codebook_size"),
                        ConfigError);
-  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.beta = -0.1; }), doctest::Contains("quantizer.beta"), ConfigError);
-  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.decay = 1.0; }), doctest::Contains("quantizer.decay"), ConfigError);
-  CHECK_THROWS_WITH_AS(build([](ModelConfig& c) { c.quantizer.decay = 0.0; }), doctest::Contains("quantizer.decay"), ConfigError);
-  CHECK_NOTHROW(build([](ModelConfig&) {}));
+  CHECK_THROWS_WITH_AS(build([](Settings& c) { c.quantizer.beta = -0.1; }), doctest::Contains("quantizer.beta"), ConfigError);
+  CHECK_THROWS_WITH_AS(build([](Settings& c) { c.quantizer.decay = 1.0; }), doctest::Contains("quantizer.decay"), ConfigError);
+  CHECK_THROWS_WITH_AS(build([](Settings& c) { c.quantizer.decay = 0.0; }), doctest::Contains("quantizer.decay"), ConfigError);
+  CHECK_NOTHROW(build([](Settings&) {}));
   // Through the Recommender as well.
-  ModelConfig c;
+  Settings c;
   c.quantizer.heads = 5;
-  CHECK_THROWS_WITH_AS((Recommender<backbones::SASRec, MultiHeadVQ>(c)), doctest::Contains("does not divide d = 64"), ConfigError);
+  CHECK_THROWS_WITH_AS((Recommender<backbones::SASRec, MultiHeadVQ>(c.as<MultiHeadVQ, float>())),
+                       doctest::Contains("does not divide d = 64"), ConfigError);
 }
 
 namespace {
@@ -380,8 +396,8 @@ struct HalfScale {
 TEST_CASE("a user-written quantizer plugs into the Recommender and trains") {
   static_assert(Quantizer<HalfScale, double>);
   static_assert(Quantizer<MultiHeadVQ, float>);
-  ModelConfig c = vq_config(false);
-  c.dropout = c.attn_dropout = 0;
+  Settings c = vq_config(false);
+  c.backbone.dropout = c.backbone.attn_dropout = 0;
   auto train = [&](auto& model) {
     model.add_domain("toy", 7);
     std::vector<std::int32_t> items{0, 1, 2, 3, 0, 0, 0, 4, 5, 6, 7, 1};
@@ -404,54 +420,54 @@ TEST_CASE("a user-written quantizer plugs into the Recommender and trains") {
     MESSAGE("user quantizer toy loss: " << first << " -> " << last);
     CHECK(last < first);
   };
-  RecommenderType<backbones::SASRec, HalfScale, backend::Cpu, double> user(c, 3);
+  RecommenderType<backbones::SASRec, HalfScale, backend::Cpu, double> user(c.as<HalfScale>(), 3);
   train(user);
-  RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> vq(c, 3);
+  RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> vq(c.as<MultiHeadVQ>(), 3);
   train(vq);
 }
 
 TEST_CASE("MultiHeadVQ: stop_table_gradient leaves the table only its skip gradient; projections still learn") {
-  ModelConfig c = vq_config(false, false, true);
+  Settings c = vq_config(false, false, true);
   c.quantizer.stop_table_gradient = true;
   nn::ParameterStore<double> s;
   Rng r(1);
-  MultiHeadVQ::Model<double> q(s, c, r);
+  MultiHeadVQ::Model<double> q(s, c.model, c.quantizer, r);
   const index_t R = 9;
-  auto& table = s.add("items.0.weight", {R, c.d}, nn::Init::normal(0.5), r);
+  auto& table = s.add("items.0.weight", {R, c.model.d}, nn::Init::normal(0.5), r);
   q.add_domain(0, R);
   Rng wr(2);
-  Tensor<double> w = random_tensor({R, c.d}, wr);
+  Tensor<double> w = random_tensor({R, c.model.d}, wr);
   Tape<double> t(3);
   QuantizedItems<double> out = q.apply(t, t.param(table), 0);
   auto loss = ops::add(ops::sum(ops::mul(out.items, t.leaf(w))), out.aux_loss);
   s.zero_grad();
   t.backward(loss);
-  for (index_t e = 0; e < c.d; ++e) CHECK(table.grad(0, e) == 0.0);  // padding row
+  for (index_t e = 0; e < c.model.d; ++e) CHECK(table.grad(0, e) == 0.0);  // padding row
   for (index_t i = 1; i < R; ++i)
-    for (index_t e = 0; e < c.d; ++e) CHECK(table.grad(i, e) == doctest::Approx(w(i, e)).epsilon(1e-12));
+    for (index_t e = 0; e < c.model.d; ++e) CHECK(table.grad(i, e) == doctest::Approx(w(i, e)).epsilon(1e-12));
   double proj_norm = 0;
   for (double g : q.projection().grad) proj_norm += g * g;
   CHECK(proj_norm > 0);
 }
 
 TEST_CASE("MultiHeadVQ input_only: the encoder reads quantized items, outputs are scored against the table rows") {
-  ModelConfig c = vq_config(false);
-  c.dropout = c.attn_dropout = 0;
+  Settings c = vq_config(false);
+  c.backbone.dropout = c.backbone.attn_dropout = 0;
   c.quantizer.input_only = true;
-  RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> m(c, 3);
+  RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double> m(c.as<MultiHeadVQ>(), 3);
   m.add_domain("toy", 7);
   Tape<double> t;
   // Scoring matrix = the item table itself (rows 0..n), not the quantized rows.
   const Tensor<double> E = m.item_matrix(t, 0);
   REQUIRE(E.rows() == 8);
   for (index_t i = 0; i < 8; ++i)
-    for (index_t e = 0; e < c.d; ++e) CHECK(E(i, e) == m.item_table(0).value(i, e));
+    for (index_t e = 0; e < c.model.d; ++e) CHECK(E(i, e) == m.item_table(0).value(i, e));
   t.reset();
   QuantizedItems<double> q = m.items(t, 0);
   REQUIRE(q.scoring.valid());
   double diff = 0;
   for (index_t i = 1; i < 8; ++i)
-    for (index_t e = 0; e < c.d; ++e) diff += std::abs(q.items.value()(i, e) - E(i, e));
+    for (index_t e = 0; e < c.model.d; ++e) diff += std::abs(q.items.value()(i, e) - E(i, e));
   CHECK(diff > 1e-3);  // the input side is quantized
   // Two items whose rows share every code get identical inputs (their scores use their own rows, checked above).
   const auto& codes = m.quantizer().codes(0);
@@ -461,10 +477,10 @@ TEST_CASE("MultiHeadVQ input_only: the encoder reads quantized items, outputs ar
       bool same = true;
       for (index_t h = 0; h < H; ++h) same = same && codes[static_cast<std::size_t>(h * R + a)] == codes[static_cast<std::size_t>(h * R + b)];
       if (!same) continue;
-      for (index_t e = 0; e < c.d; ++e) CHECK(q.items.value()(a, e) == doctest::Approx(q.items.value()(b, e)));
+      for (index_t e = 0; e < c.model.d; ++e) CHECK(q.items.value()(a, e) == doctest::Approx(q.items.value()(b, e)));
     }
   // With stop_table_gradient the table learns from the scoring side only (allowed with input_only).
-  ModelConfig s = c;
+  Settings s = c;
   s.quantizer.stop_table_gradient = true;
-  CHECK_NOTHROW((RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double>(s, 3)));
+  CHECK_NOTHROW((RecommenderType<backbones::SASRec, MultiHeadVQ, backend::Cpu, double>(s.as<MultiHeadVQ>(), 3)));
 }

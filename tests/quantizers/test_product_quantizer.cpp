@@ -9,11 +9,13 @@ using namespace metarec;
 using quantizers::ProductQuantizer;
 
 namespace {
-ModelConfig pq_config() {
-  ModelConfig c;
-  c.d = 4;
-  c.quantizer.pq_subspaces = 2;
-  c.quantizer.pq_codewords = 3;
+using PQModel = RecommenderType<backbones::SASRec, ProductQuantizer, backend::Cpu, double>;
+/// d = 4, two sub-spaces of three codewords.
+PQModel::Config pq_config() {
+  PQModel::Config c;
+  c.model.d = 4;
+  c.quantizer.subspaces = 2;
+  c.quantizer.codewords = 3;
   return c;
 }
 /// Rows 0 (padding) .. 8, f = 4: sub-space 0 = features 0-1, sub-space 1 = features 2-3.
@@ -36,7 +38,7 @@ Tensor<float> features(index_t rows = 9) {
 TEST_CASE("ProductQuantizer: codes follow the feature clusters; item = mean of its code embeddings") {
   nn::ParameterStore<double> s;
   Rng rng(1);
-  ProductQuantizer::Model<double> pq(s, pq_config(), rng);
+  ProductQuantizer::Model<double> pq(s, pq_config().model, pq_config().quantizer, rng);
   pq.add_domain(0, 10);  // 9 feature rows + a [MASK] row without features
   pq.set_features(0, features());
   auto& table = s.add("items.a.weight", {10, 4}, nn::Init::normal(1.0), rng);
@@ -75,9 +77,9 @@ TEST_CASE("ProductQuantizer: shared centroids across domains, determinism, error
   auto codes_of = [](std::uint64_t seed) {
     nn::ParameterStore<float> s;
     Rng rng(1);
-    ModelConfig c = pq_config();
+    PQModel::Config c = pq_config();
     c.quantizer.seed = seed;
-    ProductQuantizer::Model<float> pq(s, c, rng);
+    ProductQuantizer::Model<float> pq(s, c.model, c.quantizer, rng);
     pq.set_features(0, features());
     pq.fit();
     pq.set_features(1, features(7));  // coded with the same centroids
@@ -90,21 +92,21 @@ TEST_CASE("ProductQuantizer: shared centroids across domains, determinism, error
   for (std::size_t i = 0; i < a1.size(); ++i) CHECK(a1[i] == a0[i]);  // same features -> same codes
   nn::ParameterStore<float> s;
   Rng rng(1);
-  ProductQuantizer::Model<float> pq(s, pq_config(), rng);
+  ProductQuantizer::Model<float> pq(s, pq_config().model, pq_config().quantizer, rng);
   pq.set_features(0, features());
   CHECK_THROWS_AS(pq.set_features(1, Tensor<float>({5, 6})), ShapeError);
   CHECK_THROWS_AS(pq.set_features(1, Tensor<float>({5, 1})), ConfigError);
-  ModelConfig bad = pq_config();
-  bad.quantizer.pq_codewords = 1;
-  CHECK_THROWS_WITH_AS((ProductQuantizer::Model<float>(s, bad, rng)), doctest::Contains("quantizer.pq_codewords"), ConfigError);
+  PQModel::Config bad = pq_config();
+  bad.quantizer.codewords = 1;
+  CHECK_THROWS_WITH_AS((ProductQuantizer::Model<float>(s, bad.model, bad.quantizer, rng)), doctest::Contains("quantizer.pq_codewords"), ConfigError);
 }
 
 TEST_CASE("ProductQuantizer in a Recommender: no features = identity, features = codes") {
-  ModelConfig c = pq_config();
-  c.heads = 2;
-  c.inner = 8;
-  c.max_len = 5;
-  RecommenderType<backbones::SASRec, ProductQuantizer, backend::Cpu, double> m(c, 1);
+  PQModel::Config c = pq_config();
+  c.backbone.heads = 2;
+  c.backbone.inner = 8;
+  c.model.max_len = 5;
+  PQModel m(c, 1);
   const int k = m.add_domain("a", 8);
   Tape<double> t;
   auto before = m.item_matrix(t, k);

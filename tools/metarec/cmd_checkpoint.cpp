@@ -41,10 +41,8 @@ void with_checkpoint(const std::string& path, const std::string& data_override, 
   if (data.domain.n_items != n_items)
     throw CheckpointError(path + ": model has " + std::to_string(n_items) + " items but '" + d.path + "' has " +
                           std::to_string(data.domain.n_items));
-  ModelConfig mc;
-  from_json(l.config["model"], mc);
   with_model(l.config["backbone"], l.config["quantizer"], [&]<class Model>() {
-    Model model(mc, 0);
+    Model model(model_config_from_json<Model>(l.config["model"]), 0);
     const int k = model.add_domain(l.ck.meta.at("domain"), n_items);
     attach_item_features(model, k, data);
     restore_parameters(l.ck, model.parameters().all());

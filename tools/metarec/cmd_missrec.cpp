@@ -112,13 +112,12 @@ void set_dims(MissrecConfig& c, const std::vector<Tensor<float>>& f) {
   for (const auto& t : f) c.feature_dims.push_back(t.dim(1));
 }
 
-json config_json(const MissrecConfig& c) {
-  return json{{"d", c.d}, {"heads", c.heads}, {"inner", c.inner}, {"encoder_layers", c.encoder_layers},
-              {"decoder_layers", c.decoder_layers}, {"max_len", c.max_len}, {"dropout", c.dropout},
-              {"attn_dropout", c.attn_dropout}, {"temperature", c.temperature}, {"interest_ratio", c.interest_ratio},
-              {"transductive", c.transductive}, {"prefix_samples", c.prefix_samples}, {"feature_dims", c.feature_dims},
-              {"adaptor", multimodal::adaptor_name(c.adaptor)}, {"moe_experts", c.moe_experts},
-              {"moe_dropout", c.moe_dropout}, {"moe_noisy_gate", c.moe_noisy_gate}};
+json config_json(MissrecConfig c) {
+  json j = config_to_json(c);
+  j["prefix_samples"] = c.prefix_samples;
+  j["feature_dims"] = c.feature_dims;
+  j["adaptor"] = multimodal::adaptor_name(c.adaptor);
+  return j;
 }
 
 void add_model_flags(CLI::App& cmd, MissrecArgs& a) {
@@ -129,22 +128,9 @@ void add_model_flags(CLI::App& cmd, MissrecArgs& a) {
   cmd.add_option("--features", a.features, "comma-separated modality files of a domain (.npy or .feat*), one list per --data")->required();
   cmd.add_option("--feature-dim", a.feature_dim, "width of headerless .feat files (one value, or one per modality)")->delimiter(',');
   cmd.add_flag("--lenient", a.lenient, "skip malformed records; NaN/Inf feature rows become missing modalities");
-  cmd.add_option("--d", m.d, "hidden size (paper: 300)")->check(CLI::Range(1, 4096))->capture_default_str();
-  cmd.add_option("--heads", m.heads, "attention heads")->check(CLI::Range(1, 256))->capture_default_str();
-  cmd.add_option("--inner", m.inner, "feed-forward inner size")->check(CLI::Range(1, 65536))->capture_default_str();
-  cmd.add_option("--encoder-layers", m.encoder_layers, "interest encoder layers")->check(CLI::Range(1, 64))->capture_default_str();
-  cmd.add_option("--decoder-layers", m.decoder_layers, "interest-aware decoder layers")->check(CLI::Range(1, 64))->capture_default_str();
-  cmd.add_option("--max-len", m.max_len, "longest history")->check(CLI::Range(2, 4096))->capture_default_str();
-  cmd.add_option("--dropout", m.dropout, "hidden dropout")->check(CLI::Range(0.0, 0.99))->capture_default_str();
-  cmd.add_option("--attn-dropout", m.attn_dropout, "attention-probability dropout")->check(CLI::Range(0.0, 0.99))->capture_default_str();
-  cmd.add_option("--temperature", m.temperature, "logit temperature")->check(CLI::Range(1e-6, 1e6))->capture_default_str();
-  cmd.add_option("--interest-ratio", m.interest_ratio, "#interests / #modality tokens, in (0, 1]")->capture_default_str();
-  cmd.add_flag("--transductive", m.transductive, "add ID embeddings (tokens and scores)");
+  bind_options(cmd, m);  // ranges: MissrecConfig::validate() after parsing
   cmd.add_option("--adaptor", a.adaptor, "modality adaptor: linear (f -> d) or moe (UniSRec mixture of whitening experts)")
       ->check(CLI::IsMember({"linear", "moe"}))->capture_default_str();
-  cmd.add_option("--moe-experts", m.moe_experts, "experts of the moe adaptor, >= 1")->capture_default_str();
-  cmd.add_option("--moe-dropout", m.moe_dropout, "dropout on the features inside the moe adaptor")->capture_default_str();
-  cmd.add_flag("--moe-noisy-gate", m.moe_noisy_gate, "moe adaptor: noisy gate in training (UniSRec) instead of softmax(x W_g)");
   cmd.add_option("--out", a.out, "directory for result.json and model.ckpt");
 }
 
@@ -181,9 +167,8 @@ void run_pretrain(MissrecArgs& a) {
                dm.n_items, dm.tokens, dm.interests);
   }
   json config{{"command", "pretrain"}, {"model", config_json(a.model)}, {"threads", num_threads()},
-              {"pretrain", {{"epochs", a.pre.epochs}, {"batch_size", a.pre.batch_size}, {"lr", a.pre.lr},
-                            {"lambda", a.pre.lambda}, {"gamma", a.pre.gamma}, {"keep", a.pre.keep}, {"seed", a.pre.seed},
-                            {"eval_every", a.pre_eval_every}}}};
+              {"pretrain", config_to_json(a.pre)}};
+  config["pretrain"]["eval_every"] = a.pre_eval_every;
   fmt::print(stderr, "effective config: {}\n", config.dump());
   json history = json::array();
   multimodal::pretrain(model, splits, ids, a.pre, [&](const multimodal::PretrainEpoch& e) {
@@ -284,14 +269,7 @@ void setup_missrec(CLI::App& app) {
     cmd->add_option("--config", "JSON file with any of these options (the command line wins)");
     add_model_flags(*cmd, *a);
     auto& p = a->pre;
-    cmd->add_option("--epochs", p.epochs, "pre-training epochs")->check(CLI::Range(1, 100000))->capture_default_str();
-    cmd->add_option("--batch-size", p.batch_size, "sequences per batch (in-batch negatives)")->check(CLI::Range(2, 1 << 20))->capture_default_str();
-    cmd->add_option("--lr", p.lr, "Adam learning rate")->check(CLI::Range(1e-9, 10.0))->capture_default_str();
-    cmd->add_option("--lambda", p.lambda, "weight of the sequence-sequence InfoNCE")->capture_default_str();
-    cmd->add_option("--gamma", p.gamma, "weight of the interest diversity regulariser")->capture_default_str();
-    cmd->add_option("--keep", p.keep, "item-drop keep probability of the augmented view")->capture_default_str();
-    cmd->add_option("--clip", p.clip_norm, "global gradient-norm clipping (0 = off)")->capture_default_str();
-    cmd->add_option("--seed", p.seed, "random seed")->capture_default_str();
+    bind_options(*cmd, p);  // ranges: PretrainConfig::validate()
     cmd->add_flag("--no-prefix-samples", a->no_prefix, "one sample per sequence (its end) instead of one per prefix");
     cmd->add_option("--eval-every", a->pre_eval_every, "full-ranking validation on every domain each N epochs (0 = off)")
         ->check(CLI::Range(0, 100000))->capture_default_str();

@@ -16,26 +16,26 @@ namespace metarec::cli {
 namespace {
 struct TrainArgs {
   DataOptions data;
-  ModelConfig model;
+  ModelOptions model;
   train::TrainerConfig trainer;
-  std::string backbone = "sasrec", quantizer = "none", loss = "ce", out;
+  std::string loss = "ce", out;
   int threads = 0;
 };
 
 void run_train(TrainArgs& a) {
   if (a.threads > 0) set_num_threads(a.threads);
   a.trainer.loss = parse_loss(a.loss);
-  a.model.validate();
+  const json model_json = validated_model_config(a.model);
   a.trainer.validate();
-  json config{{"command", "train"}, {"backbone", a.backbone}, {"quantizer", a.quantizer},
-              {"model", to_json(a.model)}, {"trainer", to_json(a.trainer)}, {"data", to_json(a.data)},
+  json config{{"command", "train"}, {"backbone", a.model.backbone}, {"quantizer", a.model.quantizer},
+              {"model", model_json}, {"trainer", to_json(a.trainer)}, {"data", to_json(a.data)},
               {"threads", num_threads()}};
   fmt::print(stderr, "effective config: {}\n", config.dump());
   LoadedData d = load_data(a.data);
   fmt::print(stderr, "{}: {} users, {} items, {} train users\n", d.domain.name, d.domain.n_users(), d.domain.n_items,
              d.split.train_users.size());
-  with_model(a.backbone, a.quantizer, [&]<class Model>() {
-    Model model(a.model, a.trainer.seed);
+  with_model(a.model.backbone, a.model.quantizer, [&]<class Model>() {
+    Model model(model_config<Model>(a.model), a.trainer.seed);
     const int k = model.add_domain(d.domain.name, d.domain.n_items);
     attach_item_features(model, k, d);
     train::ProgressReporter progress;
@@ -81,7 +81,7 @@ void setup_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   cmd->add_option("--config", "JSON file with any of these options (the command line wins)");  // expanded in main()
   add_data_options(*cmd, a->data);
-  add_model_options(*cmd, a->model, a->backbone, a->quantizer);
+  add_model_options(*cmd, a->model);
   add_trainer_options(*cmd, a->trainer, a->loss, a->threads);
   cmd->add_option("--out", a->out, "directory for result.json and model.ckpt (default: print JSON)");
   cmd->callback([a] { run_train(*a); });

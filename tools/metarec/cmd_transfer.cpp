@@ -25,28 +25,54 @@ struct TransferArgs {
   DataOptions target;
   std::string source_format = "s3rec";
   double fraction = 1.0;
-  ModelConfig model;
+  ModelOptions model;
   meta::MetaConfig meta;
-  std::string backbone = "sasrec", quantizer = "none", loss = "ce", out;
+  PolicyOptions learners;  // every meta-learner's Config fields
+  std::string loss = "ce", out;
   std::vector<std::string> methods{"rescaled"};
   std::vector<std::uint64_t> seeds{1};
   int threads = 0;
   bool quiet = false;
 };
 
+/// Meta iterations (or epochs) the learner's phase logs, for the progress line.
+template <class Config>
+int phase_length(const Config& c) {
+  if constexpr (requires { c.iterations; }) return c.iterations;
+  else if constexpr (requires { c.epochs; }) return c.epochs;
+  else return 0;
+}
+
 template <class Model>
 meta::TransferResult run_method(const std::string& method, Model& model,
                                 const std::vector<std::pair<int, const data::Split*>>& sources, int target,
-                                const data::Split& split, const meta::MetaConfig& cfg, bool quiet) {
+                                const data::Split& split, const meta::MetaConfig& cfg, const PolicyOptions& learners,
+                                bool quiet) {
   return with_meta_learner(method, [&]<class P>() {
-    meta::MetaTransfer<Model, P> learner(cfg);
+    config_of<P> pc;
+    learners.apply(pc);
+    meta::MetaTransfer<Model, P> learner(cfg, pc);
     if (quiet) return learner.run(model, sources, target, split);
-    // Progress of the meta phase (every 25 iterations), then of fine-tuning (every epoch).
-    const int total = std::is_same_v<P, meta::JointPretrain> ? cfg.joint_epochs : cfg.iterations;
+    // Progress of the meta phase (every 25 iterations, every epoch of joint pre-training), then of
+    // fine-tuning (every epoch).
+    const int total = phase_length(pc);
     meta::MetaProgressReporter meta_progress(total, std::is_same_v<P, meta::JointPretrain> ? 1 : 25);
     train::ProgressReporter progress;
     return learner.run(model, sources, target, split, meta_progress, progress);
   });
+}
+
+/// The settings of every requested learner, validated: {"<name>": {...}}.
+json validated_learner_configs(const std::vector<std::string>& methods, const PolicyOptions& learners) {
+  json j = json::object();
+  for (const auto& method : methods)
+    with_meta_learner(method, [&]<class P>() {
+      config_of<P> pc;
+      learners.apply(pc);
+      pc.validate();
+      j[method] = config_to_json(pc);
+    });
+  return j;
 }
 
 std::pair<double, double> mean_std(const std::vector<double>& v) {
@@ -60,21 +86,18 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
 void run_transfer(TransferArgs& a) {
   if (a.threads > 0) set_num_threads(a.threads);
   a.meta.finetune.loss = parse_loss(a.loss);
-  a.model.validate();
+  const json model_json = validated_model_config(a.model);
   a.meta.validate();
+  const json learner_json = validated_learner_configs(a.methods, a.learners);
   if (!(a.fraction > 0 && a.fraction <= 1))
     throw ConfigError("--target-fraction = " + std::to_string(a.fraction) + " is out of range (0, 1]");
   if (a.sources.empty() && !(a.methods.size() == 1 && a.methods[0] == "target-only"))
     throw ConfigError("--sources: at least one source domain is needed (or --meta target-only)");
-  json config{{"command", "transfer"}, {"backbone", a.backbone}, {"quantizer", a.quantizer},
+  json config{{"command", "transfer"}, {"backbone", a.model.backbone}, {"quantizer", a.model.quantizer},
               {"sources", a.sources}, {"target", a.target.path}, {"target_fraction", a.fraction},
-              {"methods", a.methods}, {"seeds", a.seeds}, {"model", to_json(a.model)},
-              {"meta", {{"iterations", a.meta.iterations}, {"inner_steps", a.meta.inner_steps},
-                        {"inner_lr", a.meta.inner_lr}, {"meta_lr", a.meta.meta_lr},
-                        {"temperature", a.meta.temperature}, {"clip", a.meta.clip_norm}, {"source_weight", a.meta.source_weight},
-                        {"joint_epochs", a.meta.joint_epochs}, {"reptile_step", a.meta.reptile_step},
-                        {"eval_every", a.meta.eval_every}, {"keep_best", a.meta.keep_best},
-                        {"batch_size", a.meta.batch_size}}},
+              {"methods", a.methods}, {"seeds", a.seeds}, {"model", model_json},
+              {"meta", {{"eval_every", a.meta.eval_every}, {"keep_best", a.meta.keep_best},
+                        {"batch_size", a.meta.batch_size}, {"learners", learner_json}}},
               {"finetune", to_json(a.meta.finetune)}, {"threads", num_threads()}};
   fmt::print(stderr, "effective config: {}\n", config.dump());
   std::vector<LoadedData> src;
@@ -94,8 +117,8 @@ void run_transfer(TransferArgs& a) {
   std::map<std::string, std::vector<double>> seconds;
   for (const auto& method : a.methods)
     for (std::uint64_t seed : a.seeds) {
-      with_model(a.backbone, a.quantizer, [&]<class Model>() {
-        Model model(a.model, seed);
+      with_model(a.model.backbone, a.model.quantizer, [&]<class Model>() {
+        Model model(model_config<Model>(a.model), seed);
         std::vector<std::pair<int, const data::Split*>> sources;
         if (method != "target-only")
           for (auto& s : src) {
@@ -112,7 +135,7 @@ void run_transfer(TransferArgs& a) {
                    fmt::format("{}", fmt::join(a.sources, ",")), tgt.domain.name, split.train_users.size(),
                    tgt.split.train_users.size());
         const auto t0 = std::chrono::steady_clock::now();
-        meta::TransferResult r = run_method(method, model, sources, target, split, cfg, a.quiet);
+        meta::TransferResult r = run_method(method, model, sources, target, split, cfg, a.learners, a.quiet);
         const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         json weights = json::array();
         for (const auto& it : r.iterations)
@@ -193,23 +216,13 @@ void setup_transfer(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--target-fraction", a->fraction, "fraction of target users that keep their training data")
       ->capture_default_str();
-  add_model_options(*cmd, a->model, a->backbone, a->quantizer);
+  add_model_options(*cmd, a->model);
   add_trainer_options(*cmd, a->meta.finetune, a->loss, a->threads);
   cmd->add_option("--meta", a->methods, MetaLearners::joined() + " (comma-separated: several)")
       ->delimiter(',')
       ->check(CLI::IsMember(MetaLearners::names()));
   cmd->add_option("--seeds", a->seeds, "seeds, comma-separated")->delimiter(',');
-  cmd->add_option("--meta-iterations", a->meta.iterations, "meta updates")->capture_default_str();
-  cmd->add_option("--inner-steps", a->meta.inner_steps, "k_inner SGD steps per source")->capture_default_str();
-  cmd->add_option("--inner-lr", a->meta.inner_lr, "inner SGD learning rate alpha")->capture_default_str();
-  cmd->add_option("--meta-lr", a->meta.meta_lr, "meta Adam learning rate")->capture_default_str();
-  cmd->add_option("--temperature", a->meta.temperature, "T in softmax(s / T)")->capture_default_str();
-  cmd->add_option("--meta-clip", a->meta.clip_norm, "global norm clipping of the meta-gradient")->capture_default_str();
-  cmd->add_option("--source-weight", a->meta.source_weight,
-                  "lambda: add lambda x source i's mean inner gradient to its meta-gradient (0 = SPEC 3.2)")
-      ->capture_default_str();
-  cmd->add_option("--joint-epochs", a->meta.joint_epochs, "joint pre-training epochs")->capture_default_str();
-  cmd->add_option("--reptile-step", a->meta.reptile_step, "Reptile step size on mean(phi - theta)")->capture_default_str();
+  MetaLearners::for_each([&]<class P>() { a->learners.declare<config_of<P>>(*cmd); });
   cmd->add_option("--meta-eval-every", a->meta.eval_every, "target validation every N meta iterations (0 = off)");
   cmd->add_flag("--meta-keep-best", a->meta.keep_best,
                 "rescaled/fomaml: fine-tune from the meta iteration with the best target validation (needs --meta-eval-every)");

@@ -24,42 +24,26 @@ void add_data_options(CLI::App& app, DataOptions& d, bool required) {
 // Option ranges are not repeated here: each config's validate() is the one place that knows them,
 // and the commands call it right after parsing (a ConfigError names the field and its range, exit 2).
 
-void add_model_options(CLI::App& app, ModelConfig& m, std::string& backbone, std::string& quantizer) {
-  app.add_option("--backbone", backbone, "sequence encoder: " + Backbones::joined())
+void add_model_options(CLI::App& app, ModelOptions& m) {
+  app.add_option("--backbone", m.backbone, "sequence encoder: " + Backbones::joined())
       ->check(CLI::IsMember(Backbones::names()))
       ->capture_default_str();
-  app.add_option("--quantizer", quantizer,
+  app.add_option("--quantizer", m.quantizer,
                  "item representation: none (ID embeddings), vq (MetaRec multi-head VQ) or pq (VQ-Rec product "
                  "quantization of item features, needs --features)")
       ->check(CLI::IsMember(Quantizers::names()))
       ->capture_default_str();
-  auto& q = m.quantizer;
-  app.add_option("--vq-heads", q.heads, "VQ heads H (divide d)")->capture_default_str();
-  app.add_option("--codebook-size", q.codebook_size, "codewords K per head")->capture_default_str();
-  app.add_option("--code-dim", q.code_dim, "projected head size d_c (0 = d/H)")->capture_default_str();
-  app.add_option("--vq-beta", q.beta, "commitment weight")->capture_default_str();
-  app.add_flag("--vq-ema", q.ema, "EMA codebook updates instead of the codebook loss");
-  app.add_option("--vq-decay", q.decay, "EMA decay, in (0, 1)")->capture_default_str();
-  app.add_option("--dead-after", q.dead_after, "restart codes unused for N steps (0 = never)")->capture_default_str();
-  app.add_flag("--vq-residual", q.residual, "domain-specific residual on the quantized items");
-  app.add_flag("--vq-skip", q.skip, "add each item's own embedding to its quantized representation");
-  app.add_flag("--vq-stop-table-gradient", q.stop_table_gradient,
-               "no gradient from the quantized path into the item table (needs --vq-skip or --vq-input-only)");
-  app.add_flag("--vq-input-only", q.input_only,
-               "quantized items feed the encoder only; items are scored against their own embeddings");
-  app.add_option("--vq-loss-weight", q.loss_weight, "weight of the VQ loss in the training loss")->capture_default_str();
-  app.add_option("--pq-subspaces", q.pq_subspaces, "pq: sub-spaces D of the item features")->capture_default_str();
-  app.add_option("--pq-codewords", q.pq_codewords, "pq: codewords M per sub-space")->capture_default_str();
-  app.add_option("--d", m.d, "hidden size")->capture_default_str();
-  app.add_option("--layers", m.layers, "Transformer blocks or GRU layers")->capture_default_str();
-  app.add_option("--heads", m.heads, "attention heads (divide d)")->capture_default_str();
-  app.add_option("--inner", m.inner, "feed-forward inner size")->capture_default_str();
-  app.add_option("--max-len", m.max_len, "longest history fed to the model")->capture_default_str();
-  app.add_option("--dropout", m.dropout, "hidden dropout")->capture_default_str();
-  app.add_option("--attn-dropout", m.attn_dropout, "attention-probability dropout")->capture_default_str();
-  app.add_option("--gru-hidden", m.gru_hidden, "GRU4Rec hidden size (0 = d)")->capture_default_str();
-  app.add_option("--mask-prob", m.mask_prob, "BERT4Rec cloze probability")->capture_default_str();
-  app.add_option("--init-std", m.init_std, "std of the normal initialisation")->capture_default_str();
+  m.policies.declare<ModelConfig>(app);
+  Backbones::for_each([&]<class P>() { m.policies.declare<config_of<P>>(app); });
+  Quantizers::for_each([&]<class P>() { m.policies.declare<config_of<P>>(app); });
+}
+
+json validated_model_config(const ModelOptions& m) {
+  return with_model(m.backbone, m.quantizer, [&]<class Model>() {
+    const typename Model::Config c = model_config<Model>(m);
+    c.validate();
+    return model_config_json<Model>(c);
+  });
 }
 
 void add_trainer_options(CLI::App& app, train::TrainerConfig& t, std::string& loss, int& threads) {
@@ -123,50 +107,6 @@ json to_json(const eval::Metrics& m) {
   json j = json::object();
   for (const auto& [k, v] : m.items()) j[k] = v;
   return j;
-}
-
-json to_json(const quantizers::QuantizerConfig& q) {
-  return json{{"heads", q.heads}, {"codebook_size", q.codebook_size}, {"code_dim", q.code_dim}, {"beta", q.beta},
-              {"ema", q.ema}, {"decay", q.decay}, {"dead_after", q.dead_after}, {"residual", q.residual},
-              {"skip", q.skip}, {"stop_table_gradient", q.stop_table_gradient}, {"input_only", q.input_only},
-              {"loss_weight", q.loss_weight}, {"pq_subspaces", q.pq_subspaces}, {"pq_codewords", q.pq_codewords}};
-}
-
-json to_json(const ModelConfig& m) {
-  return json{{"quantizer", to_json(m.quantizer)}, {"d", m.d}, {"layers", m.layers}, {"heads", m.heads}, {"inner", m.inner}, {"max_len", m.max_len},
-              {"dropout", m.dropout}, {"attn_dropout", m.attn_dropout}, {"ln_eps", m.ln_eps},
-              {"init_std", m.init_std}, {"gru_hidden", m.gru_hidden}, {"mask_prob", m.mask_prob}};
-}
-
-void from_json(const json& j, ModelConfig& m) {
-  m.d = j.at("d");
-  m.layers = j.at("layers");
-  m.heads = j.at("heads");
-  m.inner = j.at("inner");
-  m.max_len = j.at("max_len");
-  m.dropout = j.at("dropout");
-  m.attn_dropout = j.at("attn_dropout");
-  m.ln_eps = j.at("ln_eps");
-  m.init_std = j.at("init_std");
-  m.gru_hidden = j.at("gru_hidden");
-  m.mask_prob = j.at("mask_prob");
-  if (j.contains("quantizer")) {
-    const json& q = j["quantizer"];
-    m.quantizer.heads = q.at("heads");
-    m.quantizer.codebook_size = q.at("codebook_size");
-    m.quantizer.code_dim = q.at("code_dim");
-    m.quantizer.beta = q.at("beta");
-    m.quantizer.ema = q.at("ema");
-    m.quantizer.decay = q.at("decay");
-    m.quantizer.dead_after = q.at("dead_after");
-    m.quantizer.residual = q.at("residual");
-    m.quantizer.skip = q.value("skip", false);  // absent in checkpoints written before the option existed
-    m.quantizer.loss_weight = q.value("loss_weight", 1.0);
-    m.quantizer.stop_table_gradient = q.value("stop_table_gradient", false);
-    m.quantizer.input_only = q.value("input_only", false);
-    m.quantizer.pq_subspaces = q.value("pq_subspaces", m.quantizer.pq_subspaces);
-    m.quantizer.pq_codewords = q.value("pq_codewords", m.quantizer.pq_codewords);
-  }
 }
 
 json to_json(const train::TrainerConfig& t) {

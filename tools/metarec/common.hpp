@@ -11,6 +11,7 @@
 #include "metarec/model/config.hpp"
 #include "metarec/recommender/recommender.hpp"
 #include "metarec/train/trainer.hpp"
+#include "policy_options.hpp"
 
 namespace metarec::cli {
 
@@ -45,14 +46,49 @@ void attach_item_features(Model& model, int k, const LoadedData& d) {
   }
 }
 
+/// Which model and its settings: the shared sizes, and the options of every registered policy's Config.
+struct ModelOptions {
+  std::string backbone = "sasrec", quantizer = "none";
+  ModelConfig model;
+  PolicyOptions policies;
+};
+
+/// The chosen Recommender's Config: defaults of its policies, then the options given.
+template <class Model>
+typename Model::Config model_config(const ModelOptions& o) {
+  typename Model::Config c{o.model};
+  o.policies.apply(c.backbone);
+  o.policies.apply(c.quantizer);
+  return c;
+}
+
+/// `{d, max_len, init_std, backbone: {...}, quantizer: {...}}` (result.json and checkpoints).
+template <class Model>
+json model_config_json(const typename Model::Config& c) {
+  json j = config_to_json(c.model);
+  j["backbone"] = config_to_json(c.backbone);
+  j["quantizer"] = config_to_json(c.quantizer);
+  return j;
+}
+/// Inverse of model_config_json; also reads records written before the policies owned their settings
+/// (backbone fields at the top level).
+template <class Model>
+typename Model::Config model_config_from_json(const json& j) {
+  typename Model::Config c;
+  config_from_json(j, c.model);
+  config_from_json(j.contains("backbone") && j["backbone"].is_object() ? j["backbone"] : j, c.backbone);
+  if (j.contains("quantizer")) config_from_json(j["quantizer"], c.quantizer);
+  return c;
+}
+
 void add_data_options(CLI::App& app, DataOptions& d, bool required = true);
-void add_model_options(CLI::App& app, ModelConfig& m, std::string& backbone, std::string& quantizer);
+void add_model_options(CLI::App& app, ModelOptions& m);
+/// Builds the chosen model's Config from the options and validates it (ConfigError naming the field).
+json validated_model_config(const ModelOptions& m);
 void add_trainer_options(CLI::App& app, train::TrainerConfig& t, std::string& loss, int& threads);
 LoadedData load_data(const DataOptions& d);
 
 json to_json(const eval::Metrics& m);
-json to_json(const ModelConfig& m);
-void from_json(const json& j, ModelConfig& m);
 json to_json(const train::TrainerConfig& t);
 json to_json(const DataOptions& d);
 json to_json(const data::LoadReport& r);

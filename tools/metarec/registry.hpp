@@ -26,6 +26,11 @@ struct PolicyList {
     for (const auto& n : names()) s += (s.empty() ? "" : "|") + n;
     return s;
   }
+  /// Calls f.template operator()<P>() for every policy, in list order.
+  template <class F>
+  static void for_each(F&& f) {
+    (f.template operator()<Policies>(), ...);
+  }
   /// Calls f.template operator()<P>() for the policy P named `name`; ConfigError naming `what` otherwise.
   template <class F>
   static decltype(auto) with(const std::string& name, const char* what, F&& f) {

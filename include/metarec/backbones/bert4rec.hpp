@@ -5,8 +5,8 @@
 /// Representations from Transformer", CIKM 2019. The [MASK] token is item row
 /// n_items + 1 of each domain's table; at inference it is appended after the
 /// history and its hidden state scores the next item.
-#include "metarec/model/concepts.hpp"
-#include "metarec/nn/transformer.hpp"
+#include "metarec/backbones/transformer_blocks.hpp"
+#include "metarec/model/contract.hpp"
 
 namespace metarec::backbones {
 
@@ -14,17 +14,21 @@ struct BERT4Rec {
   static constexpr const char* name = "bert4rec";
   static constexpr Objective objective = Objective::cloze;
 
-  template <class T>
-  class Model {
-   public:
-    Model(nn::ParameterStore<T>& store, const std::string& prefix, const ModelConfig& c, Rng& rng)
-        : encoder_(store, prefix, c.transformer(), rng, /*causal=*/false) {}
-    Var<T> encode(Tape<T>& t, Var<T> x, const SequenceView& s) { return encoder_(t, x, s.mask); }
-    Var<T> encode_packed(Tape<T>& t, Var<T> x, const PackedView& s) { return encoder_.packed(t, x, s); }
+  struct Config : TransformerBlocksConfig {
+    double mask_prob = 0.2;  ///< cloze probability of a training position
 
-   private:
-    nn::TransformerEncoder<T> encoder_;
+    template <class V>
+    void visit(V&& v) {
+      TransformerBlocksConfig::visit(v);
+      v("mask_prob", mask_prob, "BERT4Rec cloze probability");
+    }
+    void validate(const ModelConfig& m) const {
+      TransformerBlocksConfig::validate(m);
+      check_range("mask_prob", mask_prob, 0.01, 0.99);
+    }
   };
+  template <class T>
+  using Model = TransformerStack<T, /*Causal=*/false>;
 };
 
 }  // namespace metarec::backbones

@@ -3,26 +3,17 @@
 /// SASRec: causal self-attention over the item sequence.
 /// Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018;
 /// post-LN blocks with GELU and a 4d feed-forward as in the S3-Rec code.
-#include "metarec/model/concepts.hpp"
-#include "metarec/nn/transformer.hpp"
+#include "metarec/backbones/transformer_blocks.hpp"
+#include "metarec/model/contract.hpp"
 
 namespace metarec::backbones {
 
 struct SASRec {
   static constexpr const char* name = "sasrec";
   static constexpr Objective objective = Objective::next_item;
-
+  using Config = TransformerBlocksConfig;
   template <class T>
-  class Model {
-   public:
-    Model(nn::ParameterStore<T>& store, const std::string& prefix, const ModelConfig& c, Rng& rng)
-        : encoder_(store, prefix, c.transformer(), rng, /*causal=*/true) {}
-    Var<T> encode(Tape<T>& t, Var<T> x, const SequenceView& s) { return encoder_(t, x, s.mask); }
-    Var<T> encode_packed(Tape<T>& t, Var<T> x, const PackedView& s) { return encoder_.packed(t, x, s); }
-
-   private:
-    nn::TransformerEncoder<T> encoder_;
-  };
+  using Model = TransformerStack<T, /*Causal=*/true>;
 };
 
 }  // namespace metarec::backbones

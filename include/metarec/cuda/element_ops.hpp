@@ -41,6 +41,18 @@ METAREC_ELEM_MATH(erf, erff)
 METAREC_ELEM_MATH(sqrt, sqrtf)
 #undef METAREC_ELEM_MATH
 
+/// erf and exp of a value: scalars here; autograd/ops/activation.hpp specialises it for Eigen array
+/// expressions, so a body written once below also runs as the CPU op's SIMD expression.
+template <class X, class = void>
+struct Math {
+  METAREC_HD static X erf(X x) { return m_erf(x); }
+  METAREC_HD static X exp(X x) { return m_exp(x); }
+};
+template <class X>
+METAREC_HD inline auto erf_of(const X& x) { return Math<X>::erf(x); }
+template <class X>
+METAREC_HD inline auto exp_of(const X& x) { return Math<X>::exp(x); }
+
 template <class T>
 METAREC_HD inline T neg_inf() { return -std::numeric_limits<T>::infinity(); }
 template <class T>
@@ -72,13 +84,26 @@ METAREC_HD inline T binary_grad_b(Binary k, const T* g, const T* a, idx j, idx p
 }
 
 // ---- activations (ops/activation.hpp) -------------------------------------
+/// GELU(x) = x Phi(x) with the exact normal CDF (Hendrycks & Gimpel 2016; PyTorch's
+/// approximate='none'). S is the scalar type; X a scalar or an Eigen array expression (the CPU op).
+template <class S, class X>
+METAREC_HD inline auto gelu_forward(const X& x) {
+  return x * (S(0.5) * (S(1) + erf_of(x * S(0.70710678118654752440))));
+}
+/// g * d/dx x Phi(x) = g * (Phi(x) + x phi(x)).
+template <class S, class X, class G>
+METAREC_HD inline auto gelu_grad(const X& x, const G& g) {
+  return g * (S(0.5) * (S(1) + erf_of(x * S(0.70710678118654752440))) +
+              x * S(0.39894228040143267794) * exp_of(x * x * S(-0.5)));
+}
+
 enum class Activation : int { relu = 0, gelu = 1, tanh = 2, sigmoid = 3 };
 
 template <class T>
 METAREC_HD inline T activation_forward(Activation k, T x) {
   switch (k) {
     case Activation::relu: return x > T(0) ? x : T(0);
-    case Activation::gelu: return x * (T(0.5) * (T(1) + m_erf(x * T(0.70710678118654752440))));
+    case Activation::gelu: return gelu_forward<T>(x);
     case Activation::tanh: return m_tanh(x);
     default: return T(1) / (T(1) + m_exp(-x));
   }
@@ -88,9 +113,7 @@ template <class T>
 METAREC_HD inline T activation_grad(Activation k, T x, T y, T g) {
   switch (k) {
     case Activation::relu: return x > T(0) ? g : T(0);
-    case Activation::gelu:  // Phi(x) + x phi(x)
-      return g * (T(0.5) * (T(1) + m_erf(x * T(0.70710678118654752440))) +
-                  x * T(0.39894228040143267794) * m_exp(x * x * T(-0.5)));
+    case Activation::gelu: return gelu_grad<T>(x, g);
     case Activation::tanh: return g * (T(1) - y * y);
     default: return g * y * (T(1) - y);
   }

@@ -4,6 +4,7 @@
 /// multi-source pre-training, Reptile.
 #include "metarec/meta/transfer_task.hpp"
 #include "metarec/optim/adam.hpp"
+#include "metarec/train/joint_training.hpp"
 
 namespace metarec::meta {
 
@@ -14,15 +15,24 @@ struct TargetOnly {
   static void pretrain(TransferTask<Model>&, TransferResult&) {}
 };
 
-/// Joint multi-source pre-training: Adam on the sum of source tasks, batches
-/// taken from the sources in turn, for `joint_epochs` epochs of every source.
+/// Joint multi-source pre-training: Adam (fine-tuning's learning rate) on the
+/// sources' losses, one batch of each source in turn, for `epochs` epochs of
+/// the largest source; the library's joint training loop
+/// (train/joint_training.hpp), which MISSRec's pre-training shares.
 struct JointPretrain {
   static constexpr const char* name = "joint";
+  struct Config {
+    int epochs = 10;  ///< epochs over all sources
+    template <class V>
+    void visit(V&& v) {
+      v("epochs", epochs, "joint pre-training epochs", "--joint-epochs");
+    }
+    void validate() const { check_range("meta.joint_epochs", epochs, 0, 100000); }
+  };
   template <class Model>
-  static void pretrain(TransferTask<Model>& task, TransferResult& res) {
+  static void pretrain(TransferTask<Model>& task, const Config& c, TransferResult& res) {
     using T = typename Model::Scalar;
     Model& model = task.model;
-    const MetaConfig& cfg = task.config;
     std::vector<Parameter<T>*> params = model.shared_parameters();
     SourceTasks<Model> sources(task);
     index_t steps = 0;
@@ -30,24 +40,23 @@ struct JointPretrain {
       params.insert(params.end(), sources.tables(i).begin(), sources.tables(i).end());
       steps = std::max(steps, sources.stream(i).batches_per_epoch());
     }
-    optim::Adam<T> adam(params, optim::AdamConfig{.lr = cfg.finetune.lr});
-    Tape<T> tape(cfg.seed + 13);
-    for (int epoch = 1; epoch <= cfg.joint_epochs; ++epoch) {
-      IterationLog log;  // one entry per epoch of every source; query_loss = mean source loss
-      log.iteration = epoch;
-      for (index_t s = 0; s < steps; ++s)
-        for (std::size_t i = 0; i < sources.size(); ++i) {
-          tape.reset();
-          model.parameters().zero_grad();
-          Var<T> loss = model.loss(tape, task.sources[i], sources.stream(i).next());
-          log.query_loss += static_cast<double>(loss.value()[0]) / static_cast<double>(steps * sources.size());
-          tape.backward(loss);
-          adam.step();
-        }
-      log.weight.assign(sources.size(), 1.0 / static_cast<double>(sources.size()));
-      res.iterations.push_back(std::move(log));
-      if (task.report(res.iterations.back())) break;
-    }
+    optim::Adam<T> adam(params, optim::AdamConfig{.lr = task.config.finetune.lr});
+    Tape<T> tape(task.config.seed + 13);
+    train::train_jointly(
+        model, adam, tape, c.epochs, /*clip_norm=*/0.0,
+        [&](int) { return train::round_robin_order(static_cast<int>(sources.size()), steps); },
+        [&](Tape<T>& t, int i) {
+          const auto k = static_cast<std::size_t>(i);
+          return model.loss(t, task.sources[k], sources.stream(k).next());
+        },
+        [&](int epoch, double mean_loss) {
+          IterationLog log;  // one entry per epoch of every source; query_loss = mean source loss
+          log.iteration = epoch;
+          log.query_loss = mean_loss;
+          log.weight.assign(sources.size(), 1.0 / static_cast<double>(sources.size()));
+          res.iterations.push_back(std::move(log));
+          return task.report(res.iterations.back());
+        });
   }
 };
 
@@ -56,19 +65,30 @@ struct JointPretrain {
 /// Source item tables follow their inner-loop gradients with Adam.
 struct Reptile {
   static constexpr const char* name = "reptile";
+  struct Config : InnerLoopConfig {
+    double step = 0.5;  ///< theta += step * mean_i(phi_i - theta)
+    template <class V>
+    void visit(V&& v) {
+      InnerLoopConfig::visit(v);
+      v("step", step, "Reptile step size on mean(phi - theta)", "--reptile-step");
+    }
+    void validate() const {
+      InnerLoopConfig::validate();
+      check_range("meta.reptile_step", step, 0.0, 10.0);
+    }
+  };
   template <class Model>
-  static void pretrain(TransferTask<Model>& task, TransferResult& res) {
+  static void pretrain(TransferTask<Model>& task, const Config& c, TransferResult& res) {
     using T = typename Model::Scalar;
     Model& model = task.model;
-    const MetaConfig& cfg = task.config;
     const auto shared = model.shared_parameters();
-    SourceTasks<Model> sources(task);
-    Tape<T> tape(cfg.seed + 13);
+    SourceTasks<Model> sources(task, c);
+    Tape<T> tape(task.config.seed + 13);
     ParameterSnapshot<T> theta;
     std::vector<Tensor<T>> delta;
     for (auto* p : shared) delta.emplace_back(p->value.shape());
-    const double scale = cfg.reptile_step / static_cast<double>(task.sources.size());
-    for (int it = 1; it <= cfg.iterations; ++it) {
+    const double scale = c.step / static_cast<double>(task.sources.size());
+    for (int it = 1; it <= c.iterations; ++it) {
       theta.take(shared);
       for (auto& d : delta) d.zero();
       for (std::size_t i = 0; i < task.sources.size(); ++i) {

@@ -12,21 +12,10 @@
 
 namespace metarec::meta {
 
+/// What every transfer run needs, whatever its meta-learner; each learner's own
+/// rates and step counts are in its Config (InnerLoopConfig, FirstOrderConfig, ...).
 struct MetaConfig {
-  int iterations = 300;        ///< meta updates (SimilarityRescaled, FOMAML, Reptile)
-  int inner_steps = 1;         ///< k_inner SGD steps per source task
-  double inner_lr = 0.1;       ///< alpha, SGD on the source task
-  double meta_lr = 1e-3;       ///< beta_meta, Adam on the meta-gradient (Reptile: step size on (phi - theta))
-  double temperature = 0.1;    ///< T in softmax(s / T)
-  double clip_norm = 1.0;      ///< global norm clipping of the meta-gradient
-  /// lambda: the first-order meta-gradient of source i becomes G_i + lambda * g_i / (alpha * k_inner),
-  /// i.e. the source's own mean inner-loop gradient joins its target query gradient under the same
-  /// weight w_i. 0 is SPEC 3.2 exactly; with 0 the sources reach theta only through the point
-  /// phi_i where G_i is taken (a second-order effect), which barely moves theta (measured: README).
-  double source_weight = 0.0;
-  index_t batch_size = 256;
-  int joint_epochs = 10;       ///< JointPretrain: epochs over all sources
-  double reptile_step = 0.5;   ///< Reptile: theta += step * mean_i(phi_i - theta)
+  index_t batch_size = 256;    ///< source and target query batches
   int eval_every = 0;          ///< validate on the target every N meta iterations (0 = off)
   /// With eval_every > 0 (first-order learners): end the meta phase on the shared parameters and target
   /// table of the iteration with the best target validation (finetune.select_metric), the same model
@@ -37,21 +26,30 @@ struct MetaConfig {
   train::TrainerConfig finetune;  ///< fine-tuning on the target (early stopping on its validation)
 
   void validate() const {
-    check_range("meta.iterations", iterations, 0, 100000000);
-    check_range("meta.inner_steps", inner_steps, 1, 10000);
-    check_range("meta.inner_lr", inner_lr, 0.0, 100.0);
-    check_range("meta.meta_lr", meta_lr, 0.0, 100.0);
-    if (!(temperature > 0)) throw ConfigError("meta.temperature = " + std::to_string(temperature) + " must be > 0");
-    check_range("meta.clip_norm", clip_norm, 0.0, 1e9);
-    check_range("meta.source_weight", source_weight, 0.0, 1e6);
-    if (source_weight > 0 && !(inner_lr > 0))
-      throw ConfigError("meta.source_weight > 0 needs meta.inner_lr > 0 (the source gradient is (theta - phi) / inner_lr)");
     check_range<index_t>("meta.batch_size", batch_size, 1, 1 << 20);
-    check_range("meta.joint_epochs", joint_epochs, 0, 100000);
-    check_range("meta.reptile_step", reptile_step, 0.0, 10.0);
     check_range("meta.eval_every", eval_every, 0, 100000000);
     if (keep_best && eval_every == 0) throw ConfigError("meta.keep_best needs meta.eval_every > 0 (it selects on validation)");
     finetune.validate();
+  }
+};
+
+/// The inner loop of the gradient-based meta-learners (SimilarityRescaled, FOMAML, Reptile):
+/// per meta iteration, k_inner SGD steps on each source.
+struct InnerLoopConfig {
+  int iterations = 300;   ///< meta updates
+  int inner_steps = 1;    ///< k_inner SGD steps per source task
+  double inner_lr = 0.1;  ///< alpha, SGD on the source task
+
+  template <class V>
+  void visit(V&& v) {
+    v("iterations", iterations, "meta updates", "--meta-iterations");
+    v("inner_steps", inner_steps, "k_inner SGD steps per source");
+    v("inner_lr", inner_lr, "inner SGD learning rate alpha");
+  }
+  void validate() const {
+    check_range("meta.iterations", iterations, 0, 100000000);
+    check_range("meta.inner_steps", inner_steps, 1, 10000);
+    check_range("meta.inner_lr", inner_lr, 0.0, 100.0);
   }
 };
 

@@ -7,7 +7,7 @@
 /// g_i = theta - phi_i; the target query loss at phi_i gives G_i; then
 /// theta <- theta - Adam(sum_i w_i G_i) after global-norm clipping, with
 /// w = weighting(s), s_i = cos(g_i, G_i) averaged over parameter tensors.
-/// With MetaConfig::source_weight = lambda > 0, G_i of the shared parameters
+/// With FirstOrderConfig::source_weight = lambda > 0, G_i of the shared parameters
 /// also takes lambda * g_i / (alpha * k_inner) after s_i is measured.
 /// The target item table takes the same weighted query gradient; source item
 /// tables (domain-specific, not meta-learned) follow their own inner-loop
@@ -21,8 +21,37 @@
 
 namespace metarec::meta {
 
+/// Settings of the first-order meta-update (SimilarityRescaled, FOMAML).
+struct FirstOrderConfig : InnerLoopConfig {
+  double meta_lr = 1e-3;    ///< beta_meta, Adam on the weighted query gradient
+  double clip_norm = 1.0;   ///< global norm clipping of the meta-gradient
+  /// lambda: the first-order meta-gradient of source i becomes G_i + lambda * g_i / (alpha * k_inner),
+  /// i.e. the source's own mean inner-loop gradient joins its target query gradient under the same
+  /// weight w_i. 0 is SPEC 3.2 exactly; with 0 the sources reach theta only through the point
+  /// phi_i where G_i is taken (a second-order effect), which barely moves theta (measured: README).
+  double source_weight = 0.0;
+
+  template <class V>
+  void visit(V&& v) {
+    InnerLoopConfig::visit(v);
+    v("meta_lr", meta_lr, "meta Adam learning rate");
+    v("clip_norm", clip_norm, "global norm clipping of the meta-gradient", "--meta-clip");
+    v("source_weight", source_weight,
+      "lambda: add lambda x source i's mean inner gradient to its meta-gradient (0 = SPEC 3.2)");
+  }
+  void validate() const {
+    InnerLoopConfig::validate();
+    check_range("meta.meta_lr", meta_lr, 0.0, 100.0);
+    check_range("meta.clip_norm", clip_norm, 0.0, 1e9);
+    check_range("meta.source_weight", source_weight, 0.0, 1e6);
+    if (source_weight > 0 && !(inner_lr > 0))
+      throw ConfigError("meta.source_weight > 0 needs meta.inner_lr > 0 (the source gradient is (theta - phi) / inner_lr)");
+  }
+};
+
+/// `weighting(similarities)` -> per-source weights summing to 1.
 template <class Model, class Weighting>
-void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&& weighting) {
+void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, TransferResult& res, Weighting&& weighting) {
   using T = typename Model::Scalar;
   Model& model = task.model;
   const MetaConfig& cfg = task.config;
@@ -30,8 +59,8 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
   const auto target_tables = model.domain_parameters(task.target);
   std::vector<Parameter<T>*> meta_params = shared;
   meta_params.insert(meta_params.end(), target_tables.begin(), target_tables.end());
-  optim::Adam<T> meta_opt(meta_params, optim::AdamConfig{.lr = cfg.meta_lr});
-  SourceTasks<Model> sources(task);
+  optim::Adam<T> meta_opt(meta_params, optim::AdamConfig{.lr = fo.meta_lr});
+  SourceTasks<Model> sources(task, fo);
   BatchStream target_stream(model, *task.target_split, cfg.batch_size, cfg.seed + 7);
   Tape<T> tape(cfg.seed + 13), eval_tape(cfg.seed + 17);
   ParameterSnapshot<T> theta, best;  // best: meta parameters at the best validated iteration (keep_best)
@@ -39,13 +68,13 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
   const std::size_t S = task.sources.size();
   // lambda / (alpha * k): turns the inner-loop displacement theta - phi_i into lambda * mean source gradient.
   const T source_scale =
-      cfg.source_weight > 0 ? static_cast<T>(cfg.source_weight / (cfg.inner_lr * cfg.inner_steps)) : T(0);
+      fo.source_weight > 0 ? static_cast<T>(fo.source_weight / (fo.inner_lr * fo.inner_steps)) : T(0);
   // G[i][p]: query gradient of meta parameter p at phi_i.
   std::vector<std::vector<Tensor<T>>> G(S);
   for (auto& g : G)
     for (auto* p : meta_params) g.emplace_back(p->value.shape());
 
-  for (int it = 1; it <= cfg.iterations; ++it) {
+  for (int it = 1; it <= fo.iterations; ++it) {
     IterationLog log;
     log.iteration = it;
     theta.take(shared);
@@ -79,7 +108,7 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
       log.similarity.push_back(counted ? sim / counted : 0.0);
     }
     theta.restore(shared);
-    log.weight = weighting(log.similarity, cfg.temperature);
+    log.weight = weighting(log.similarity);
     model.parameters().zero_grad();
     for (std::size_t p = 0; p < meta_params.size(); ++p) {
       T* g = meta_params[p]->grad.data();
@@ -91,7 +120,7 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
       }
       meta_params[p]->dense_grad = true;
     }
-    if (cfg.clip_norm > 0) optim::clip_grad_norm(meta_params, cfg.clip_norm);
+    if (fo.clip_norm > 0) optim::clip_grad_norm(meta_params, fo.clip_norm);
     meta_opt.step();
     res.iterations.push_back(std::move(log));
     if (cfg.eval_every > 0 && it % cfg.eval_every == 0) {
@@ -112,18 +141,31 @@ void first_order_meta(TransferTask<Model>& task, TransferResult& res, Weighting&
 /// target get more of the meta-gradient (Yue et al. 2024).
 struct SimilarityRescaled {
   static constexpr const char* name = "rescaled";
+  struct Config : FirstOrderConfig {
+    double temperature = 0.1;  ///< T in softmax(s / T)
+    template <class V>
+    void visit(V&& v) {
+      FirstOrderConfig::visit(v);
+      v("temperature", temperature, "T in softmax(s / T)");
+    }
+    void validate() const {
+      FirstOrderConfig::validate();
+      if (!(temperature > 0)) throw ConfigError("meta.temperature = " + std::to_string(temperature) + " must be > 0");
+    }
+  };
   template <class Model>
-  static void pretrain(TransferTask<Model>& task, TransferResult& res) {
-    first_order_meta(task, res, [](const std::vector<double>& s, double t) { return softmax_weights(s, t); });
+  static void pretrain(TransferTask<Model>& task, const Config& c, TransferResult& res) {
+    first_order_meta(task, c, res, [&](const std::vector<double>& s) { return softmax_weights(s, c.temperature); });
   }
 };
 
 /// First-order MAML (Finn et al. 2017; Nichol et al. 2018): uniform weights.
 struct FOMAML {
   static constexpr const char* name = "fomaml";
+  using Config = FirstOrderConfig;
   template <class Model>
-  static void pretrain(TransferTask<Model>& task, TransferResult& res) {
-    first_order_meta(task, res, [](const std::vector<double>& s, double) {
+  static void pretrain(TransferTask<Model>& task, const Config& c, TransferResult& res) {
+    first_order_meta(task, c, res, [](const std::vector<double>& s) {
       return std::vector<double>(s.size(), 1.0 / static_cast<double>(s.size()));
     });
   }

@@ -26,10 +26,18 @@ class MetaTransfer {
   static_assert(check_transferable_model<Model>(), "meta::MetaTransfer needs a TransferableModel (model/contract.hpp)");
   static_assert(MetaLearner<Policy, Model>,
                 "Meta-learner policy must define `name` and `template <class Model> static void "
-                "pretrain(TransferTask<Model>&, TransferResult&)`");
+                "pretrain(TransferTask<Model>&, const Config&, TransferResult&)` (or, without settings, "
+                "`pretrain(TransferTask<Model>&, TransferResult&)`)");
 
  public:
-  explicit MetaTransfer(MetaConfig config) : config_(std::move(config)) { config_.validate(); }
+  using PolicyConfig = config_of<Policy>;
+  /// @param config  what every transfer run needs (batches, seed, meta-phase validation, fine-tuning)
+  /// @param policy  the meta-learner's own settings (its defaults when omitted)
+  explicit MetaTransfer(MetaConfig config, PolicyConfig policy = {})
+      : config_(std::move(config)), policy_(std::move(policy)) {
+    config_.validate();
+    policy_.validate();
+  }
 
   /// @param sources  (domain index, split) of each source; at least one unless the policy is TargetOnly
   /// @param target   domain index of the target and its (limited) split
@@ -57,7 +65,7 @@ class MetaTransfer {
     res.target = model.domain(target).name;
     res.target_fraction = target_split.train_fraction;
     const auto t0 = std::chrono::steady_clock::now();
-    Policy::template pretrain<Model>(task, res);
+    run_pretrain<Policy>(task, policy_, res);
     res.pretrain_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // Fine-tune on the target: source tables are frozen, everything else trains.
     for (int k : task.sources)
@@ -70,6 +78,7 @@ class MetaTransfer {
 
  private:
   MetaConfig config_;
+  PolicyConfig policy_;
 };
 
 }  // namespace metarec::meta

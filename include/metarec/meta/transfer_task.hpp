@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "metarec/meta/common.hpp"
+#include "metarec/model/policy_config.hpp"
 #include "metarec/optim/adam.hpp"
 #include "metarec/optim/sgd.hpp"
 
@@ -45,8 +46,10 @@ template <class Model>
 class SourceTasks {
  public:
   using T = typename Model::Scalar;
-  explicit SourceTasks(TransferTask<Model>& task)
-      : task_(task), inner_(task.model.shared_parameters(), optim::SGDConfig{.lr = task.config.inner_lr}) {
+  /// `inner`: the inner loop's steps and rate (unused by learners that never call adapt()).
+  explicit SourceTasks(TransferTask<Model>& task, const InnerLoopConfig& inner = {})
+      : task_(task), steps_(inner.inner_steps),
+        inner_(task.model.shared_parameters(), optim::SGDConfig{.lr = inner.inner_lr}) {
     const MetaConfig& cfg = task.config;
     for (std::size_t i = 0; i < task.sources.size(); ++i) {
       tables_.push_back(task.model.domain_parameters(task.sources[i]));
@@ -62,7 +65,7 @@ class SourceTasks {
   /// (inner_lr) on the shared parameters gives phi_i; the source table follows
   /// its gradient with Adam.
   void adapt(std::size_t i, Tape<T>& tape) {
-    for (int s = 0; s < task_.config.inner_steps; ++s) {
+    for (int s = 0; s < steps_; ++s) {
       tape.reset();
       task_.model.parameters().zero_grad();
       tape.backward(task_.model.loss(tape, task_.sources[i], streams_[i].next()));
@@ -73,6 +76,7 @@ class SourceTasks {
 
  private:
   TransferTask<Model>& task_;
+  int steps_;
   optim::SGD<T> inner_;  // over model.shared_parameters()
   std::vector<std::vector<Parameter<T>*>> tables_;
   std::vector<std::unique_ptr<optim::Adam<T>>> opt_;
@@ -80,12 +84,24 @@ class SourceTasks {
 };
 
 /// Contract of a meta-learner policy: a name and
-/// `template <class Model> static void pretrain(TransferTask<Model>&, TransferResult&)`,
+/// `template <class Model> static void pretrain(TransferTask<Model>&, const Config&, TransferResult&)`
+/// with its own settings `Config` (model/policy_config.hpp), or
+/// `pretrain(TransferTask<Model>&, TransferResult&)` for a learner without settings;
 /// run before fine-tuning on the target.
 template <class P, class Model>
-concept MetaLearner = requires(TransferTask<Model>& task, TransferResult& res) {
-  { P::name } -> std::convertible_to<const char*>;
-  P::template pretrain<Model>(task, res);
-};
+concept MetaLearner = requires { { P::name } -> std::convertible_to<const char*>; } &&
+                      (requires(TransferTask<Model>& task, const config_of<P>& c, TransferResult& res) {
+                        P::template pretrain<Model>(task, c, res);
+                      } ||
+                       (!has_config<P> && requires(TransferTask<Model>& task, TransferResult& res) {
+                         P::template pretrain<Model>(task, res);
+                       }));
+
+/// Runs the policy's pre-training with its settings (or without, when it has none).
+template <class P, class Model>
+void run_pretrain(TransferTask<Model>& task, const config_of<P>& c, TransferResult& res) {
+  if constexpr (requires { P::template pretrain<Model>(task, c, res); }) P::template pretrain<Model>(task, c, res);
+  else P::template pretrain<Model>(task, res);
+}
 
 }  // namespace metarec::meta

@@ -80,7 +80,11 @@ template <class M>
 concept HasSizes = requires(const M& m) {
   { m.config().d } -> std::convertible_to<index_t>;
   { m.config().max_len } -> std::convertible_to<index_t>;
-  { m.config().mask_prob } -> std::convertible_to<double>;
+};
+/// A cloze model says how often a training position is masked.
+template <class M>
+concept HasClozeRate = M::objective != Objective::cloze || requires(const M& m) {
+  { m.mask_prob() } -> std::convertible_to<double>;
 };
 template <class M>
 concept HasLoss = requires(M& m, Tape<typename M::Scalar>& t, int k, const TrainInputs& in, LossKind kind) {
@@ -115,7 +119,7 @@ concept HasParameterGroups = requires(M& m, int k) {
 /// What the trainer and the evaluator need of a model.
 template <class M>
 concept SequenceModel = contract::HasScalar<M> && contract::HasObjective<M> && contract::HasParameters<M> &&
-                        contract::HasDomains<M> && contract::HasSizes<M> && contract::HasLoss<M> &&
+                        contract::HasDomains<M> && contract::HasSizes<M> && contract::HasClozeRate<M> && contract::HasLoss<M> &&
                         contract::HasUserRepresentations<M> && contract::HasScoring<M>;
 
 /// What the meta-learners need besides: shared and per-domain parameter groups.
@@ -133,7 +137,9 @@ consteval bool check_sequence_model() {
     static_assert(contract::HasParameters<M>, "the model must define `nn::ParameterStore<Scalar>& parameters()`");
     static_assert(contract::HasDomains<M>,
                   "the model must define `domain(int k)` returning a DomainInfo-like value (name, n_items)");
-    static_assert(contract::HasSizes<M>, "the model must define `config()` with `d`, `max_len` and `mask_prob`");
+    static_assert(contract::HasSizes<M>, "the model must define `config()` with `d` and `max_len`");
+    if constexpr (contract::HasObjective<M>)
+      static_assert(contract::HasClozeRate<M>, "a cloze model must define `double mask_prob() const`");
     static_assert(contract::HasLoss<M>,
                   "the model must define `Var<Scalar> loss(Tape<Scalar>&, int domain, const TrainInputs&, LossKind)`");
     static_assert(contract::HasUserRepresentations<M>,

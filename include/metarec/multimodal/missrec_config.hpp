@@ -46,22 +46,36 @@ struct MissrecConfig {
   std::vector<index_t> feature_dims;  ///< one input width per modality (text, image, ...)
   int kmeans_epochs = 5;              ///< mini-batch k-means steps = ceil(epochs * #tokens / batch)
   index_t kmeans_batch = 1024;        ///< mini-batch k-means batch size
-  double mask_prob = 0.2;             ///< unused (read by the generic batch options)
   AdaptorKind adaptor = AdaptorKind::linear;
   int moe_experts = 8;                ///< MoWE experts E (UniSRec n_exps)
   double moe_dropout = 0.2;           ///< MoWE dropout on the features (UniSRec adaptor_dropout_prob)
   bool moe_noisy_gate = false;        ///< MoWE noisy gate in training (UniSRec's default), else softmax(x W_g)
 
+  /// The fields the command-line tool offers and records (model/policy_config.hpp); feature_dims,
+  /// prefix_samples and adaptor are set from the data and dedicated flags.
+  template <class V>
+  void visit(V&& v) {
+    v("d", d, "hidden size (paper: 300)");
+    v("heads", heads, "attention heads");
+    v("inner", inner, "feed-forward inner size");
+    v("encoder_layers", encoder_layers, "interest encoder layers");
+    v("decoder_layers", decoder_layers, "interest-aware decoder layers");
+    v("max_len", max_len, "longest history");
+    v("dropout", dropout, "hidden dropout");
+    v("attn_dropout", attn_dropout, "attention-probability dropout");
+    v("temperature", temperature, "logit temperature");
+    v("interest_ratio", interest_ratio, "#interests / #modality tokens, in (0, 1]");
+    v("transductive", transductive, "add ID embeddings (tokens and scores)");
+    v("moe_experts", moe_experts, "experts of the moe adaptor, >= 1");
+    v("moe_dropout", moe_dropout, "dropout on the features inside the moe adaptor");
+    v("moe_noisy_gate", moe_noisy_gate, "moe adaptor: noisy gate in training (UniSRec) instead of softmax(x W_g)");
+  }
+
   void validate() const {
-    check_range<index_t>("d", d, 1, 1 << 16);
-    check_range("heads", heads, 1, 1024);
-    if (d % heads != 0) throw ConfigError("heads = " + std::to_string(heads) + " does not divide d = " + std::to_string(d));
-    check_range<index_t>("inner", inner, 1, 1 << 20);
+    block_config().validate();  // d, heads, inner, dropouts, ln_eps, init_std: the blocks' own ranges
     check_range("encoder_layers", encoder_layers, 1, 64);
     check_range("decoder_layers", decoder_layers, 1, 64);
     check_range<index_t>("max_len", max_len, 2, 1 << 16);
-    check_range("dropout", dropout, 0.0, 0.99);
-    check_range("attn_dropout", attn_dropout, 0.0, 0.99);
     check_range("temperature", temperature, 1e-6, 1e6);
     if (!(interest_ratio > 0.0 && interest_ratio <= 1.0))
       throw ConfigError("interest_ratio = " + std::to_string(interest_ratio) + " is out of range (0, 1]");

@@ -19,6 +19,7 @@
 #include "metarec/optim/clip.hpp"
 #include "metarec/train/batch_inputs.hpp"
 #include "metarec/train/checkpoint.hpp"
+#include "metarec/train/joint_training.hpp"
 #include "metarec/train/pretrained.hpp"
 #include "metarec/train/trainer.hpp"
 
@@ -54,6 +55,17 @@ struct PretrainConfig {
   double keep = 0.8;      ///< item-drop keep probability of the augmented view
   double clip_norm = 0.0;
   std::uint64_t seed = 1;
+  template <class V>
+  void visit(V&& v) {
+    v("epochs", epochs, "pre-training epochs");
+    v("batch_size", batch_size, "sequences per batch (in-batch negatives)");
+    v("lr", lr, "Adam learning rate");
+    v("lambda", lambda, "weight of the sequence-sequence InfoNCE");
+    v("gamma", gamma, "weight of the interest diversity regulariser");
+    v("keep", keep, "item-drop keep probability of the augmented view");
+    v("clip_norm", clip_norm, "global gradient-norm clipping (0 = off)", "--clip");
+    v("seed", seed, "random seed");
+  }
   void validate() const {
     check_range("epochs", epochs, 1, 1000000);
     check_range<index_t>("batch_size", batch_size, 2, 1 << 20);
@@ -74,7 +86,9 @@ struct PretrainEpoch {
 /// Pre-trains on the training sequences of `splits` (split i is model domain
 /// domains[i]); one sample per sequence (its last training item). Each epoch:
 /// interest discovery per domain, then every domain's batches in a seeded
-/// interleaved order. `on_epoch(const PretrainEpoch&)` is called after each epoch.
+/// interleaved order, through the library's joint training loop
+/// (train/joint_training.hpp). `on_epoch(const PretrainEpoch&)` is called after
+/// each epoch and may return true to stop there.
 template <class T, class OnEpoch>
 std::vector<PretrainEpoch> pretrain(MISSRecType<T>& model, const std::vector<const data::Split*>& splits,
                                     const std::vector<int>& domains, const PretrainConfig& cfg, OnEpoch&& on_epoch) {
@@ -98,52 +112,51 @@ std::vector<PretrainEpoch> pretrain(MISSRecType<T>& model, const std::vector<con
   Tape<T> tape(cfg.seed + 31);
   Rng order_rng(cfg.seed + 5);
   std::vector<PretrainEpoch> history;
-  std::vector<int> order;
-  for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
-    PretrainEpoch rec;
+  PretrainEpoch rec;
+  Clock::time_point t0;
+  index_t seqs = 0;
+  auto begin_epoch = [&](int epoch) {
+    rec = PretrainEpoch{};
     rec.epoch = epoch;
+    seqs = 0;
     const auto k0 = Clock::now();
     for (std::size_t i = 0; i < its.size(); ++i)
       model.discover_interests(domains[i], cfg.seed * 1000003ULL + static_cast<std::uint64_t>(epoch * 31 + static_cast<int>(i)));
     rec.kmeans_seconds = std::chrono::duration<double>(Clock::now() - k0).count();
-    order.clear();
-    for (std::size_t i = 0; i < its.size(); ++i) {
-      its[i].start_epoch(static_cast<std::uint64_t>(epoch));
-      order.insert(order.end(), static_cast<std::size_t>(its[i].batches_per_epoch()), static_cast<int>(i));
+    std::vector<index_t> batches;
+    for (auto& it : its) {
+      it.start_epoch(static_cast<std::uint64_t>(epoch));
+      batches.push_back(it.batches_per_epoch());
     }
-    order_rng.shuffle(order.begin(), order.end());
-    tape.set_training(true);
-    const auto t0 = Clock::now();
-    index_t seqs = 0;
-    for (int i : order) {
-      auto& it = its[static_cast<std::size_t>(i)];
-      if (!it.next()) continue;
-      const TrainInputs& in = inputs[static_cast<std::size_t>(i)].prepare(it.batch());
-      tape.reset();
-      model.parameters().zero_grad();
-      PretrainTerms terms;
-      Var<T> loss = model.pretrain_loss(tape, domains[static_cast<std::size_t>(i)], in, cfg.lambda, cfg.gamma, cfg.keep, &terms);
-      const double lv = static_cast<double>(loss.value()[0]);
-      if (!std::isfinite(lv)) throw NumericError("pretrain: loss is " + std::to_string(lv) + " at epoch " + std::to_string(epoch));
-      tape.backward(loss);
-      if (cfg.clip_norm > 0) optim::clip_grad_norm(model.parameters().all(), cfg.clip_norm);
-      adam.step();
-      rec.loss += lv;
-      rec.seq_item += terms.seq_item;
-      rec.seq_seq += terms.seq_seq;
-      rec.diversity += terms.diversity;
-      seqs += in.seq.batch;
-    }
-    const double nb = static_cast<double>(std::max<std::size_t>(order.size(), 1));
-    rec.loss /= nb;
+    std::vector<int> order = train::shuffled_order(batches, order_rng);
+    t0 = Clock::now();
+    return order;
+  };
+  auto step_loss = [&](Tape<T>& t, int i) -> Var<T> {
+    auto& it = its[static_cast<std::size_t>(i)];
+    if (!it.next()) return {};
+    const TrainInputs& in = inputs[static_cast<std::size_t>(i)].prepare(it.batch());
+    PretrainTerms terms;
+    Var<T> loss = model.pretrain_loss(t, domains[static_cast<std::size_t>(i)], in, cfg.lambda, cfg.gamma, cfg.keep, &terms);
+    rec.seq_item += terms.seq_item;
+    rec.seq_seq += terms.seq_seq;
+    rec.diversity += terms.diversity;
+    seqs += in.seq.batch;
+    return loss;
+  };
+  train::train_jointly(model, adam, tape, cfg.epochs, cfg.clip_norm, begin_epoch, step_loss, [&](int, double mean) {
+    double nb = 0;
+    for (auto& it : its) nb += static_cast<double>(it.batches_per_epoch());
+    nb = std::max(nb, 1.0);
+    rec.loss = mean;
     rec.seq_item /= nb;
     rec.seq_seq /= nb;
     rec.diversity /= nb;
     rec.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     rec.sequences_per_s = static_cast<double>(seqs) / std::max(rec.seconds, 1e-9);
     history.push_back(rec);
-    on_epoch(rec);
-  }
+    return train::call_for_stop(on_epoch, rec);
+  });
   return history;
 }
 

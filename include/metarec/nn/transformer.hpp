@@ -40,6 +40,8 @@ struct TransformerConfig {
     check_range("layers", layers, 0, 64);
     check_range("dropout", dropout, 0.0, 0.99);
     check_range("attn_dropout", attn_dropout, 0.0, 0.99);
+    if (!(ln_eps > 0)) throw ConfigError("ln_eps = " + std::to_string(ln_eps) + " must be > 0");
+    check_range("init_std", init_std, 0.0, 10.0);
   }
 };
 

@@ -41,12 +41,14 @@
 /// not disturb it. Inference (eval or no-grad tape) never changes state.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "metarec/autograd/ops/elementwise.hpp"
 #include "metarec/autograd/ops/linear.hpp"
+#include "metarec/core/error.hpp"
 #include "metarec/model/concepts.hpp"
 #include "metarec/quantizers/usage.hpp"
 #include "metarec/quantizers/vq_ops.hpp"
@@ -56,11 +58,68 @@ namespace metarec::quantizers {
 struct MultiHeadVQ {
   static constexpr const char* name = "vq";
 
+  struct Config {
+    int heads = 4;                ///< H: item embedding split into H heads of d/H
+    index_t codebook_size = 256;  ///< K codewords per head (shared by all domains)
+    index_t code_dim = 16;        ///< d_c: projected head size (0 = d/H)
+    double beta = 0.25;           ///< commitment weight
+    double loss_weight = 1.0;     ///< multiplies the whole VQ loss added to the training loss
+    bool ema = false;             ///< EMA codebook updates instead of the codebook loss term
+    double decay = 0.99;          ///< EMA decay, in (0, 1)
+    double ema_epsilon = 1e-5;    ///< Laplace smoothing of the EMA cluster sizes
+    int dead_after = 200;         ///< restart codes unused for this many training applies (0 = never)
+    bool data_init = true;        ///< initialise the codebooks from projected item vectors on first training use
+    bool residual = false;        ///< per-domain learned residual [rows, d] (zero-initialised) added to the output
+    bool skip = false;            ///< the item's own row is added: item = out(q(P e)) + e
+    bool stop_table_gradient = false;  ///< the quantized path sends no gradient into the item table
+    bool input_only = false;      ///< quantized items feed the encoder only; scoring uses the table rows
+    std::uint64_t seed = 17;      ///< seeds data init and restarts
+
+    template <class V>
+    void visit(V&& v) {
+      v("heads", heads, "VQ heads H (divide d)", "--vq-heads");
+      v("codebook_size", codebook_size, "codewords K per head");
+      v("code_dim", code_dim, "projected head size d_c (0 = d/H)");
+      v("beta", beta, "commitment weight", "--vq-beta");
+      v("ema", ema, "EMA codebook updates instead of the codebook loss", "--vq-ema");
+      v("decay", decay, "EMA decay, in (0, 1)", "--vq-decay");
+      v("dead_after", dead_after, "restart codes unused for N steps (0 = never)");
+      v("residual", residual, "domain-specific residual on the quantized items", "--vq-residual");
+      v("skip", skip, "add each item's own embedding to its quantized representation", "--vq-skip");
+      v("stop_table_gradient", stop_table_gradient,
+        "no gradient from the quantized path into the item table (needs --vq-skip or --vq-input-only)",
+        "--vq-stop-table-gradient");
+      v("input_only", input_only, "quantized items feed the encoder only; items are scored against their own embeddings",
+        "--vq-input-only");
+      v("loss_weight", loss_weight, "weight of the VQ loss in the training loss", "--vq-loss-weight");
+    }
+    /// Throws ConfigError naming the first field out of range.
+    void validate(const ModelConfig& m) const {
+      check_range("quantizer.heads", heads, 1, 1 << 16);
+      if (m.d % heads != 0)
+        throw ConfigError("quantizer.heads = " + std::to_string(heads) + " does not divide d = " + std::to_string(m.d));
+      check_range<index_t>("quantizer.codebook_size", codebook_size, 2, index_t(1) << 24);
+      check_range<index_t>("quantizer.code_dim", code_dim, 0, 1 << 16);
+      check_range("quantizer.beta", beta, 0.0, 1e6);
+      check_range("quantizer.loss_weight", loss_weight, 0.0, 1e6);
+      if (!(decay > 0.0 && decay < 1.0))
+        throw ConfigError("quantizer.decay = " + std::to_string(decay) + " is out of range (0, 1)");
+      if (!(ema_epsilon > 0.0))
+        throw ConfigError("quantizer.ema_epsilon = " + std::to_string(ema_epsilon) + " must be > 0");
+      check_range("quantizer.dead_after", dead_after, 0, 1 << 30);
+      if (stop_table_gradient && !skip && !input_only)
+        throw ConfigError("quantizer.stop_table_gradient needs quantizer.skip or quantizer.input_only "
+                          "(otherwise the item table never learns)");
+    }
+    /// Projected head size actually used.
+    index_t head_code_dim(index_t d) const { return code_dim > 0 ? code_dim : d / heads; }
+  };
+
   template <class T>
   class Model {
    public:
-    Model(nn::ParameterStore<T>& store, const ModelConfig& config, Rng& rng)
-        : store_(&store), cfg_((config.quantizer.validate_vq(config.d), config.quantizer)), d_(config.d),
+    Model(nn::ParameterStore<T>& store, const ModelConfig& config, const Config& vq, Rng& rng)
+        : store_(&store), cfg_((vq.validate(config), vq)), d_(config.d),
           H_(cfg_.heads), K_(cfg_.codebook_size), dc_(cfg_.head_code_dim(config.d)), rng_(cfg_.seed) {
       const index_t dh = d_ / H_;
       const double pb = 1.0 / std::sqrt(static_cast<double>(dh)), ob = 1.0 / std::sqrt(static_cast<double>(H_ * dc_));
@@ -238,7 +297,7 @@ struct MultiHeadVQ {
     }
 
     nn::ParameterStore<T>* store_;
-    QuantizerConfig cfg_;
+    Config cfg_;
     index_t d_, H_, K_, dc_;
     Rng rng_;
     Parameter<T>* proj_ = nullptr;

@@ -21,12 +21,14 @@
 /// fit() or by the first apply() of a domain that has features; domains
 /// whose features arrive later are coded with the same centroids, so codes
 /// mean the same thing in every domain. Everything is deterministic given
-/// quantizer.seed and the order of set_features calls; the centroids are
+/// the quantizer seed and the order of set_features calls; the centroids are
 /// not parameters, so a restored model re-derives its codes by repeating
 /// the set_features calls.
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "metarec/core/error.hpp"
 #include "metarec/model/concepts.hpp"
 #include "metarec/numeric/kmeans.hpp"
 #include "metarec/quantizers/usage.hpp"
@@ -37,11 +39,30 @@ namespace metarec::quantizers {
 struct ProductQuantizer {
   static constexpr const char* name = "pq";
 
+  struct Config {
+    int subspaces = 32;         ///< D sub-spaces of the item features
+    index_t codewords = 256;    ///< M codewords per sub-space
+    int kmeans_iters = 25;      ///< Lloyd iterations of the k-means
+    std::uint64_t seed = 17;    ///< seeds the k-means
+
+    template <class V>
+    void visit(V&& v) {
+      v("pq_subspaces", subspaces, "pq: sub-spaces D of the item features");
+      v("pq_codewords", codewords, "pq: codewords M per sub-space");
+      v("pq_kmeans_iters", kmeans_iters, "pq: Lloyd iterations of the k-means");
+    }
+    void validate(const ModelConfig&) const {
+      check_range("quantizer.pq_subspaces", subspaces, 1, 1 << 16);
+      check_range<index_t>("quantizer.pq_codewords", codewords, 2, index_t(1) << 24);
+      check_range("quantizer.pq_kmeans_iters", kmeans_iters, 1, 1 << 20);
+    }
+  };
+
   template <class T>
   class Model {
    public:
-    Model(nn::ParameterStore<T>& store, const ModelConfig& config, Rng& rng)
-        : cfg_((config.quantizer.validate(config.d), config.quantizer)), D_(cfg_.pq_subspaces), M_(cfg_.pq_codewords) {
+    Model(nn::ParameterStore<T>& store, const ModelConfig& config, const Config& pq, Rng& rng)
+        : cfg_((pq.validate(config), pq)), D_(cfg_.subspaces), M_(cfg_.codewords) {
       codes_table_ = &store.add("quantizer.code_embedding", {D_ * M_, config.d}, nn::Init::normal(config.init_std), rng);
     }
 
@@ -86,7 +107,7 @@ struct ProductQuantizer {
           std::copy_n(pts.data() + i * f_ + a, w, sub.data() + i * w);
         numeric::KMeansOptions o;
         o.k = std::min(M_, n);
-        o.max_iter = cfg_.pq_kmeans_iters;
+        o.max_iter = cfg_.kmeans_iters;
         o.seed = cfg_.seed + static_cast<std::uint64_t>(s);
         centroids_.push_back(numeric::kmeans(sub.data(), n, w, o).centroids);
       }
@@ -167,7 +188,7 @@ struct ProductQuantizer {
       }
     }
 
-    QuantizerConfig cfg_;
+    Config cfg_;
     index_t D_, M_, f_ = 0;
     Parameter<T>* codes_table_ = nullptr;
     std::vector<Domain> domains_;

@@ -40,15 +40,22 @@ class RecommenderType {
   static_assert(concepts::HasName<BackbonePolicy>, "Backbone policy must define `static constexpr const char* name`");
   static_assert(concepts::HasObjective<BackbonePolicy>,
                 "Backbone policy must define `static constexpr metarec::Objective objective`");
+  static_assert(concepts::HasValidConfig<BackbonePolicy>,
+                "Backbone policy's Config must be default-constructible and define `void validate(const ModelConfig&) "
+                "const` and `template <class V> void visit(V&&)` (model/policy_config.hpp)");
   static_assert(concepts::BackboneConstructible<BackbonePolicy, T>,
                 "Backbone Model<T> must be constructible from (nn::ParameterStore<T>&, const std::string& prefix, "
-                "const ModelConfig&, Rng&)");
+                "const ModelConfig&, const Config&, Rng&), or without the Config when the policy has none");
   static_assert(concepts::HasEncode<BackbonePolicy, T>,
                 "Backbone Model<T> must define `Var<T> encode(Tape<T>&, Var<T> x, const SequenceView&)`");
   static_assert(concepts::HasModelTemplate<QuantizerPolicy, T> && concepts::HasName<QuantizerPolicy>,
                 "Quantizer policy must define `name` and a nested `template <class T> class Model`");
+  static_assert(concepts::HasValidConfig<QuantizerPolicy>,
+                "Quantizer policy's Config must be default-constructible and define `void validate(const ModelConfig&) "
+                "const` and `template <class V> void visit(V&&)` (model/policy_config.hpp)");
   static_assert(concepts::QuantizerConstructible<QuantizerPolicy, T>,
-                "Quantizer Model<T> must be constructible from (nn::ParameterStore<T>&, const ModelConfig&, Rng&)");
+                "Quantizer Model<T> must be constructible from (nn::ParameterStore<T>&, const ModelConfig&, "
+                "const Config&, Rng&), or without the Config when the policy has none");
   static_assert(concepts::HasApply<QuantizerPolicy, T>,
                 "Quantizer Model<T> must define `QuantizedItems<T> apply(Tape<T>&, Var<T> table, int domain)`");
   static_assert(Backend<BackendTag>, "Backend tag must satisfy metarec::Backend");
@@ -61,11 +68,27 @@ class RecommenderType {
   using Quantizer = QuantizerPolicy;
   static constexpr Objective objective = BackbonePolicy::objective;
 
-  explicit RecommenderType(const ModelConfig& config, std::uint64_t seed = 0)
+  /// The model's settings: the sizes every part shares, and each policy's own Config
+  /// (NoConfig for a policy without settings).
+  struct Config {
+    ModelConfig model;
+    config_of<BackbonePolicy> backbone{};
+    config_of<QuantizerPolicy> quantizer{};
+    /// Throws ConfigError naming the first field out of range.
+    void validate() const {
+      model.validate();
+      backbone.validate(model);
+      quantizer.validate(model);
+    }
+  };
+
+  explicit RecommenderType(const Config& config, std::uint64_t seed = 0)
       : config_((config.validate(), config)),
         rng_(seed),
-        quantizer_(store_, config_, rng_),
-        backbone_(store_, "backbone", config_, rng_) {}
+        quantizer_(make_quantizer()),
+        backbone_(make_backbone()) {}
+  /// Every policy with its default settings.
+  explicit RecommenderType(const ModelConfig& model, std::uint64_t seed = 0) : RecommenderType(Config{model}, seed) {}
   RecommenderType(const RecommenderType&) = delete;
   RecommenderType& operator=(const RecommenderType&) = delete;
 
@@ -76,8 +99,8 @@ class RecommenderType {
       if (d.name == name) throw ConfigError("domain '" + name + "' is already attached");
     DomainInfo info{name, n_items, "items." + name + ".weight"};
     Parameter<T>& p =
-        store_.add(info.table, {n_items + 2, config_.d}, nn::Init::normal(config_.init_std), rng_, sparse_tables_);
-    std::fill_n(p.value.data(), config_.d, T(0));  // padding row
+        store_.add(info.table, {n_items + 2, config_.model.d}, nn::Init::normal(config_.model.init_std), rng_, sparse_tables_);
+    std::fill_n(p.value.data(), config_.model.d, T(0));  // padding row
     domains_.push_back(info);
     const int k = static_cast<int>(domains_.size() - 1);
     if constexpr (requires { quantizer_.add_domain(0, index_t{}, std::string{}); })
@@ -97,7 +120,14 @@ class RecommenderType {
     return -1;
   }
   nn::ParameterStore<T>& parameters() { return store_; }
-  const ModelConfig& config() const { return config_; }
+  const ModelConfig& config() const { return config_.model; }
+  const Config& settings() const { return config_; }
+  /// BERT4Rec-style cloze models: how often a training position is masked.
+  double mask_prob() const
+    requires(objective == Objective::cloze)
+  {
+    return config_.backbone.mask_prob;
+  }
   Parameter<T>& item_table(int k) { return store_.at(domain(k).table); }
   typename BackbonePolicy::template Model<T>& backbone() { return backbone_; }
   typename QuantizerPolicy::template Model<T>& quantizer() { return quantizer_; }
@@ -142,7 +172,7 @@ class RecommenderType {
       h = backbone_.encode_packed(t, ops::embedding(q.items, p.items, Shape{p.view.rows}, 0), p.view);
       source = p.source;
     } else {
-      h = ops::reshape(encode(t, in.seq, q.items), Shape{total, config_.d});
+      h = ops::reshape(encode(t, in.seq, q.items), Shape{total, config_.model.d});
     }
     const index_t hidden_rows = h.shape()[0];
     index_t n = 0;
@@ -190,10 +220,10 @@ class RecommenderType {
   void user_representations(Tape<T>& t, int k, std::span<const std::span<const std::int32_t>> histories,
                             const Tensor<T>& out) {
     const DomainInfo& dom = domain(k);
-    const index_t B = static_cast<index_t>(histories.size()), d = config_.d;
+    const index_t B = static_cast<index_t>(histories.size()), d = config_.model.d;
     expect_shape("user_representations", "output", out.shape(), Shape{B, d});
     const index_t reserved = objective == Objective::cloze ? 1 : 0;  // the appended [MASK]
-    const index_t room = config_.max_len - reserved;
+    const index_t room = config_.model.max_len - reserved;
     const index_t L = recent_window_length(histories, room) + reserved;
     NoGradGuard<T> ng(t);
     EvalModeGuard<T> em(t);
@@ -259,20 +289,32 @@ class RecommenderType {
         ++r;
       }
       const index_t len = r - first;
-      if (len > config_.max_len)
+      if (len > config_.model.max_len)
         throw ShapeError("sequence " + std::to_string(b) + " has " + std::to_string(len) + " items, more than max_len " +
-                         std::to_string(config_.max_len));
-      for (index_t j = 0; j < len; ++j) positions[first + j] = static_cast<std::int32_t>(config_.max_len - len + j);
+                         std::to_string(config_.model.max_len));
+      for (index_t j = 0; j < len; ++j) positions[first + j] = static_cast<std::int32_t>(config_.model.max_len - len + j);
       offsets[b + 1] = static_cast<std::int32_t>(r);
     }
     return {PackedView{s.batch, n, offsets, positions}, ids, source};
   }
 
-  ModelConfig config_;
+  using QuantizerModel = typename QuantizerPolicy::template Model<T>;
+  using BackboneModel = typename BackbonePolicy::template Model<T>;
+  // A policy without settings is built without a Config (guaranteed copy elision: no move needed).
+  QuantizerModel make_quantizer() {
+    if constexpr (has_config<QuantizerPolicy>) return QuantizerModel(store_, config_.model, config_.quantizer, rng_);
+    else return QuantizerModel(store_, config_.model, rng_);
+  }
+  BackboneModel make_backbone() {
+    if constexpr (has_config<BackbonePolicy>) return BackboneModel(store_, "backbone", config_.model, config_.backbone, rng_);
+    else return BackboneModel(store_, "backbone", config_.model, rng_);
+  }
+
+  Config config_;
   Rng rng_;
   nn::ParameterStore<T> store_;
-  typename QuantizerPolicy::template Model<T> quantizer_;
-  typename BackbonePolicy::template Model<T> backbone_;
+  QuantizerModel quantizer_;
+  BackboneModel backbone_;
   std::vector<DomainInfo> domains_;
   bool sparse_tables_ = false;
 };

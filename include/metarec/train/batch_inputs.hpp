@@ -23,7 +23,7 @@ data::BatchOptions batch_options(const Model& model, index_t batch_size, std::ui
   o.max_len = model.config().max_len;
   o.padding = data::Padding::left;
   o.objective = Model::objective == Objective::cloze ? data::Objective::cloze : data::Objective::next_item;
-  o.mask_prob = model.config().mask_prob;
+  if constexpr (Model::objective == Objective::cloze) o.mask_prob = model.mask_prob();
   o.seed = seed;
   return o;
 }

@@ -7,11 +7,21 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
-#include <numbers>
+#include <type_traits>
 #include <unsupported/Eigen/SpecialFunctions>
 
 #include "metarec/autograd/tape.hpp"
 #include "metarec/core/parallel.hpp"
+#include "metarec/cuda/element_ops.hpp"
+
+namespace metarec::cuda::elem {
+/// The element bodies' math on Eigen array expressions: Eigen's SIMD erf and exp.
+template <class X>
+struct Math<X, std::enable_if_t<std::is_base_of_v<Eigen::ArrayBase<X>, X>>> {
+  static auto erf(const X& x) { return x.erf(); }
+  static auto exp(const X& x) { return x.exp(); }
+};
+}  // namespace metarec::cuda::elem
 
 namespace metarec::ops {
 
@@ -42,23 +52,14 @@ struct Relu {
   }
 };
 
-/// GELU(x) = x Phi(x) with the exact normal CDF (Hendrycks & Gimpel 2016;
-/// PyTorch's default approximate='none').
+/// GELU(x) = x Phi(x), exact erf form: the body shared with the CUDA kernels
+/// (cuda/element_ops.hpp), evaluated here as an Eigen array expression.
 struct Gelu {
   static constexpr const char* name = "gelu";
   template <class X>
-  static auto forward(const X& x) {
-    using S = typename X::Scalar;
-    return x * (S(0.5) * (S(1) + (x * S(std::numbers::sqrt2 / 2)).erf()));
-  }
+  static auto forward(const X& x) { return cuda::elem::gelu_forward<typename X::Scalar>(x); }
   template <class X, class Y, class G>
-  static auto grad(const X& x, const Y&, const G& g) {
-    using S = typename X::Scalar;
-    const S inv_sqrt_2pi = S(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
-    // d/dx x Phi(x) = Phi(x) + x phi(x)
-    return g * (S(0.5) * (S(1) + (x * S(std::numbers::sqrt2 / 2)).erf()) +
-                x * inv_sqrt_2pi * (x.square() * S(-0.5)).exp());
-  }
+  static auto grad(const X& x, const Y&, const G& g) { return cuda::elem::gelu_grad<typename X::Scalar>(x, g); }
 };
 
 struct Tanh {
