@@ -52,10 +52,15 @@ def seg_means(its, names, a, b):
 
 def compact_transfer(j):
     c = j["config"]
-    meta = c.get("meta", {})
+    meta = dict(c.get("meta", {}))
+    # Records since the policies own their settings keep each learner's under meta.learners.<name>
+    # and the backbone's under model.backbone; older records are flat.
+    for name, lc in meta.pop("learners", {}).items():
+        meta.update({("joint_epochs" if k == "epochs" and name == "joint" else k): v for k, v in lc.items()})
+    model = c.get("model", {})
     out = {"kind": "transfer", "target_fraction": c.get("target_fraction"), "backbone": c.get("backbone"),
-           "quantizer": c.get("quantizer"), "quantizer_config": c.get("model", {}).get("quantizer"),
-           "layers": c.get("model", {}).get("layers"),
+           "quantizer": c.get("quantizer"), "quantizer_config": model.get("quantizer"),
+           "layers": (model.get("backbone") or {}).get("layers", model.get("layers")),
            "meta": {k: meta[k] for k in ("iterations", "inner_lr", "source_weight", "temperature", "keep_best",
                                          "eval_every", "joint_epochs") if k in meta},
            "finetune": {k: c.get("finetune", {}).get(k) for k in ("epochs", "eval_every", "patience")},

@@ -36,8 +36,9 @@ def ratio(a, b):
 def sasrec_epoch_flops(rec):
     """Arithmetic of one SASRec training epoch (forward + backward = 3x forward):
     the full-catalogue CE GEMM (positions x items x d) plus the Transformer blocks."""
-    c = rec["config"]
-    d, inner, layers = c["model"]["d"], c["model"]["inner"], c["model"]["layers"]
+    m = rec["config"]["model"]
+    blocks = m.get("backbone", m)  # the backbone's own settings (older records: flat)
+    d, inner, layers = m["d"], blocks["inner"], blocks["layers"]
     ds = rec["dataset"]
     # Leave-one-out: a user with n items trains on n - 2, i.e. n - 3 next-item targets.
     positions, items = ds["interactions"] - 3 * ds["users"], ds["items"]

@@ -13,7 +13,7 @@ namespace metarec::meta {
 
 class MetaProgressReporter {
  public:
-  /// @param total  iterations the phase will log (MetaConfig::iterations, or joint_epochs for joint pre-training)
+  /// @param total  iterations the phase will log (the learner Config's iterations, or JointPretrain::Config::epochs)
   explicit MetaProgressReporter(int total, int every = 25, std::FILE* stream = stderr)
       : total_(total), every_(every < 1 ? 1 : every), out_(stream), start_(Clock::now()) {}
 
