@@ -49,14 +49,14 @@ void attach_item_features(Model& model, int k, const LoadedData& d) {
 /// Which model and its settings: the shared sizes, and the options of every registered policy's Config.
 struct ModelOptions {
   std::string backbone = "sasrec", quantizer = "none";
-  ModelConfig model;
-  PolicyOptions policies;
+  PolicyOptions policies;  // ModelConfig's fields and every registered policy's
 };
 
-/// The chosen Recommender's Config: defaults of its policies, then the options given.
+/// The chosen Recommender's Config: defaults, then the options given.
 template <class Model>
 typename Model::Config model_config(const ModelOptions& o) {
-  typename Model::Config c{o.model};
+  typename Model::Config c;
+  o.policies.apply(c.model);
   o.policies.apply(c.backbone);
   o.policies.apply(c.quantizer);
   return c;
