@@ -26,6 +26,7 @@ struct TrainArgs {
   std::string loss = "ce", out;
   int threads = 0;
   bool distributed = false;
+  bool sparse_items = false;
 };
 
 /// `fit(model, k, split, cfg, callbacks...)` trains (one process or data-parallel) and may add
@@ -46,6 +47,7 @@ void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
                d.split.train_users.size());
   with_model(a.model.backbone, a.model.quantizer, [&]<class Model>() {
     Model model(model_config<Model>(a.model), a.trainer.seed);
+    if constexpr (requires { model.set_sparse_item_tables(true); }) model.set_sparse_item_tables(a.sparse_items);
     const int k = model.add_domain(d.domain.name, d.domain.n_items);
     attach_item_features(model, k, d);
     train::ProgressReporter progress;
@@ -131,6 +133,9 @@ void setup_train(CLI::App& app) {
   add_model_options(*cmd, a->model);
   add_trainer_options(*cmd, a->trainer, a->loss, a->threads);
   cmd->add_option("--out", a->out, "directory for result.json and model.ckpt (default: print JSON)");
+  cmd->add_flag("--sparse-items", a->sparse_items,
+                "item tables track touched rows: lazy Adam on those rows and, with --distributed, only those rows "
+                "travel (useful with --loss bce/bpr; full-softmax ce writes every row)");
   cmd->add_flag("--distributed", a->distributed,
                 "data-parallel training over the ranks of `mpirun -np N` (each rank computes 1/N of every batch; "
                 "rank 0 prints and writes; needs a metarec built with MPI)");
