@@ -4,6 +4,10 @@
 // (docs/distributed.md); rank 0 alone prints and writes.
 #include <fmt/core.h>
 
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "commands.hpp"
@@ -29,6 +33,29 @@ struct TrainArgs {
   bool sparse_items = false;
 };
 
+/// Wall and process CPU time of the training steps, without data loading and
+/// evaluation: from the end of each epoch's first step to the end of its last
+/// (on a shared machine CPU time tells the work, wall time the share it got).
+struct StepClock {
+  double wall = 0, cpu = 0;
+  std::int64_t steps = 0;
+  void on_step(const train::StepInfo& s) {
+    const double w = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    const double c = static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+    if (s.batch > 1) wall += w - wall0_, cpu += c - cpu0_, ++steps;
+    wall0_ = w, cpu0_ = c;
+  }
+  json to_json() const {
+    const double n = static_cast<double>(std::max<std::int64_t>(steps, 1));
+    return {{"steps", steps}, {"wall_seconds_per_step", wall / n}, {"cpu_seconds_per_step", cpu / n}};
+  }
+
+ private:
+  double wall0_ = 0, cpu0_ = 0;
+};
+
 /// `fit(model, k, split, cfg, callbacks...)` trains (one process or data-parallel) and may add
 /// fields to the record; only the root prints and writes.
 template <class Fit>
@@ -52,9 +79,11 @@ void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
     attach_item_features(model, k, d);
     train::ProgressReporter progress;
     json extra = json::object();
-    train::TrainResult r = root ? fit(model, k, d.split, a.trainer, extra, progress)
-                                : fit(model, k, d.split, a.trainer, extra);
+    StepClock clock;
+    train::TrainResult r = root ? fit(model, k, d.split, a.trainer, extra, progress, clock)
+                                : fit(model, k, d.split, a.trainer, extra, clock);
     if (!root) return;
+    extra["step_timing"] = clock.to_json();
     json history = json::array();
     for (const auto& e : r.history) {
       json h{{"epoch", e.epoch}, {"loss", e.loss}, {"seconds", e.seconds}, {"sequences_per_s", e.sequences_per_s}};
@@ -114,7 +143,8 @@ void run_train(TrainArgs& a) {
                               {"sparse_sent_bytes_per_step", static_cast<double>(s.sparse_sent_bytes) / steps},
                               {"sparse_received_bytes_per_step", static_cast<double>(s.sparse_received_bytes) / steps},
                               {"header_bytes_per_step", static_cast<double>(s.header_bytes) / steps},
-                              {"reduce_seconds", s.seconds}};
+                              {"reduce_seconds", s.seconds},
+                              {"reduce_cpu_seconds", s.cpu_seconds}};
       return r;
     });
   });

@@ -32,6 +32,8 @@
 /// negatives N ranks draw other masks than one process, so trajectories agree
 /// in distribution, not in value; without them (dropout 0, CE) parameters
 /// agree within float tolerance.
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -61,7 +63,8 @@ struct CommStats {
   std::uint64_t sparse_sent_bytes = 0;     ///< this rank's (ids, rows) in the all-gather
   std::uint64_t sparse_received_bytes = 0; ///< the other ranks' (ids, rows)
   std::uint64_t header_bytes = 0;          ///< the per-step all-gather of counts and losses (sent)
-  double seconds = 0;                      ///< wall time inside reduce()
+  double seconds = 0;                      ///< wall time inside reduce() (includes waiting for other ranks)
+  double cpu_seconds = 0;                  ///< this thread's CPU time inside reduce() (packing, summing, MPI polling)
 };
 
 struct DataParallelOptions {
@@ -82,6 +85,7 @@ class GradientReducer {
   template <class T>
   double reduce(const std::vector<Parameter<T>*>& params, double share, double local_loss) {
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = thread_cpu_seconds();
     const int N = comm_->size();
     const T w = static_cast<T>(share);
     // Header: one int64 per row-tracked table (-1 = dense here, else touched rows) + the weighted loss.
@@ -115,6 +119,7 @@ class GradientReducer {
     reduce_sparse<T>(w, H);
     ++stats_.steps;
     stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats_.cpu_seconds += thread_cpu_seconds() - c0;
     return loss;
   }
 
@@ -122,6 +127,11 @@ class GradientReducer {
   void reset_stats() { stats_ = {}; }
 
  private:
+  static double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);  // POSIX; MPI runs on Linux and BSDs here
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
   template <class T>
   bool is_globally_dense_table(const Parameter<T>* p) const {
     const auto it = std::find(sparse_.begin(), sparse_.end(), static_cast<const void*>(p));
