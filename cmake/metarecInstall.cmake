@@ -1,7 +1,11 @@
 # Install rules: headers, exported INTERFACE target, package config + version file.
 include(CMakePackageConfigHelpers)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/metarec DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS metarec metarec_native EXPORT metarecTargets)
+set(metarec_exported metarec metarec_native)
+if(TARGET metarec_mpi)
+  list(APPEND metarec_exported metarec_mpi)
+endif()
+install(TARGETS ${metarec_exported} EXPORT metarecTargets)
 install(EXPORT metarecTargets NAMESPACE metarec:: DESTINATION ${CMAKE_INSTALL_DATADIR}/metarec/cmake)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/metarecConfig.cmake.in
   ${PROJECT_BINARY_DIR}/metarecConfig.cmake

@@ -10,6 +10,7 @@ packages=(
   doctest-dev                    # test suites
   libcli11-dev nlohmann-json3-dev libfmt-dev  # the metarec command-line tool only
   python3 python3-matplotlib     # packaging check, plots of results
+  libopenmpi-dev openmpi-bin     # optional: distributed training (metarec::mpi, `train --distributed`, ctest -L mpi)
 )
 
 missing=()

@@ -16,6 +16,7 @@ set(layers
   "recommender"           # Recommender<Backbone, Quantizer, Backend>
   "train"                 # fit, evaluate, checkpoints
   "meta,multimodal"       # MetaRec transfer; MISSRec
+  "distributed"           # data-parallel training over MPI (needs metarec::mpi)
 )
 if(NOT INCLUDE_DIR)
   message(FATAL_ERROR "set -DINCLUDE_DIR=<repo>/include/metarec")

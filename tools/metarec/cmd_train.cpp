@@ -1,7 +1,13 @@
 // metarec train: single-domain training with early stopping; writes
 // DIR/result.json (documented in docs/cli.md) and DIR/model.ckpt.
+// `mpirun -np N metarec train ... --distributed`: data-parallel over N ranks
+// (docs/distributed.md); rank 0 alone prints and writes.
 #include <fmt/core.h>
 
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "commands.hpp"
@@ -10,6 +16,9 @@
 #include "metarec/train/checkpoint.hpp"
 #include "metarec/train/progress.hpp"
 #include "registry.hpp"
+#ifdef METAREC_WITH_MPI
+#include "metarec/distributed/distributed.hpp"
+#endif
 
 namespace metarec::cli {
 
@@ -20,9 +29,37 @@ struct TrainArgs {
   train::TrainerConfig trainer;
   std::string loss = "ce", out;
   int threads = 0;
+  bool distributed = false;
+  bool sparse_items = false;
 };
 
-void run_train(TrainArgs& a) {
+/// Wall and process CPU time of the training steps, without data loading and
+/// evaluation: from the end of each epoch's first step to the end of its last
+/// (on a shared machine CPU time tells the work, wall time the share it got).
+struct StepClock {
+  double wall = 0, cpu = 0;
+  std::int64_t steps = 0;
+  void on_step(const train::StepInfo& s) {
+    const double w = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    const double c = static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+    if (s.batch > 1) wall += w - wall0_, cpu += c - cpu0_, ++steps;
+    wall0_ = w, cpu0_ = c;
+  }
+  json to_json() const {
+    const double n = static_cast<double>(std::max<std::int64_t>(steps, 1));
+    return {{"steps", steps}, {"wall_seconds_per_step", wall / n}, {"cpu_seconds_per_step", cpu / n}};
+  }
+
+ private:
+  double wall0_ = 0, cpu0_ = 0;
+};
+
+/// `fit(model, k, split, cfg, callbacks...)` trains (one process or data-parallel) and may add
+/// fields to the record; only the root prints and writes.
+template <class Fit>
+void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
   if (a.threads > 0) set_num_threads(a.threads);
   a.trainer.loss = parse_loss(a.loss);
   const json model_json = validated_model_config(a.model);
@@ -30,16 +67,23 @@ void run_train(TrainArgs& a) {
   json config{{"command", "train"}, {"backbone", a.model.backbone}, {"quantizer", a.model.quantizer},
               {"model", model_json}, {"trainer", to_json(a.trainer)}, {"data", to_json(a.data)},
               {"threads", num_threads()}};
-  fmt::print(stderr, "effective config: {}\n", config.dump());
+  if (root) fmt::print(stderr, "effective config: {}\n", config.dump());
   LoadedData d = load_data(a.data);
-  fmt::print(stderr, "{}: {} users, {} items, {} train users\n", d.domain.name, d.domain.n_users(), d.domain.n_items,
-             d.split.train_users.size());
+  if (root)
+    fmt::print(stderr, "{}: {} users, {} items, {} train users\n", d.domain.name, d.domain.n_users(), d.domain.n_items,
+               d.split.train_users.size());
   with_model(a.model.backbone, a.model.quantizer, [&]<class Model>() {
     Model model(model_config<Model>(a.model), a.trainer.seed);
+    if constexpr (requires { model.set_sparse_item_tables(true); }) model.set_sparse_item_tables(a.sparse_items);
     const int k = model.add_domain(d.domain.name, d.domain.n_items);
     attach_item_features(model, k, d);
     train::ProgressReporter progress;
-    train::TrainResult r = train::fit(model, k, d.split, a.trainer, progress);
+    json extra = json::object();
+    StepClock clock;
+    train::TrainResult r = root ? fit(model, k, d.split, a.trainer, extra, progress, clock)
+                                : fit(model, k, d.split, a.trainer, extra, clock);
+    if (!root) return;
+    extra["step_timing"] = clock.to_json();
     json history = json::array();
     for (const auto& e : r.history) {
       json h{{"epoch", e.epoch}, {"loss", e.loss}, {"seconds", e.seconds}, {"sequences_per_s", e.sequences_per_s}};
@@ -58,6 +102,7 @@ void run_train(TrainArgs& a) {
                             {"eval_users_per_s", r.eval_users_per_s},
                             {"train_seconds", r.train_seconds}}},
                 {"history", history}};
+    record.update(extra);
     fmt::print("test: {}\n", r.test.str());
     if (!a.out.empty()) {
       std::filesystem::create_directories(a.out);
@@ -74,6 +119,40 @@ void run_train(TrainArgs& a) {
     }
   });
 }
+
+void run_train(TrainArgs& a) {
+  if (!a.distributed) {
+    train_and_write(a, true, [](auto& model, int k, const data::Split& split, const train::TrainerConfig& cfg, json&,
+                                auto&... callbacks) { return train::fit(model, k, split, cfg, callbacks...); });
+    return;
+  }
+#ifdef METAREC_WITH_MPI
+  distributed::Environment env;
+  distributed::Communicator comm;
+  distributed::run_or_abort(comm, [&] {
+    train_and_write(a, comm.rank() == 0, [&](auto& model, int k, const data::Split& split,
+                                              const train::TrainerConfig& cfg, json& extra, auto&... callbacks) {
+      distributed::MpiSync sync(comm);
+      train::TrainResult r = distributed::fit(model, k, split, cfg, sync, callbacks...);
+      const distributed::CommStats& s = sync.stats();
+      const double steps = static_cast<double>(std::max<std::uint64_t>(s.steps, 1));
+      extra["distributed"] = {{"ranks", comm.size()},
+                              {"steps", s.steps},
+                              {"allreduce_calls_per_step", static_cast<double>(s.allreduce_calls) / steps},
+                              {"dense_payload_bytes_per_step", static_cast<double>(s.dense_payload_bytes) / steps},
+                              {"sparse_sent_bytes_per_step", static_cast<double>(s.sparse_sent_bytes) / steps},
+                              {"sparse_received_bytes_per_step", static_cast<double>(s.sparse_received_bytes) / steps},
+                              {"header_bytes_per_step", static_cast<double>(s.header_bytes) / steps},
+                              {"reduce_seconds", s.seconds},
+                              {"reduce_cpu_seconds", s.cpu_seconds}};
+      return r;
+    });
+  });
+#else
+  throw ConfigError("--distributed: this metarec was built without MPI; install an MPI implementation "
+                    "(Debian: libopenmpi-dev openmpi-bin) and configure with -DMETAREC_WITH_MPI=ON");
+#endif
+}
 }  // namespace
 
 void setup_train(CLI::App& app) {
@@ -84,6 +163,12 @@ void setup_train(CLI::App& app) {
   add_model_options(*cmd, a->model);
   add_trainer_options(*cmd, a->trainer, a->loss, a->threads);
   cmd->add_option("--out", a->out, "directory for result.json and model.ckpt (default: print JSON)");
+  cmd->add_flag("--sparse-items", a->sparse_items,
+                "item tables track touched rows: lazy Adam on those rows and, with --distributed, only those rows "
+                "travel (useful with --loss bce/bpr; full-softmax ce writes every row)");
+  cmd->add_flag("--distributed", a->distributed,
+                "data-parallel training over the ranks of `mpirun -np N` (each rank computes 1/N of every batch; "
+                "rank 0 prints and writes; needs a metarec built with MPI)");
   cmd->callback([a] { run_train(*a); });
 }
 

@@ -36,14 +36,25 @@ struct InterestRefresh {
   void on_epoch_end(const train::EpochRecord& r) { model->discover_interests(domain, seed + static_cast<std::uint64_t>(r.epoch)); }
 };
 
+/// finetune() with a train::StepSync policy (data parallelism: pass
+/// distributed::MpiSync). Interest discovery is seeded k-means over the
+/// replicated parameters, so every rank finds the same interests.
+template <class T, class Sync, class... Callbacks>
+train::TrainResult finetune_synced(MISSRecType<T>& model, int k, const data::Split& split,
+                                   const train::TrainerConfig& cfg, bool parameter_efficient, Sync& sync,
+                                   Callbacks&... callbacks) {
+  model.set_parameter_efficient(parameter_efficient);
+  InterestRefresh<T> refresh{&model, k, cfg.seed ^ 0x1F2E3D4CULL};
+  return train::fit_synced(model, k, split, cfg, sync, refresh, callbacks...);
+}
+
 /// Fine-tunes domain k (full-softmax CE, fused logits) through train::fit.
 /// parameter_efficient freezes encoder, decoder and positions (SPEC 4).
 template <class T, class... Callbacks>
 train::TrainResult finetune(MISSRecType<T>& model, int k, const data::Split& split, const train::TrainerConfig& cfg,
                             bool parameter_efficient, Callbacks&... callbacks) {
-  model.set_parameter_efficient(parameter_efficient);
-  InterestRefresh<T> refresh{&model, k, cfg.seed ^ 0x1F2E3D4CULL};
-  return train::fit(model, k, split, cfg, refresh, callbacks...);
+  train::LocalSync one_process;
+  return finetune_synced(model, k, split, cfg, parameter_efficient, one_process, callbacks...);
 }
 
 struct PretrainConfig {

@@ -57,9 +57,11 @@ Tensor<typename Model::Scalar> user_matrix(Model& model, Tape<typename Model::Sc
 /// evaluator ranks with (MISSRec: fused multi-modal scores); without it the
 /// score is the dot product of U and `item_matrix(tape, k)`.
 
+/// `ranks`, when given (set.size() entries), receives each case's 0-based
+/// rank (distributed evaluation gathers them).
 template <class Model>
 eval::Metrics evaluate(Model& model, Tape<typename Model::Scalar>& tape, int k, const data::EvalSet& set,
-                       const EvalOptions& opt = {}) {
+                       const EvalOptions& opt = {}, std::span<index_t> ranks = {}) {
   static_assert(check_sequence_model<Model>(), "train::evaluate needs a SequenceModel (model/contract.hpp)");
   using T = typename Model::Scalar;
   Tensor<T> U = user_matrix(model, tape, k, set, opt.batch_users);
@@ -70,10 +72,10 @@ eval::Metrics evaluate(Model& model, Tape<typename Model::Scalar>& tape, int k, 
   fo.mask_history = opt.mask_history;
   eval::FullRankingEvaluator<T> evaluator(model.domain(k).n_items, fo);
   if constexpr (contract::HasCustomScorer<Model>) {
-    return evaluator.evaluate(cases, model.make_scorer(tape, k, U));
+    return evaluator.evaluate(cases, model.make_scorer(tape, k, U), ranks);
   } else {
     Tensor<T> E = model.item_matrix(tape, k);
-    return evaluator.evaluate(cases, eval::EmbeddingScorer<T>(U, E));
+    return evaluator.evaluate(cases, eval::EmbeddingScorer<T>(U, E), ranks);
   }
 }
 

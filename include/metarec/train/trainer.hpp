@@ -25,6 +25,7 @@
 #include "metarec/optim/clip.hpp"
 #include "metarec/train/batch_inputs.hpp"
 #include "metarec/train/evaluate.hpp"
+#include "metarec/train/step_sync.hpp"
 
 namespace metarec::train {
 
@@ -109,11 +110,14 @@ template <class C> bool call_epoch_end(C& c, const EpochRecord& r) {
 
 }  // namespace detail
 
-/// Trains `model` on domain `k` of the split, selects on validation, returns
-/// validation and test metrics of the best epoch. The model holds the best
-/// parameters afterwards.
-template <class Model, class... Callbacks>
-TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConfig& cfg, Callbacks&... callbacks) {
+/// fit() with a StepSync policy (step_sync.hpp): `sync` picks this process's
+/// rows of every global batch, combines gradients after backward (before
+/// clipping and the optimizer step) and evaluates. fit() is this with
+/// LocalSync; distributed::fit passes distributed::MpiSync.
+template <class Model, class Sync, class... Callbacks>
+  requires StepSync<Sync, Model>
+TrainResult fit_synced(Model& model, int k, const data::Split& split, const TrainerConfig& cfg, Sync& sync,
+                       Callbacks&... callbacks) {
   static_assert(check_sequence_model<Model>(), "train::fit needs a SequenceModel (model/contract.hpp)");
   using T = typename Model::Scalar;
   using Clock = std::chrono::steady_clock;
@@ -124,10 +128,13 @@ TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConf
                       std::to_string(model.domain(k).n_items));
   data::BatchIterator batches(split, batch_options<Model>(model, cfg.batch_size, cfg.seed));
   if (batches.n_users() == 0) throw ConfigError("fit: no user of '" + split.name + "' has training data");
-  BatchInputs inputs(split, cfg.loss, cfg.seed + 17);
+  // Every process draws the same global batches (seed); negatives and dropout
+  // come from per-process streams (the same as before for one process).
+  BatchInputs inputs(split, cfg.loss, sync.stream_seed(cfg.seed + 17));
   const auto opt = optim::make_optimizer<T>(
       model.parameters().all(), {.kind = cfg.optimizer, .lr = cfg.lr, .weight_decay = cfg.weight_decay, .momentum = cfg.momentum});
-  Tape<T> tape(cfg.seed + 31), eval_tape(cfg.seed + 47);
+  Tape<T> tape(sync.stream_seed(cfg.seed + 31)), eval_tape(cfg.seed + 47);
+  const std::vector<Parameter<T>*> params = model.parameters().all();
   ParameterSnapshot<T> best;  // the best model so far
   TrainResult res;
   const TrainInfo info{cfg.epochs, batches.batches_per_epoch(), batches.n_users()};
@@ -146,19 +153,25 @@ TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConf
     double loss_sum = 0;
     index_t b = 0, seqs = 0;
     while (batches.next()) {
-      const TrainInputs& in = inputs.prepare(batches.batch());
-      tape.reset();
+      const data::SequenceBatch& global = batches.batch();
+      const data::SequenceBatch& mine = sync.shard(global);
       model.parameters().zero_grad();
-      Var<T> loss = model.loss(tape, k, in, cfg.loss);
-      const double lv = static_cast<double>(loss.value()[0]);
-      if (!std::isfinite(lv))
-        throw NumericError("fit: training loss is " + std::to_string(lv) + " at epoch " + std::to_string(epoch) +
-                           ", batch " + std::to_string(b));
-      tape.backward(loss);
-      if (cfg.clip_norm > 0) optim::clip_grad_norm(model.parameters().all(), cfg.clip_norm);
+      double lv = 0;
+      if (mine.batch > 0) {  // a process may get no row of a small last batch; it still joins the reduction
+        const TrainInputs& in = inputs.prepare(mine);
+        tape.reset();
+        Var<T> loss = model.loss(tape, k, in, cfg.loss);
+        lv = static_cast<double>(loss.value()[0]);
+        if (!std::isfinite(lv))
+          throw NumericError("fit: training loss is " + std::to_string(lv) + " at epoch " + std::to_string(epoch) +
+                             ", batch " + std::to_string(b));
+        tape.backward(loss);
+      }
+      lv = sync.reduce(params, mine, global, lv);
+      if (cfg.clip_norm > 0) optim::clip_grad_norm(params, cfg.clip_norm);
       opt->step();
       loss_sum += lv;
-      seqs += in.seq.batch;
+      seqs += global.batch;
       ++b;
       const double el = std::chrono::duration<double>(Clock::now() - t0).count();
       (detail::call_step(callbacks, StepInfo{epoch, b, info.batches_per_epoch, lv, seqs / std::max(el, 1e-9)}), ...);
@@ -171,7 +184,7 @@ TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConf
     res.epochs_run = epoch;
     if (epoch % cfg.eval_every == 0 || epoch == cfg.epochs) {
       const auto e0 = Clock::now();
-      rec.valid = evaluate(model, eval_tape, k, split.valid, cfg.eval);
+      rec.valid = sync.evaluate(model, eval_tape, k, split.valid, cfg.eval);
       eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
       eval_users += split.valid.size();
       rec.evaluated = true;
@@ -198,12 +211,21 @@ TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConf
   }
   if (!best.empty()) best.restore(model.parameters().all());
   const auto e0 = Clock::now();
-  res.test = evaluate(model, eval_tape, k, split.test, cfg.eval);
+  res.test = sync.evaluate(model, eval_tape, k, split.test, cfg.eval);
   eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
   eval_users += split.test.size();
   res.train_sequences_per_s /= std::max(res.train_seconds, 1e-9);
   res.eval_users_per_s = static_cast<double>(eval_users) / std::max(eval_seconds, 1e-9);
   return res;
+}
+
+/// Trains `model` on domain `k` of the split, selects on validation, returns
+/// validation and test metrics of the best epoch. The model holds the best
+/// parameters afterwards.
+template <class Model, class... Callbacks>
+TrainResult fit(Model& model, int k, const data::Split& split, const TrainerConfig& cfg, Callbacks&... callbacks) {
+  LocalSync one_process;
+  return fit_synced(model, k, split, cfg, one_process, callbacks...);
 }
 
 }  // namespace metarec::train

@@ -1,0 +1,15 @@
+# metarec_write_ring(PATH): a ring world for the CLI tests, 60 users, 20 items,
+# next item = current + 1 (S3-Rec sequence format).
+function(metarec_write_ring path)
+  set(lines "")
+  foreach(u RANGE 1 60)
+    math(EXPR start "(${u} * 7) % 20 + 1")
+    set(line "${u}")
+    foreach(t RANGE 0 7)
+      math(EXPR item "(${start} + ${t} - 1) % 20 + 1")
+      string(APPEND line " ${item}")
+    endforeach()
+    string(APPEND lines "${line}\n")
+  endforeach()
+  file(WRITE ${path} "${lines}")
+endfunction()
