@@ -20,6 +20,7 @@ struct TrainArgs {
   train::TrainerConfig trainer;
   std::string loss = "ce", out;
   int threads = 0;
+  bool sparse_items = false;
 };
 
 void run_train(TrainArgs& a) {
@@ -29,13 +30,14 @@ void run_train(TrainArgs& a) {
   a.trainer.validate();
   json config{{"command", "train"}, {"backbone", a.model.backbone}, {"quantizer", a.model.quantizer},
               {"model", model_json}, {"trainer", to_json(a.trainer)}, {"data", to_json(a.data)},
-              {"threads", num_threads()}};
+              {"threads", num_threads()}, {"sparse_items", a.sparse_items}};
   fmt::print(stderr, "effective config: {}\n", config.dump());
   LoadedData d = load_data(a.data);
   fmt::print(stderr, "{}: {} users, {} items, {} train users\n", d.domain.name, d.domain.n_users(), d.domain.n_items,
              d.split.train_users.size());
   with_model(a.model.backbone, a.model.quantizer, [&]<class Model>() {
     Model model(model_config<Model>(a.model), a.trainer.seed);
+    model.set_sparse_item_tables(a.sparse_items);
     const int k = model.add_domain(d.domain.name, d.domain.n_items);
     attach_item_features(model, k, d);
     train::ProgressReporter progress;
@@ -49,6 +51,7 @@ void run_train(TrainArgs& a) {
     json record{{"config", config},
                 {"dataset", {{"name", d.domain.name}, {"users", d.domain.n_users()}, {"items", d.domain.n_items},
                              {"interactions", d.domain.n_interactions()}, {"load", to_json(d.domain.report)}}},
+                {"protocol", protocol_json(a.trainer.eval)},
                 {"best_epoch", r.best_epoch},
                 {"epochs_run", r.epochs_run},
                 {"early_stopped", r.early_stopped},
@@ -83,6 +86,10 @@ void setup_train(CLI::App& app) {
   add_data_options(*cmd, a->data);
   add_model_options(*cmd, a->model);
   add_trainer_options(*cmd, a->trainer, a->loss, a->threads);
+  cmd->add_flag("--sparse-items", a->sparse_items,
+                "item tables take row-sparse gradients and lazy optimizer updates (only the rows a batch touches, "
+                "as torch.optim.SparseAdam): with sampled-softmax, gbce, bce or bpr a step then costs the same "
+                "for any catalogue size");
   cmd->add_option("--out", a->out, "directory for result.json and model.ckpt (default: print JSON)");
   cmd->callback([a] { run_train(*a); });
 }
