@@ -57,6 +57,7 @@ struct ModelOptions {
 template <class Model>
 typename Model::Config model_config(const ModelOptions& o) {
   typename Model::Config c{o.model};
+  o.policies.apply(c.model);  // --d, --max-len, --init-std
   o.policies.apply(c.backbone);
   o.policies.apply(c.quantizer);
   return c;
