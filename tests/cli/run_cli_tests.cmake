@@ -42,6 +42,32 @@ foreach(key config best_epoch valid test timing train_sequences_per_s eval_users
     message(FATAL_ERROR "result.json lacks ${key}")
   endif()
 endforeach()
+# The evaluation protocol is recorded: full ranking, history not masked by default.
+string(JSON ranking GET "${result}" protocol ranking)
+string(JSON masked GET "${result}" protocol mask_history)
+if(NOT ranking STREQUAL "full" OR masked)
+  message(FATAL_ERROR "result.json protocol: ranking ${ranking}, mask_history ${masked} (expected full, false)")
+endif()
+# The losses with negatives shared by a batch; TrainerConfig::validate() names their fields.
+expect_run(2 "negatives = 0 is out of range" ${TOOL} train --data ${WORK}/ring.txt --loss sampled-softmax --negatives 0)
+expect_run(2 "gbce_t = 2" ${TOOL} train --data ${WORK}/ring.txt --loss gbce --gbce-t 2)
+expect_run(2 "popularity is for sampled_softmax" ${TOOL} train --data ${WORK}/ring.txt --loss gbce --sampling popularity)
+expect_run(2 "eval_negatives = 0 is out of range" ${TOOL} train --data ${WORK}/ring.txt --eval sampled --eval-negatives 0)
+expect_run(2 "--loss" ${TOOL} train --data ${WORK}/ring.txt --loss softmax)
+foreach(loss ce bce bpr sampled-softmax gbce)
+  expect_run(0 "test: HR@5=" ${TOOL} train --data ${WORK}/ring.txt --config ${WORK}/config.json --threads 1
+             --loss ${loss} --negatives 8 --out ${WORK}/run_${loss})
+endforeach()
+expect_run(0 "test: HR@5=" ${TOOL} train --data ${WORK}/ring.txt --config ${WORK}/config.json --threads 1
+           --loss sampled-softmax --negatives 8 --sampling popularity --eval sampled --eval-negatives 10
+           --eval-sampling popularity --sparse-items --out ${WORK}/run_sampled)
+file(READ ${WORK}/run_sampled/result.json sampled_record)
+string(JSON ranking GET "${sampled_record}" protocol ranking)
+string(JSON n_neg GET "${sampled_record}" protocol negatives)
+string(JSON how GET "${sampled_record}" config trainer sampling)
+if(NOT ranking STREQUAL "sampled" OR NOT n_neg EQUAL 10 OR NOT how STREQUAL "popularity")
+  message(FATAL_ERROR "result.json: protocol ${ranking} / ${n_neg}, training sampling ${how}")
+endif()
 # The settings from --config reached SASRec's own Config (and are recorded there).
 string(JSON blocks GET "${result}" config model backbone layers)
 string(JSON width GET "${result}" config model d)

@@ -12,6 +12,7 @@
 #include "metarec/autograd/ops/cross_entropy.hpp"
 #include "metarec/autograd/ops/info_nce.hpp"
 #include "metarec/autograd/ops/sampled_losses.hpp"
+#include "metarec/autograd/ops/shared_negative_losses.hpp"
 #include "metarec/autograd/ops/straight_through.hpp"
 
 using namespace metarec;
@@ -258,6 +259,90 @@ TEST_CASE("sampled losses: a sparse_rows parameter gets only the touched rows") 
   CHECK(touched == std::vector<std::int32_t>{1, 3, 7});
   CHECK(table.grad(0, 0) == 0.f);
   CHECK(table.grad(3, 0) != 0.f);
+}
+
+TEST_CASE("sampled_softmax and gbce: gradcheck with accidental hits, repeated draws and a logQ correction") {
+  Rng rng(21);
+  const index_t N = 6, rows = 9, d = 4;
+  std::vector<std::int32_t> pos{1, 2, 2, 5, 8, 3};
+  std::vector<std::int32_t> neg{2, 7, 5, 7, 1};  // 2 and 5 are hits of rows 1-3, 7 is drawn twice
+  std::vector<double> log_q{0.3, -1.2, 0.0, -1.2, 2.0};
+  auto h = random_tensor({N, d}, rng, -2, 2), e = random_tensor({rows, d}, rng, -2, 2);
+  for (const double* lq : {static_cast<const double*>(nullptr), static_cast<const double*>(log_q.data())}) {
+    const ops::SharedNegatives sn{neg.data(), 5, lq};
+    auto r = gradcheck([&](Tape<double>&, Inputs v) { return ops::sampled_softmax(v[0], v[1], pos.data(), sn); }, {h, e});
+    CHECK_MESSAGE(r.max_rel_error < 1e-7, r.str());
+  }
+  for (double beta : {1.0, 0.3}) {
+    const ops::SharedNegatives sn{neg.data(), 5, nullptr};
+    auto r = gradcheck([&](Tape<double>&, Inputs v) { return ops::gbce(v[0], v[1], pos.data(), sn, beta); }, {h, e});
+    CHECK_MESSAGE(r.max_rel_error < 1e-7, r.str());
+  }
+}
+
+TEST_CASE("sampled_softmax: draws covering every item once give exactly full-catalogue CE") {
+  // K = n draws of a uniform Q: log(K Q(j)) = 0; the positive's own draw is masked as a hit.
+  Rng rng(22);
+  const index_t N = 7, n = 11, d = 5;
+  auto h = random_tensor({N, d}, rng, -1.5, 1.5), e = random_tensor({n + 1, d}, rng, -1.5, 1.5);
+  auto tg = random_targets(N, 1, n + 1, rng);
+  std::vector<std::int32_t> all(static_cast<std::size_t>(n));
+  for (index_t j = 0; j < n; ++j) all[static_cast<std::size_t>(j)] = static_cast<std::int32_t>(j + 1);
+  std::vector<double> log_kq(all.size(), std::log(double(n) * (1.0 / double(n))));
+  auto run = [&](bool sampled) {
+    Tape<double> t;
+    auto hv = t.leaf(h, true), ev = t.leaf(e, true);
+    auto l = sampled ? ops::sampled_softmax(hv, ev, tg.data(), {all.data(), n, log_kq.data()})
+                     : ops::full_softmax_ce(hv, ev, tg.data());
+    t.backward(l);
+    return std::vector<Tensor<double>>{l.value().clone(), t.grad_of(hv).clone(), t.grad_of(ev).clone()};
+  };
+  const auto s = run(true), f = run(false);
+  CHECK(s[0][0] == doctest::Approx(f[0][0]).epsilon(1e-12));
+  CHECK(max_abs_difference(s[1], f[1]) < 1e-12);
+  CHECK(max_abs_difference(s[2], f[2]) < 1e-12);
+  // A constant correction c moves every negative logit alike: the loss is the CE of
+  // logits whose negatives are shifted by -c, i.e. not a constant offset; it grows as c falls.
+  std::vector<double> lower(all.size(), -1.0);
+  Tape<double> t;
+  CHECK(ops::sampled_softmax(t.leaf(h), t.leaf(e), tg.data(), {all.data(), n, lower.data()}).value()[0] > f[0][0]);
+}
+
+TEST_CASE("gbce: beta from the sampling rate; t = 0 with one shared negative is half of sampled_bce") {
+  CHECK(ops::gbce_beta(256, 12102, 0.0) == doctest::Approx(1.0));
+  CHECK(ops::gbce_beta(256, 12102, 1.0) == doctest::Approx(256.0 / 12101.0));
+  const double b = ops::gbce_beta(256, 12102, 0.75);
+  CHECK(b == doctest::Approx(1.0 - 0.75 * (1.0 - 256.0 / 12101.0)));
+  CHECK(ops::gbce_beta(50, 20, 0.75) == doctest::Approx(1.0));  // K >= n - 1: alpha = 1
+  Rng rng(23);
+  const index_t N = 5, d = 3;
+  auto h = random_tensor({N, d}, rng, -2, 2), e = random_tensor({7, d}, rng, -2, 2);
+  std::vector<std::int32_t> pos{1, 2, 3, 4, 5}, neg(static_cast<std::size_t>(N), 6), one{6};
+  Tape<double> t;
+  const double g = ops::gbce(t.leaf(h), t.leaf(e), pos.data(), {one.data(), 1, nullptr}, 1.0).value()[0];
+  const double bce = ops::sampled_bce(t.leaf(h), t.leaf(e), pos.data(), neg.data()).value()[0];
+  CHECK(g == doctest::Approx(bce / 2).epsilon(1e-12));
+  // A smaller beta weighs the positive less: the loss falls.
+  CHECK(ops::gbce(t.leaf(h), t.leaf(e), pos.data(), {one.data(), 1, nullptr}, 0.5).value()[0] < g);
+}
+
+TEST_CASE("shared-negative losses: a sparse_rows table gets only the touched rows; errors name the op") {
+  Rng rng(24);
+  Parameter<float> table("items", {10, 4}, /*sparse=*/true);
+  for (auto& v : table.value) v = float(rng.uniform(-1, 1));
+  Tensor<float> h({2, 4}, 0.5f);
+  std::vector<std::int32_t> pos{3, 3}, neg{7, 1, 7};
+  Tape<float> t;
+  t.backward(ops::sampled_softmax(t.leaf(h), t.param(table), pos.data(), {neg.data(), 3, nullptr}));
+  CHECK_FALSE(table.dense_grad);
+  std::vector<std::int32_t> touched = table.touched;
+  std::sort(touched.begin(), touched.end());
+  CHECK(touched == std::vector<std::int32_t>{1, 3, 7});
+  CHECK(table.grad(0, 0) == 0.f);
+  std::vector<std::int32_t> oob{10};
+  CHECK_THROWS_WITH_AS(ops::gbce(t.leaf(h), t.leaf(table.value), pos.data(), {oob.data(), 1, nullptr}, 1.0),
+                       doctest::Contains("gbce: target of row 0 is 10"), ShapeError);
+  CHECK_THROWS_AS(ops::sampled_softmax(t.leaf(h), t.leaf(table.value), pos.data(), {neg.data(), 0, nullptr}), ShapeError);
 }
 
 TEST_CASE("info_nce: gradcheck, temperature, dense values") {

@@ -22,9 +22,15 @@ typename Model::Config small_config(double dropout = 0.1) {
 struct Batch {
   std::vector<std::int32_t> items, targets, negatives;
   std::vector<std::uint8_t> mask;
+  std::vector<std::int32_t> shared{3, 6, 3, 1};  // 3 twice; hits of the targets 3, 6 and 1
+  std::vector<double> log_q{0.5, -0.2, 0.5, 1.0};
   TrainInputs inputs(index_t B, index_t L) {
-    return TrainInputs{SequenceView{B, L, items.data(), mask.data()}, targets.data(),
-                       negatives.empty() ? nullptr : negatives.data()};
+    TrainInputs in{SequenceView{B, L, items.data(), mask.data()}, targets.data(),
+                   negatives.empty() ? nullptr : negatives.data()};
+    in.shared_negatives = shared.data();
+    in.n_shared = static_cast<index_t>(shared.size());
+    in.log_q = log_q.data();
+    return in;
   }
 };
 
@@ -89,6 +95,8 @@ TEST_CASE_TEMPLATE("recommender: parameter gradients match finite differences", 
   CHECK(max_param_grad_error(model, dom, batch, LossKind::ce) < 1e-5);
   CHECK(max_param_grad_error(model, dom, batch, LossKind::bce) < 1e-5);
   CHECK(max_param_grad_error(model, dom, batch, LossKind::bpr) < 1e-5);
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::sampled_softmax) < 1e-5);
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::gbce) < 1e-5);
 }
 
 TEST_CASE("recommender: BERT4Rec cloze loss gradients") {

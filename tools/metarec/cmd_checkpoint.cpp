@@ -58,15 +58,16 @@ void setup_evaluate(CLI::App& app) {
   cmd->add_option("--checkpoint", a->ckpt, "model.ckpt written by metarec train")->required()->check(CLI::ExistingFile);
   cmd->add_option("--data", a->data, "data file (default: the one recorded in the checkpoint)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
-  cmd->add_flag("--mask-history", a->eval.mask_history, "exclude history items from the ranking");
-  cmd->add_option("--ks", a->eval.ks, "cut-offs")->delimiter(',')->check(CLI::Range(1, 100000));
+  add_eval_options(*cmd, a->eval);
   cmd->callback([a] {
     if (a->threads > 0) set_num_threads(a->threads);
+    a->eval.validate();
     with_checkpoint(a->ckpt, a->data, [&](auto& model, int k, const LoadedData& d) {
       Tape<typename std::remove_reference_t<decltype(model)>::Scalar> tape;
-      auto valid = train::evaluate(model, tape, k, d.split.valid, a->eval);
-      auto test = train::evaluate(model, tape, k, d.split.test, a->eval);
-      fmt::print("{}\n", json{{"valid", to_json(valid)}, {"test", to_json(test)}}.dump(2));
+      const train::EvalOptions eo = train::for_split(a->eval, d.split);
+      auto valid = train::evaluate(model, tape, k, d.split.valid, eo);
+      auto test = train::evaluate(model, tape, k, d.split.test, eo);
+      fmt::print("{}\n", json{{"protocol", protocol_json(eo)}, {"valid", to_json(valid)}, {"test", to_json(test)}}.dump(2));
     });
   });
 }

@@ -66,7 +66,7 @@ void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
   a.trainer.validate();
   json config{{"command", "train"}, {"backbone", a.model.backbone}, {"quantizer", a.model.quantizer},
               {"model", model_json}, {"trainer", to_json(a.trainer)}, {"data", to_json(a.data)},
-              {"threads", num_threads()}};
+              {"threads", num_threads()}, {"sparse_items", a.sparse_items}};
   if (root) fmt::print(stderr, "effective config: {}\n", config.dump());
   LoadedData d = load_data(a.data);
   if (root)
@@ -93,6 +93,7 @@ void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
     json record{{"config", config},
                 {"dataset", {{"name", d.domain.name}, {"users", d.domain.n_users()}, {"items", d.domain.n_items},
                              {"interactions", d.domain.n_interactions()}, {"load", to_json(d.domain.report)}}},
+                {"protocol", protocol_json(a.trainer.eval)},
                 {"best_epoch", r.best_epoch},
                 {"epochs_run", r.epochs_run},
                 {"early_stopped", r.early_stopped},
@@ -164,8 +165,9 @@ void setup_train(CLI::App& app) {
   add_trainer_options(*cmd, a->trainer, a->loss, a->threads);
   cmd->add_option("--out", a->out, "directory for result.json and model.ckpt (default: print JSON)");
   cmd->add_flag("--sparse-items", a->sparse_items,
-                "item tables track touched rows: lazy Adam on those rows and, with --distributed, only those rows "
-                "travel (useful with --loss bce/bpr; full-softmax ce writes every row)");
+                "item tables take row-sparse gradients and lazy optimizer updates (only the rows a batch touches, "
+                "as torch.optim.SparseAdam): with sampled-softmax, gbce, bce or bpr a step then costs the same for "
+                "any catalogue size, and with --distributed only those rows travel (full-softmax ce writes every row)");
   cmd->add_flag("--distributed", a->distributed,
                 "data-parallel training over the ranks of `mpirun -np N` (each rank computes 1/N of every batch; "
                 "rank 0 prints and writes; needs a metarec built with MPI)");

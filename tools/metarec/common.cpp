@@ -46,10 +46,31 @@ json validated_model_config(const ModelOptions& m) {
   });
 }
 
+namespace {
+const std::map<std::string, LossKind>& loss_names() {
+  static const std::map<std::string, LossKind> m{{"ce", LossKind::ce},
+                                                 {"bce", LossKind::bce},
+                                                 {"bpr", LossKind::bpr},
+                                                 {"sampled-softmax", LossKind::sampled_softmax},
+                                                 {"gbce", LossKind::gbce}};
+  return m;
+}
+const std::map<std::string, data::Sampling> sampling_names{{"uniform", data::Sampling::uniform},
+                                                           {"popularity", data::Sampling::popularity}};
+}  // namespace
+
 void add_trainer_options(CLI::App& app, train::TrainerConfig& t, std::string& loss, int& threads) {
-  app.add_option("--loss", loss, "ce (full softmax), bce or bpr (one sampled negative per position)")
-      ->check(CLI::IsMember({"ce", "bce", "bpr"}))
+  app.add_option("--loss", loss,
+                 "ce (full softmax), bce or bpr (one sampled negative per position), sampled-softmax or gbce "
+                 "(--negatives K shared by a batch's positions)")
+      ->check(CLI::IsMember(loss_names()))
       ->capture_default_str();
+  app.add_option("--negatives", t.negatives, "K negatives per batch for sampled-softmax and gbce")->capture_default_str();
+  app.add_option("--sampling", t.sampling,
+                 "distribution of those negatives: uniform, or popularity (sampled-softmax only; logQ-corrected)")
+      ->transform(CLI::CheckedTransformer(sampling_names))
+      ->default_str("uniform");
+  app.add_option("--gbce-t", t.gbce_t, "gSASRec's calibration t for gbce (0 = BCE, 1 = calibrated)")->capture_default_str();
   app.add_option("--epochs", t.epochs, "maximum epochs")->capture_default_str();
   app.add_option("--eval-every", t.eval_every, "validate every N epochs")->capture_default_str();
   app.add_option("--patience", t.patience, "evaluations without improvement before stopping (0 = off)")->capture_default_str();
@@ -64,10 +85,24 @@ void add_trainer_options(CLI::App& app, train::TrainerConfig& t, std::string& lo
   app.add_option("--clip", t.clip_norm, "global gradient-norm clipping (0 = off)")->capture_default_str();
   app.add_option("--seed", t.seed, "random seed")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024))->capture_default_str();
-  app.add_flag("--mask-history", t.eval.mask_history,
-               "exclude the user's history items from the ranking (the S3-Rec and RecTools evaluations do; off: "
-               "every item is ranked)");
-  app.add_option("--ks", t.eval.ks, "cut-offs for HR@K and NDCG@K")->delimiter(',')->capture_default_str();
+  add_eval_options(app, t.eval);
+}
+
+void add_eval_options(CLI::App& app, train::EvalOptions& e) {
+  app.add_flag("--mask-history", e.mask_history,
+               "full ranking: exclude the user's history items from the ranking (the S3-Rec and RecTools "
+               "evaluations do; off: every item is ranked)");
+  app.add_option("--eval", e.protocol,
+                 "evaluation protocol: full (rank every item) or sampled (the target among --eval-negatives items "
+                 "outside the history, as SASRec's paper: 100)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, train::EvalProtocol>{
+          {"full", train::EvalProtocol::full}, {"sampled", train::EvalProtocol::sampled}}))
+      ->default_str("full");
+  app.add_option("--eval-negatives", e.negatives, "negatives per target for --eval sampled")->capture_default_str();
+  app.add_option("--eval-sampling", e.sampling, "uniform or popularity (training counts) for --eval sampled")
+      ->transform(CLI::CheckedTransformer(sampling_names))
+      ->default_str("uniform");
+  app.add_option("--ks", e.ks, "cut-offs for HR@K and NDCG@K")->delimiter(',')->capture_default_str();
 }
 
 namespace {
@@ -110,11 +145,29 @@ json to_json(const eval::Metrics& m) {
 }
 
 json to_json(const train::TrainerConfig& t) {
-  return json{{"epochs", t.epochs}, {"eval_every", t.eval_every}, {"patience", t.patience},
-              {"batch_size", t.batch_size}, {"optimizer", optim::optimizer_name(t.optimizer)}, {"lr", t.lr},
-              {"weight_decay", t.weight_decay}, {"momentum", t.momentum},
-              {"clip", t.clip_norm}, {"loss", loss_name(t.loss)}, {"seed", t.seed},
-              {"select_metric", t.select_metric}, {"ks", t.eval.ks}, {"mask_history", t.eval.mask_history}};
+  json j{{"epochs", t.epochs}, {"eval_every", t.eval_every}, {"patience", t.patience},
+         {"batch_size", t.batch_size}, {"optimizer", optim::optimizer_name(t.optimizer)}, {"lr", t.lr},
+         {"weight_decay", t.weight_decay}, {"momentum", t.momentum},
+         {"clip", t.clip_norm}, {"loss", loss_name(t.loss)}, {"seed", t.seed},
+         {"select_metric", t.select_metric}, {"ks", t.eval.ks}, {"mask_history", t.eval.mask_history},
+         {"eval", protocol_json(t.eval)}};
+  if (uses_shared_negatives(t.loss)) {
+    j["negatives"] = t.negatives;
+    j["sampling"] = data::sampling_name(t.sampling);
+    if (t.loss == LossKind::gbce) j["gbce_t"] = t.gbce_t;
+  }
+  return j;
+}
+
+json protocol_json(const train::EvalOptions& e) {
+  json j{{"ranking", train::protocol_name(e.protocol)}};
+  if (e.protocol == train::EvalProtocol::full) {
+    j["mask_history"] = e.mask_history;
+  } else {
+    j["negatives"] = e.negatives;  // drawn outside the history, so history never competes
+    j["sampling"] = data::sampling_name(e.sampling);
+  }
+  return j;
 }
 
 json to_json(const DataOptions& d) {
@@ -129,12 +182,15 @@ json to_json(const data::LoadReport& r) {
 }
 
 LossKind parse_loss(const std::string& s) {
-  if (s == "ce") return LossKind::ce;
-  if (s == "bce") return LossKind::bce;
-  if (s == "bpr") return LossKind::bpr;
-  throw ConfigError("unknown loss '" + s + "' (expected ce|bce|bpr)");
+  const auto it = loss_names().find(s);
+  if (it == loss_names().end()) throw ConfigError("unknown loss '" + s + "' (expected ce|bce|bpr|sampled-softmax|gbce)");
+  return it->second;
 }
-std::string loss_name(LossKind k) { return k == LossKind::ce ? "ce" : k == LossKind::bce ? "bce" : "bpr"; }
+std::string loss_name(LossKind k) {
+  for (const auto& [name, kind] : loss_names())
+    if (kind == k) return name;
+  throw ConfigError("loss_name: unknown LossKind");
+}
 
 void write_json(const std::string& path, const json& j) {
   const std::string tmp = path + ".tmp";

@@ -86,10 +86,14 @@ void add_model_options(CLI::App& app, ModelOptions& m);
 /// Builds the chosen model's Config from the options and validates it (ConfigError naming the field).
 json validated_model_config(const ModelOptions& m);
 void add_trainer_options(CLI::App& app, train::TrainerConfig& t, std::string& loss, int& threads);
+/// The evaluation protocol and cut-offs (part of add_trainer_options; `evaluate` uses them alone).
+void add_eval_options(CLI::App& app, train::EvalOptions& e);
 LoadedData load_data(const DataOptions& d);
 
 json to_json(const eval::Metrics& m);
 json to_json(const train::TrainerConfig& t);
+/// The evaluation protocol: full ranking (history masked or not) or sampled (negatives, sampling).
+json protocol_json(const train::EvalOptions& e);
 json to_json(const DataOptions& d);
 json to_json(const data::LoadReport& r);
 LossKind parse_loss(const std::string& s);

@@ -30,16 +30,26 @@ enum class Objective {
 
 /// The training loss over a batch's target positions.
 enum class LossKind {
-  ce,   ///< full-catalogue softmax cross-entropy
-  bce,  ///< binary cross-entropy against one sampled negative per position
-  bpr   ///< Bayesian personalised ranking against one sampled negative per position
+  ce,               ///< full-catalogue softmax cross-entropy
+  bce,              ///< binary cross-entropy against one sampled negative per position
+  bpr,              ///< Bayesian personalised ranking against one sampled negative per position
+  sampled_softmax,  ///< softmax over the positive and K negatives shared by the batch (logQ-corrected)
+  gbce              ///< gSASRec's generalised BCE against K negatives shared by the batch
 };
+
+/// Whether a loss reads TrainInputs::shared_negatives.
+constexpr bool uses_shared_negatives(LossKind k) { return k == LossKind::sampled_softmax || k == LossKind::gbce; }
 
 /// Training inputs of one batch, row-major [B, L].
 struct TrainInputs {
   SequenceView seq;
   const std::int32_t* targets = nullptr;    ///< 0 = no loss at this position
   const std::int32_t* negatives = nullptr;  ///< one sampled negative per position (bce / bpr)
+  /// K items drawn once for the whole batch (sampled_softmax / gbce).
+  const std::int32_t* shared_negatives = nullptr;
+  index_t n_shared = 0;
+  const double* log_q = nullptr;  ///< [n_shared] log(K Q(j)) of each draw (sampled_softmax), null = none
+  double gbce_t = 0.75;           ///< gSASRec's calibration t (gbce)
 };
 
 /// A domain attached to a model: item ids 1..n_items are local to it.

@@ -20,6 +20,7 @@
 #include "metarec/autograd/ops/embedding.hpp"
 #include "metarec/autograd/ops/sampled_losses.hpp"
 #include "metarec/autograd/ops/shape.hpp"
+#include "metarec/autograd/ops/shared_negative_losses.hpp"
 #include "metarec/core/backend.hpp"
 #include "metarec/model/concepts.hpp"
 #include "metarec/quantizers/identity.hpp"
@@ -157,7 +158,8 @@ class RecommenderType {
   }
 
   /// Training loss of a batch: full-softmax CE over the domain's items at every
-  /// position with a target (default), or BCE / BPR against the given negatives.
+  /// position with a target (default), BCE / BPR against the given negatives,
+  /// or sampled softmax / gBCE against the batch's shared negatives.
   /// Only real positions are scored (and, for backbones with encode_packed,
   /// only real positions are computed at all). Adds the quantizer's auxiliary loss.
   Var<T> loss(Tape<T>& t, int k, const TrainInputs& in, LossKind kind = LossKind::ce) {
@@ -209,6 +211,16 @@ class RecommenderType {
         l = kind == LossKind::bce ? ops::sampled_bce(hn, scored, targets, negatives)
                                   : ops::bpr(hn, scored, targets, negatives);
         break;
+      case LossKind::sampled_softmax:
+      case LossKind::gbce: {
+        if (!in.shared_negatives || in.n_shared < 1)
+          throw ConfigError("loss: sampled_softmax/gbce need shared negatives (TrainInputs::shared_negatives)");
+        const ops::SharedNegatives neg{in.shared_negatives, in.n_shared, in.log_q};
+        l = kind == LossKind::sampled_softmax
+                ? ops::sampled_softmax(hn, scored, targets, neg)
+                : ops::gbce(hn, scored, targets, neg, ops::gbce_beta(in.n_shared, dom.n_items, in.gbce_t));
+        break;
+      }
     }
     if (q.aux_loss.valid()) l = ops::add(l, q.aux_loss);
     return l;

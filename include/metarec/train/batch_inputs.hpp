@@ -2,15 +2,20 @@
 /// @file batch_inputs.hpp
 /// Turns a data::SequenceBatch (padded to max_len) into the model's
 /// TrainInputs: trimmed to the longest real sequence of the batch (left
-/// padding: the last columns), with sampled negatives for BCE / BPR.
+/// padding: the last columns), with sampled negatives: one per position for
+/// BCE / BPR (outside the user's history), or K per batch, shared by all its
+/// positions, for sampled softmax / gBCE (drawn from Q with replacement; the
+/// loss masks a draw equal to a position's target).
 /// Trimming changes nothing for real positions (pads are masked keys and
 /// positions are counted from the right) and saves most of the backbone's work
 /// on short-sequence data (Beauty: ~80% of a max_len-50 batch is padding).
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <vector>
 
 #include "metarec/data/batching.hpp"
+#include "metarec/data/item_sampler.hpp"
 #include "metarec/model/contract.hpp"
 
 namespace metarec::train {
@@ -28,10 +33,26 @@ data::BatchOptions batch_options(const Model& model, index_t batch_size, std::ui
   return o;
 }
 
+/// The negatives shared by a batch's positions (sampled_softmax / gbce).
+struct SharedSampling {
+  index_t count = 256;  ///< K draws per batch
+  data::Sampling sampling = data::Sampling::uniform;
+  double gbce_t = 0.75;
+};
+
 class BatchInputs {
  public:
-  BatchInputs(const data::Split& split, LossKind loss, std::uint64_t seed) : loss_(loss) {
-    if (loss != LossKind::ce) sampler_.emplace(split.train, split.n_items, seed);
+  BatchInputs(const data::Split& split, LossKind loss, std::uint64_t seed, const SharedSampling& shared = {})
+      : loss_(loss), shared_(shared), rng_(seed) {
+    if (loss == LossKind::bce || loss == LossKind::bpr) sampler_.emplace(split.train, split.n_items, seed);
+    if (uses_shared_negatives(loss)) {
+      const data::ItemSampler q(shared.sampling, data::item_counts(split.train, split.n_items));
+      draw_ = q;
+      // log(K Q(j)) per item, so a batch only looks its draws up.
+      log_kq_.resize(static_cast<std::size_t>(split.n_items + 1));
+      for (index_t j = 1; j <= split.n_items; ++j)
+        log_kq_[static_cast<std::size_t>(j)] = std::log(static_cast<double>(shared.count) * q.probability(static_cast<std::int32_t>(j)));
+    }
   }
 
   /// Valid until the next call.
@@ -67,12 +88,28 @@ class BatchInputs {
         }
       in_.negatives = negatives_.data();
     }
+    if (draw_) {
+      negatives_.resize(static_cast<std::size_t>(shared_.count));
+      log_q_.resize(negatives_.size());
+      for (std::size_t j = 0; j < negatives_.size(); ++j) {
+        negatives_[j] = draw_->draw(rng_);
+        log_q_[j] = log_kq_[static_cast<std::size_t>(negatives_[j])];
+      }
+      in_.shared_negatives = negatives_.data();
+      in_.n_shared = shared_.count;
+      in_.log_q = log_q_.data();
+      in_.gbce_t = shared_.gbce_t;
+    }
     return in_;
   }
 
  private:
   LossKind loss_;
+  SharedSampling shared_;
+  Rng rng_;  // shared draws
   std::optional<data::NegativeSampler> sampler_;
+  std::optional<data::ItemSampler> draw_;
+  std::vector<double> log_kq_, log_q_;
   std::vector<std::int32_t> items_, targets_, negatives_;
   std::vector<std::uint8_t> mask_;
   TrainInputs in_;

@@ -40,9 +40,12 @@ struct TrainerConfig {
   double momentum = 0.0;         ///< sgd only
   double clip_norm = 0.0;        ///< global gradient-norm clipping (0 = off)
   LossKind loss = LossKind::ce;
+  index_t negatives = 256;       ///< K negatives shared by a batch's positions (sampled_softmax, gbce)
+  data::Sampling sampling = data::Sampling::uniform;  ///< their distribution Q (sampled_softmax: logQ-corrected)
+  double gbce_t = 0.75;          ///< gSASRec's calibration t in [0, 1] (gbce; 0 = BCE)
   std::uint64_t seed = 1;
   std::string select_metric = "NDCG@10";
-  EvalOptions eval;              ///< cut-offs, history masking, users per forward pass
+  EvalOptions eval;              ///< protocol, cut-offs, history masking, users per forward pass
 
   void validate() const {
     check_range("epochs", epochs, 1, 1000000);
@@ -55,6 +58,11 @@ struct TrainerConfig {
     check_range("momentum", momentum, 0.0, 1.0);
     if (momentum > 0 && optimizer != optim::OptimizerKind::sgd)
       throw ConfigError("momentum = " + std::to_string(momentum) + " is read by the sgd optimizer only");
+    check_range<index_t>("negatives", negatives, 1, index_t{1} << 16);
+    check_range("gbce_t", gbce_t, 0.0, 1.0);
+    if (loss == LossKind::gbce && sampling != data::Sampling::uniform)
+      throw ConfigError("sampling = popularity is for sampled_softmax: gBCE's beta assumes uniform negatives");
+    eval.validate();
     eval::Metrics probe(eval.ks);
     (void)probe[select_metric];  // throws for an unknown metric name
   }
@@ -130,7 +138,8 @@ TrainResult fit_synced(Model& model, int k, const data::Split& split, const Trai
   if (batches.n_users() == 0) throw ConfigError("fit: no user of '" + split.name + "' has training data");
   // Every process draws the same global batches (seed); negatives and dropout
   // come from per-process streams (the same as before for one process).
-  BatchInputs inputs(split, cfg.loss, sync.stream_seed(cfg.seed + 17));
+  BatchInputs inputs(split, cfg.loss, sync.stream_seed(cfg.seed + 17), {cfg.negatives, cfg.sampling, cfg.gbce_t});
+  const EvalOptions eval_opt = for_split(cfg.eval, split);
   const auto opt = optim::make_optimizer<T>(
       model.parameters().all(), {.kind = cfg.optimizer, .lr = cfg.lr, .weight_decay = cfg.weight_decay, .momentum = cfg.momentum});
   Tape<T> tape(sync.stream_seed(cfg.seed + 31)), eval_tape(cfg.seed + 47);
@@ -184,7 +193,7 @@ TrainResult fit_synced(Model& model, int k, const data::Split& split, const Trai
     res.epochs_run = epoch;
     if (epoch % cfg.eval_every == 0 || epoch == cfg.epochs) {
       const auto e0 = Clock::now();
-      rec.valid = sync.evaluate(model, eval_tape, k, split.valid, cfg.eval);
+      rec.valid = sync.evaluate(model, eval_tape, k, split.valid, eval_opt);
       eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
       eval_users += split.valid.size();
       rec.evaluated = true;
@@ -211,7 +220,7 @@ TrainResult fit_synced(Model& model, int k, const data::Split& split, const Trai
   }
   if (!best.empty()) best.restore(model.parameters().all());
   const auto e0 = Clock::now();
-  res.test = sync.evaluate(model, eval_tape, k, split.test, cfg.eval);
+  res.test = sync.evaluate(model, eval_tape, k, split.test, eval_opt);
   eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
   eval_users += split.test.size();
   res.train_sequences_per_s /= std::max(res.train_seconds, 1e-9);

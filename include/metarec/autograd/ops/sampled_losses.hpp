@@ -6,9 +6,9 @@
 ///   Recommendation"), -log s(<h,e+>) - log(1 - s(<h,e->));
 /// - bpr: Bayesian personalised ranking (Rendle et al. 2009),
 ///   -log s(<h,e+> - <h,e->).
-/// Only 2N rows of the table receive gradient: a sparse_rows Parameter gets a
-/// row-sparse gradient (touched rows), anything else a dense one. The scatter
-/// into the table is serial so repeated items accumulate in a fixed order.
+/// Only 2N rows of the table receive gradient (TableGrad: row-sparse for a
+/// sparse_rows Parameter). The scatter into the table is serial so repeated
+/// items accumulate in a fixed order.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -26,6 +26,29 @@ inline double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp
 inline double sigmoid(double x) {
   return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
 }
+
+/// The gradient of an item table that receives a few rows: a sparse_rows
+/// Parameter gets them in its raw gradient (touched rows, so the optimizer
+/// visits only those), anything else a dense gradient.
+template <class T>
+class TableGrad {
+ public:
+  TableGrad(Tape<T>& t, int id) {
+    Node<T>& n = t.node(id);
+    sparse_ = n.param && n.param->sparse_rows && !n.grad.empty() ? n.param : nullptr;
+    data_ = sparse_ ? t.raw_grad(id).data() : t.grad(id).data();
+  }
+  /// Row r += c * x[0, d).
+  void add_row(std::int32_t r, T c, const T* x, index_t d) {
+    T* g = data_ + static_cast<index_t>(r) * d;
+    for (index_t k = 0; k < d; ++k) g[k] += c * x[k];
+    if (sparse_) sparse_->touch_row(r);
+  }
+
+ private:
+  T* data_ = nullptr;
+  Parameter<T>* sparse_ = nullptr;
+};
 
 template <class T>
 void pair_loss_backward(Tape<T>& t, Node<T>& n) {
@@ -47,17 +70,11 @@ void pair_loss_backward(Tape<T>& t, Node<T>& n) {
     }
   }
   if (t.wants_grad(n.in[1])) {
-    Node<T>& en = t.node(n.in[1]);
-    Parameter<T>* sparse = en.param && en.param->sparse_rows && !en.grad.empty() ? en.param : nullptr;
-    T* ge = sparse ? t.raw_grad(n.in[1]).data() : t.grad(n.in[1]).data();
+    TableGrad<T> ge(t, n.in[1]);
     for (index_t i = 0; i < N; ++i) {
-      const T cp = g * coef[2 * i], cn = g * coef[2 * i + 1];
       const T* hi = hv.data() + i * d;
-      T* gp = ge + pos[i] * d;
-      T* gn = ge + neg[i] * d;
-      for (index_t k = 0; k < d; ++k) gp[k] += cp * hi[k];
-      for (index_t k = 0; k < d; ++k) gn[k] += cn * hi[k];
-      if (sparse) sparse->touch_row(pos[i]), sparse->touch_row(neg[i]);
+      ge.add_row(pos[i], g * coef[2 * i], hi, d);
+      ge.add_row(neg[i], g * coef[2 * i + 1], hi, d);
     }
   }
 }

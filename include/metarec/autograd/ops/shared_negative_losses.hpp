@@ -1,0 +1,167 @@
+#pragma once
+/// @file shared_negative_losses.hpp
+/// Losses against K sampled negatives shared by every row of a batch, so a
+/// step scores one [N, 1 + K] block (a GEMM against the K gathered rows plus
+/// N dot products) whatever the catalogue size:
+/// - sampled_softmax: softmax cross-entropy over {positive} + negatives, each
+///   negative logit corrected by log(K Q(j)), the expected number of copies
+///   of j among K draws from Q (Bengio & Senecal, "Adaptive importance
+///   sampling to accelerate training of a neural probabilistic language
+///   model", IEEE TNN 2008; Yi et al., "Sampling-bias-corrected neural
+///   modeling for large corpus item recommendations", RecSys 2019). The
+///   corrected sum over the draws estimates the sum over all negatives, so
+///   K = n draws that cover every item once give exactly full-catalogue CE.
+/// - gbce: gSASRec's generalised BCE (Petrov & Macdonald, "gSASRec: Reducing
+///   Overconfidence in Sequential Recommendation Trained with Negative
+///   Sampling", RecSys 2023, eq. 7-8): per row
+///     -1/(K+1) (beta log s(s+) + sum_j log(1 - s(s_j))),
+///   beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = K / (n_items - 1).
+///   t = 0 is SASRec's BCE, t = 1 calibrates to the full-catalogue odds.
+/// A negative equal to a row's positive (an accidental hit) is left out of
+/// that row. Gradients reach h and the 2N + K touched table rows; the scatter
+/// into the table is serial, so repeated items accumulate in a fixed order.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "metarec/autograd/ops/sampled_losses.hpp"
+#include "metarec/core/gemm.hpp"
+
+namespace metarec::ops {
+
+/// K table rows drawn once per batch and shared by all its rows.
+struct SharedNegatives {
+  const std::int32_t* items = nullptr;  ///< [count] table rows (borrowed until backward)
+  index_t count = 0;
+  const double* log_q = nullptr;        ///< [count] log(K Q(j)) per draw (sampled_softmax), or null: no correction
+};
+
+/// gSASRec's beta for K uniform negatives out of n_items; K >= n_items - 1 is alpha = 1 (plain BCE).
+inline double gbce_beta(index_t k, index_t n_items, double t) {
+  const double alpha = n_items > 1 ? std::min(1.0, static_cast<double>(k) / static_cast<double>(n_items - 1)) : 1.0;
+  return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha);
+}
+
+namespace detail {
+
+enum class SharedLoss { softmax, gbce };
+
+template <class T>
+void shared_loss_backward(Tape<T>& t, Node<T>& n) {
+  const Tensor<T>& hv = t.value(n.in[0]);
+  const Tensor<T>& G = n.saved[0];   // [N, K] dloss/dscore of the negatives (already / N)
+  const Tensor<T>& gp = n.saved[1];  // [N] dloss/dscore of the positive
+  const Tensor<T>& en = n.saved[2];  // [K, d] gathered negative rows
+  const index_t N = hv.dim(0), d = hv.dim(1), K = en.dim(0);
+  const auto* pos = static_cast<const std::int32_t*>(n.ptr[0]);
+  const auto* neg = static_cast<const std::int32_t*>(n.ptr[1]);
+  const Tensor<T>& ev = t.value(n.in[1]);
+  const T g = n.grad[0];
+  if (t.wants_grad(n.in[0])) {
+    T* gh = t.grad(n.in[0]).data();
+    gemm<T>(false, false, N, d, K, g, G.data(), K, en.data(), d, T(1), gh, d);
+    METAREC_PARALLEL_FOR(N * d)
+    for (index_t i = 0; i < N; ++i) {
+      const T c = g * gp[i];
+      const T* ep = ev.data() + pos[i] * d;
+      for (index_t k = 0; k < d; ++k) gh[i * d + k] += c * ep[k];
+    }
+  }
+  if (t.wants_grad(n.in[1])) {
+    Tensor<T> de = t.alloc(Shape{K, d});
+    gemm<T>(true, false, K, d, N, g, G.data(), K, hv.data(), d, T(0), de.data(), d);
+    TableGrad<T> ge(t, n.in[1]);
+    for (index_t j = 0; j < K; ++j) ge.add_row(neg[j], T(1), de.data() + j * d, d);
+    for (index_t i = 0; i < N; ++i) ge.add_row(pos[i], g * gp[i], hv.data() + i * d, d);
+  }
+}
+
+/// Shared by sampled_softmax and gbce: gathers the negatives, scores them with one GEMM,
+/// turns each row's scores into its loss and dloss/dscore, records.
+template <class T>
+Var<T> shared_loss(const char* op, SharedLoss kind, Var<T> h, Var<T> items, const std::int32_t* pos,
+                   const SharedNegatives& neg, double beta) {
+  Tape<T>& t = *h.tape;
+  const Tensor<T>& hv = h.value();
+  const Tensor<T>& ev = items.value();
+  check_scoring_shapes(op, hv, ev);
+  const index_t N = hv.dim(0), d = hv.dim(1), K = neg.count;
+  if (K < 1) throw ShapeError(std::string(op) + ": no shared negatives (count " + std::to_string(K) + ")");
+  check_targets(op, pos, N, 0, ev.dim(0));
+  check_targets(op, neg.items, K, 0, ev.dim(0));
+  Tensor<T> en = t.alloc(Shape{K, d});
+  for (index_t j = 0; j < K; ++j) std::copy_n(ev.data() + neg.items[j] * d, d, en.data() + j * d);
+  Tensor<T> G = t.alloc(Shape{N, K});  // scores, then dloss/dscore in place
+  gemm<T>(false, true, N, K, d, T(1), hv.data(), d, en.data(), d, T(0), G.data(), K);
+  Tensor<T> gp = t.alloc(Shape{N});
+  double* loss_row = t.template alloc_n<double>(N);
+  const double invN = 1.0 / static_cast<double>(N), invK1 = 1.0 / static_cast<double>(K + 1);
+  METAREC_PARALLEL_FOR(N * K)
+  for (index_t i = 0; i < N; ++i) {
+    const T* hi = hv.data() + i * d;
+    const T* ep = ev.data() + pos[i] * d;
+    double sp = 0;
+    for (index_t k = 0; k < d; ++k) sp += static_cast<double>(hi[k]) * ep[k];
+    T* gi = G.data() + i * K;
+    if (kind == SharedLoss::softmax) {
+      // Corrected logits z_j = s_j - log(K Q(j)); hits get exp(z) = 0.
+      double mx = sp;
+      for (index_t j = 0; j < K; ++j)
+        if (neg.items[j] != pos[i]) mx = std::max(mx, static_cast<double>(gi[j]) - (neg.log_q ? neg.log_q[j] : 0.0));
+      double sum = std::exp(sp - mx);
+      for (index_t j = 0; j < K; ++j) {
+        const double e = neg.items[j] == pos[i] ? 0.0 : std::exp(static_cast<double>(gi[j]) - (neg.log_q ? neg.log_q[j] : 0.0) - mx);
+        sum += e;
+        gi[j] = static_cast<T>(e);  // unnormalised for now
+      }
+      const double lse = mx + std::log(sum);
+      loss_row[i] = lse - sp;
+      for (index_t j = 0; j < K; ++j) gi[j] = static_cast<T>(static_cast<double>(gi[j]) / sum * invN);
+      gp[i] = static_cast<T>((std::exp(sp - lse) - 1.0) * invN);
+    } else {
+      double l = beta * softplus(-sp);
+      for (index_t j = 0; j < K; ++j) {
+        const double s = gi[j];
+        const bool hit = neg.items[j] == pos[i];
+        l += hit ? 0.0 : softplus(s);
+        gi[j] = static_cast<T>(hit ? 0.0 : sigmoid(s) * invK1 * invN);
+      }
+      loss_row[i] = l * invK1;
+      gp[i] = static_cast<T>(beta * (sigmoid(sp) - 1.0) * invK1 * invN);
+    }
+  }
+  double loss = 0;
+  for (index_t i = 0; i < N; ++i) loss += loss_row[i];
+  loss *= invN;
+  check_loss(op, loss);
+  Tensor<T> y = t.alloc(Shape{});
+  y[0] = static_cast<T>(loss);
+  Var<T> out = t.record(op, y, {h, items}, &shared_loss_backward<T>);
+  Node<T>& nd = t.node(out);
+  nd.saved[0] = G;
+  nd.saved[1] = gp;
+  nd.saved[2] = en;
+  nd.ptr[0] = pos;  // borrowed until backward
+  nd.ptr[1] = neg.items;
+  return out;
+}
+
+}  // namespace detail
+
+/// Sampled softmax: mean over the N rows of -log softmax([s+, s_j - log(K Q(j))])[0].
+/// h: [N, d], items: [n_rows, d] (tied table), pos: N table rows (borrowed until backward).
+template <class T>
+Var<T> sampled_softmax(Var<T> h, Var<T> items, const std::int32_t* pos, const SharedNegatives& neg) {
+  return detail::shared_loss("sampled_softmax", detail::SharedLoss::softmax, h, items, pos, neg, 0.0);
+}
+
+/// gSASRec's gBCE with the given beta (gbce_beta); neg.log_q is not used
+/// (beta assumes uniform negatives). Same arguments as sampled_softmax.
+template <class T>
+Var<T> gbce(Var<T> h, Var<T> items, const std::int32_t* pos, const SharedNegatives& neg, double beta) {
+  return detail::shared_loss("gbce", detail::SharedLoss::gbce, h, items, pos, neg, beta);
+}
+
+}  // namespace metarec::ops
