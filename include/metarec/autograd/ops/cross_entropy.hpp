@@ -67,6 +67,16 @@ inline void check_loss(const char* op, double loss) {
                        "); logits overflowed or inputs contain NaN/Inf");
 }
 
+/// The scalar node every loss op ends with: checks the value, records it with
+/// the loss's backward on (h, items); the caller fills the node's saved state.
+template <class T>
+Var<T> record_loss(Tape<T>& t, const char* op, double loss, Var<T> h, Var<T> items, typename Node<T>::Backward backward) {
+  check_loss(op, loss);
+  Tensor<T> y = t.alloc(Shape{});
+  y[0] = static_cast<T>(loss);
+  return t.record(op, y, {h, items}, backward);
+}
+
 /// out += g * x over n elements (parallel, elementwise so deterministic).
 template <class T>
 void axpy(T* out, const T* x, T g, index_t n) {
@@ -258,10 +268,7 @@ Var<T> full_ce(const char* op, Var<T> h, Var<T> items, const std::int32_t* targe
   if (t.wants_grad(h.id)) p.dh = (dh = t.alloc(hv.shape())).data();
   if (t.wants_grad(items.id)) p.de = (de = t.alloc(Shape{end - first, ev.dim(1)})).data();
   const double loss = full_ce_kernel(t.workspace(), p);
-  check_loss(op, loss);
-  Tensor<T> y = t.alloc(Shape{});
-  y[0] = static_cast<T>(loss);
-  Var<T> out = t.record(op, y, {h, items}, &full_ce_backward<T>);
+  Var<T> out = record_loss(t, op, loss, h, items, &full_ce_backward<T>);
   Node<T>& nd = t.node(out);
   nd.saved[0] = dh;
   nd.saved[1] = de;

@@ -134,11 +134,7 @@ Var<T> shared_loss(const char* op, SharedLoss kind, Var<T> h, Var<T> items, cons
   }
   double loss = 0;
   for (index_t i = 0; i < N; ++i) loss += loss_row[i];
-  loss *= invN;
-  check_loss(op, loss);
-  Tensor<T> y = t.alloc(Shape{});
-  y[0] = static_cast<T>(loss);
-  Var<T> out = t.record(op, y, {h, items}, &shared_loss_backward<T>);
+  Var<T> out = record_loss(t, op, loss * invN, h, items, &shared_loss_backward<T>);
   Node<T>& nd = t.node(out);
   nd.saved[0] = G;
   nd.saved[1] = gp;
