@@ -24,7 +24,9 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="S3-Rec file: `user item item ...` per line")
     ap.add_argument("--model", choices=["sasrec", "bert4rec", "gru4rec"], default="sasrec")
-    ap.add_argument("--loss", choices=["ce", "bce"], default="ce")
+    ap.add_argument("--loss", choices=["ce", "bce", "sampled-softmax", "gbce"], default="ce")
+    ap.add_argument("--negatives", type=int, default=256, help="K shared negatives (sampled-softmax, gbce)")
+    ap.add_argument("--gbce-t", type=float, default=0.75)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=None, help="default 2 (transformers), 1 (GRU)")
     ap.add_argument("--heads", type=int, default=2)
@@ -42,8 +44,8 @@ def parse_args(argv=None):
     ap.add_argument("--limit-users", type=int, default=None, help="first N users only (smoke tests)")
     ap.add_argument("--out", default=None, help="JSON record path")
     a = ap.parse_args(argv)
-    if a.loss == "bce" and a.model == "bert4rec":
-        ap.error("--loss bce is for next-item models (sasrec, gru4rec)")
+    if a.loss != "ce" and a.model == "bert4rec":
+        ap.error(f"--loss {a.loss} is for next-item models (sasrec, gru4rec)")
     return a
 
 
@@ -86,8 +88,12 @@ def main(argv=None):
             x, y = data.trim(train_x[idx], train_y[idx])
         x, y = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
         h = model(x)
-        if sampler is None:
+        if a.loss == "ce":
             loss = models.ce_loss(model, h, y)
+        elif a.loss == "sampled-softmax":
+            loss = models.sampled_softmax_loss(model, h, y, models.shared_negatives(n_items, a.negatives), n_items)
+        elif a.loss == "gbce":
+            loss = models.gbce_loss(model, h, y, models.shared_negatives(n_items, a.negatives), n_items, a.gbce_t)
         else:
             neg = torch.from_numpy(sampler.sample(idx, tuple(y.shape), rng))
             loss = models.bce_loss(model, h, y, neg)
