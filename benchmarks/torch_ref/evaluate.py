@@ -20,16 +20,17 @@ def ranks(model, inputs, targets, batch=512):
     model.eval()
     with torch.no_grad():
         cand = model.candidates()
-        ids_all = torch.arange(cand.shape[0])
+        dev = cand.device
+        ids_all = torch.arange(cand.shape[0], device=dev)
         for i in range(0, len(targets), batch):
             (ids,) = data.trim(inputs[i:i + batch])
-            h = model(torch.from_numpy(np.ascontiguousarray(ids)))[:, -1]
+            h = model(torch.from_numpy(np.ascontiguousarray(ids)).to(dev))[:, -1]
             scores = h @ cand.t()
-            t = torch.from_numpy(targets[i:i + batch] - 1)
+            t = torch.from_numpy(targets[i:i + batch] - 1).to(dev)
             ts = scores.gather(1, t[:, None])
             higher = (scores > ts).sum(1)
             ties_before = ((scores == ts) & (ids_all[None] < t[:, None])).sum(1)
-            out[i:i + batch] = (higher + ties_before).numpy()
+            out[i:i + batch] = (higher + ties_before).cpu().numpy()
     model.train(was_training)
     return out
 

@@ -97,7 +97,7 @@ class TransformerRec(nn.Module):
         x = self.drop(self.ln(x))
         allowed = (ids != 0)[:, None, :].expand(B, L, L)
         if self.causal:
-            allowed = allowed & torch.ones(L, L, dtype=torch.bool).tril()
+            allowed = allowed & torch.ones(L, L, dtype=torch.bool, device=ids.device).tril()
         for blk in self.blocks:
             x = blk(x, allowed)
         return x
@@ -125,11 +125,11 @@ class GRU4Rec(nn.Module):
         B, L = ids.shape
         lengths = (ids != 0).sum(1)
         shift = (L - lengths)[:, None]
-        cols = torch.arange(L)[None]
+        cols = torch.arange(L, device=ids.device)[None]
         x = self.drop(self.item_emb(ids))
         gather = lambda t, idx: t.gather(1, idx[..., None].expand(-1, -1, t.shape[-1]))
         x = gather(x, (cols + shift).clamp(max=L - 1))  # left- -> right-padded
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
                                                    enforce_sorted=False)
         out, _ = self.gru(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=L)

@@ -41,6 +41,7 @@ def parse_args(argv=None):
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="torch device: cpu or cuda (benchmarks/gpu/run.sh)")
     ap.add_argument("--limit-users", type=int, default=None, help="first N users only (smoke tests)")
     ap.add_argument("--out", default=None, help="JSON record path")
     a = ap.parse_args(argv)
@@ -60,7 +61,8 @@ def main(argv=None):
     rng = np.random.default_rng(a.seed)
     seqs, n_items = data.load_s3rec(a.data, a.limit_users)
     split = data.Split(seqs, n_items)
-    model = models.build(a.model, n_items, a.dim, a.layers, a.heads, a.inner, a.dropout, a.max_len)
+    dev = torch.device(a.device)
+    model = models.build(a.model, n_items, a.dim, a.layers, a.heads, a.inner, a.dropout, a.max_len).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999), weight_decay=0.0)
     cloze = a.model == "bert4rec"
     if cloze:
@@ -86,16 +88,16 @@ def main(argv=None):
             x, y = data.apply_cloze(ids, model.mask_token, a.mask_prob, rng)
         else:
             x, y = data.trim(train_x[idx], train_y[idx])
-        x, y = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+        x, y = torch.from_numpy(np.ascontiguousarray(x)).to(dev), torch.from_numpy(np.ascontiguousarray(y)).to(dev)
         h = model(x)
         if a.loss == "ce":
             loss = models.ce_loss(model, h, y)
         elif a.loss == "sampled-softmax":
-            loss = models.sampled_softmax_loss(model, h, y, models.shared_negatives(n_items, a.negatives), n_items)
+            loss = models.sampled_softmax_loss(model, h, y, models.shared_negatives(n_items, a.negatives).to(dev), n_items)
         elif a.loss == "gbce":
-            loss = models.gbce_loss(model, h, y, models.shared_negatives(n_items, a.negatives), n_items, a.gbce_t)
+            loss = models.gbce_loss(model, h, y, models.shared_negatives(n_items, a.negatives).to(dev), n_items, a.gbce_t)
         else:
-            neg = torch.from_numpy(sampler.sample(idx, tuple(y.shape), rng))
+            neg = torch.from_numpy(sampler.sample(idx, tuple(y.shape), rng)).to(dev)
             loss = models.bce_loss(model, h, y, neg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -141,6 +143,8 @@ def main(argv=None):
     test, dt = evaluate.evaluate(model, test_x, split.test_target, a.eval_batch)
     eval_s += dv + dt
     eval_users += 2 * U
+    if dev.type == "cuda":
+        record["peak_device_bytes"] = torch.cuda.max_memory_allocated(dev)
     record.update(finished=True, valid=valid, test=test,
                   timing=dict(train_sequences_per_s=U * record["epochs_run"] / train_s,
                               eval_users_per_s=eval_users / eval_s, train_seconds=train_s,
