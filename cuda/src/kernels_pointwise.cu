@@ -27,19 +27,19 @@ __global__ void k_add_scalar_grad(const T* g, double factor, T* gx, idx n) {
   const T v = static_cast<T>(static_cast<double>(g[0]) * factor);
   METAREC_GRID_STRIDE(i, n) gx[i] += v;
 }
-/// One block: strided partial sums in double, then a fixed shared-memory tree.
-template <class T, class Out>
-__global__ void k_sum(const T* x, idx n, double factor, Out* y) {
+/// One block (cooperative): strided partial sums in double, then a fixed tree.
+template <class T>
+__global__ void k_sum(const T* x, idx n, double factor, T* y) {
   __shared__ double part[kThreads];
-  double acc = 0;
-  for (idx i = threadIdx.x; i < n; i += blockDim.x) acc += static_cast<double>(x[i]);
-  part[threadIdx.x] = acc;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
-    __syncthreads();
+  METAREC_BLOCK_THREADS(tid) {
+    double acc = 0;
+    for (idx i = tid; i < n; i += blockDim.x) acc += static_cast<double>(x[i]);
+    part[tid] = acc;
   }
-  if (threadIdx.x == 0) y[0] = static_cast<Out>(part[0] * factor);
+  block_tree<false>(part);
+  METAREC_BLOCK_THREADS(tid) {
+    if (tid == 0) y[0] = static_cast<T>(part[0] * factor);
+  }
 }
 __global__ void k_fill_double(double* x, idx n, double v) { METAREC_GRID_STRIDE(i, n) x[i] = v; }
 
@@ -130,12 +130,10 @@ void scale(Stream s, const T* x, T f, T* y, idx n, bool accumulate) {
 }
 template <class T>
 void sum(Stream s, const T* x, idx n, double factor, T* y) {
-  k_sum<T, T><<<1, kThreads, 0, as_stream(s)>>>(x, n, factor, y);
-  check("k_sum");
+  METAREC_LAUNCH_COOPERATIVE(k_sum<T>, 1, kThreads, s, x, n, factor, y);
 }
 void sum_double(Stream s, const double* x, idx n, double* out) {
-  k_sum<double, double><<<1, kThreads, 0, as_stream(s)>>>(x, n, 1.0, out);
-  check("k_sum_double");
+  METAREC_LAUNCH_COOPERATIVE(k_sum<double>, 1, kThreads, s, x, n, 1.0, out);
 }
 void fill_double(Stream s, double* x, idx n, double v) { METAREC_LAUNCH(k_fill_double, n, s, x, n, v); }
 template <class T>
