@@ -68,8 +68,11 @@ __global__ void k_softmax_backward(bool log, const T* y, const T* g, T* gx, idx 
 template <class T>
 __global__ void k_layer_norm_forward(const T* x, const T* gamma, const T* beta, T eps, T* y, T* mean, T* rstd,
                                      idx rows, idx d) {
-  METAREC_GRID_STRIDE(r, rows)
-  elem::layer_norm_row_forward(x + r * d, gamma, beta, d, eps, y + r * d, mean + r, rstd + r);
+  METAREC_GRID_STRIDE(r, rows) {
+    T mu, rs;  // mean and rstd are optional (inference saves nothing)
+    elem::layer_norm_row_forward(x + r * d, gamma, beta, d, eps, y + r * d, mean ? mean + r : &mu,
+                                 rstd ? rstd + r : &rs);
+  }
 }
 template <class T>
 __global__ void k_layer_norm_backward_x(const T* x, const T* g, const T* gamma, const T* mean, const T* rstd, T* gx,
@@ -84,7 +87,10 @@ __global__ void k_layer_norm_backward_params(const T* x, const T* g, const T* me
 }
 template <class T>
 __global__ void k_l2_forward(const T* x, T eps, T* y, T* norm, idx rows, idx d) {
-  METAREC_GRID_STRIDE(r, rows) elem::l2_normalize_row_forward(x + r * d, d, eps, y + r * d, norm + r);
+  METAREC_GRID_STRIDE(r, rows) {
+    T nr;  // norm is optional
+    elem::l2_normalize_row_forward(x + r * d, d, eps, y + r * d, norm ? norm + r : &nr);
+  }
 }
 template <class T>
 __global__ void k_l2_backward(const T* y, const T* g, const T* norm, T eps, T* gx, idx rows, idx d) {

@@ -108,7 +108,7 @@ void layer_norm_forward(Context& ctx, const DeviceTensor<T>& x, const DeviceTens
   optional_size("cuda::layer_norm_forward", "rstd", rstd, rows);
   if (!(eps > 0)) throw ConfigError("cuda::layer_norm_forward: eps = " + std::to_string(eps) + " must be > 0");
   launch::layer_norm_forward(ctx.stream(), x.data(), gamma.data(), beta.data(), static_cast<T>(eps), y.data(),
-                             mean.data(), rstd.data(), rows, d);
+                             ptr_or_null(mean), ptr_or_null(rstd), rows, d);
 }
 template <class T>
 void layer_norm_backward(Context& ctx, const DeviceTensor<T>& x, const DeviceTensor<T>& gamma,
@@ -128,7 +128,8 @@ void l2_normalize_forward(Context& ctx, const DeviceTensor<T>& x, double eps, co
                           const DeviceTensor<T>& norm) {
   same_size("cuda::l2_normalize_forward", "output", y, x);
   optional_size("cuda::l2_normalize_forward", "norm", norm, x.rows());
-  launch::l2_normalize_forward(ctx.stream(), x.data(), static_cast<T>(eps), y.data(), norm.data(), x.rows(), x.cols());
+  launch::l2_normalize_forward(ctx.stream(), x.data(), static_cast<T>(eps), y.data(), ptr_or_null(norm), x.rows(),
+                               x.cols());
 }
 template <class T>
 void l2_normalize_backward(Context& ctx, const DeviceTensor<T>& y, const DeviceTensor<T>& norm, double eps,
