@@ -31,7 +31,7 @@ inline cudaStream_t as_stream(Stream s) { return static_cast<cudaStream_t>(s); }
   ::metarec::cuda::emu::launch_threads(kernel, blocks, threads, stream, __VA_ARGS__)
 #define METAREC_COOPERATIVE_CALL(kernel, blocks, threads, stream, ...) \
   ::metarec::cuda::emu::launch_blocks(kernel, blocks, threads, stream, __VA_ARGS__)
-#define METAREC_BLOCK_THREADS(tid) for (int tid = 0; tid < static_cast<int>(blockDim.x); ++tid)
+#define METAREC_BLOCK_THREADS(tid) for (const int tid : ::metarec::cuda::emu::visit(blockDim.x))
 #else
 #define METAREC_KERNEL_CALL(kernel, blocks, threads, stream, ...) kernel<<<blocks, threads, 0, stream>>>(__VA_ARGS__)
 #define METAREC_COOPERATIVE_CALL(kernel, blocks, threads, stream, ...) \

@@ -170,3 +170,19 @@ TEST_CASE_TEMPLATE("cuda device: GRU without a mask, one step, and partial gradi
     check_close(down(ctx, gw), ref.grads[1], "gru d W_hh alone");
   }
 }
+
+TEST_CASE("cuda device: backward ops name a gradient or saved tensor of the wrong shape") {
+  METAREC_REQUIRE_GPU();
+  cuda::Context ctx;
+  auto x = ctx.zeros<float>({4, 3}), w = ctx.zeros<float>({2, 3}), g = ctx.zeros<float>({4, 2});
+  CHECK_THROWS_WITH_AS(cuda::linear_backward(ctx, x, w, g, DeviceTensor<float>(), ctx.zeros<float>({3, 2}),
+                                             DeviceTensor<float>()),
+                       doctest::Contains("gw"), ShapeError);
+  CHECK_THROWS_WITH_AS(cuda::layer_norm_backward(ctx, x, ctx.zeros<float>({3}), DeviceTensor<float>(),
+                                                 DeviceTensor<float>(), x, x, DeviceTensor<float>(),
+                                                 DeviceTensor<float>()),
+                       doctest::Contains("mean and rstd"), ShapeError);
+  CHECK_THROWS_WITH_AS(cuda::sum_backward(ctx, x, 1.0, x), doctest::Contains("one element"), ShapeError);
+  auto ids = ctx.zeros<std::int32_t>({5});
+  CHECK_THROWS_WITH_AS(cuda::embedding_backward(ctx, x, ids, 0, w), doctest::Contains("ids of a table"), ShapeError);
+}

@@ -94,6 +94,14 @@ std::size_t live_allocations() {
   return r.blocks.size();
 }
 
+bool reverse_order() {
+  static const bool reverse = [] {
+    const char* v = std::getenv("METAREC_CUDA_EMULATION_ORDER");
+    return v && std::strcmp(v, "reverse") == 0;
+  }();
+  return reverse;
+}
+
 bool begin_launch(unsigned blocks, unsigned threads, cudaStream_t stream) {
   if (!live_stream(stream)) return fail(cudaErrorInvalidResourceHandle), false;
   if (blocks == 0 || blocks > 0x7fffffffu || threads == 0 || threads > 1024)

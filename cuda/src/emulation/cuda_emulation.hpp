@@ -124,14 +124,39 @@ void set_in_use(void* p, std::size_t bytes);
 /// Live emulated device allocations (for leak checks in tests).
 std::size_t live_allocations();
 
+/// Whether launches visit blocks and threads last to first: set by the
+/// environment variable METAREC_CUDA_EMULATION_ORDER=reverse (read once). The
+/// device runs threads in no fixed order, so a kernel whose result depends on
+/// it (a race between threads) tends to fail one of the two orders; ctest
+/// runs the device tests in both.
+bool reverse_order();
+/// 0 .. n-1, or n-1 .. 0 under reverse_order(); for range-for.
+struct Visit {
+  unsigned n;
+  bool reverse;
+  struct It {
+    unsigned i, n;
+    bool reverse;
+    unsigned operator*() const { return reverse ? n - 1 - i : i; }
+    It& operator++() {
+      ++i;
+      return *this;
+    }
+    bool operator!=(const It& o) const { return i != o.i; }
+  };
+  It begin() const { return {0, n, reverse}; }
+  It end() const { return {n, n, reverse}; }
+};
+inline Visit visit(unsigned n) { return {n, reverse_order()}; }
+
 /// kernel<<<blocks, threads, 0, stream>>>(args...) for a kernel of independent
-/// threads: every (block, thread) in order.
+/// threads: every (block, thread), one after another.
 template <class... P, class... A>
 void launch_threads(void (*kernel)(P...), unsigned blocks, unsigned threads, cudaStream_t stream, A&&... args) {
   if (!begin_launch(blocks, threads, stream)) return;
-  for (unsigned b = 0; b < blocks; ++b) {
+  for (unsigned b : visit(blocks)) {
     blockIdx = uint3{b, 0, 0};
-    for (unsigned t = 0; t < threads; ++t) {
+    for (unsigned t : visit(threads)) {
       threadIdx = uint3{t, 0, 0};
       kernel(args...);
     }
@@ -143,7 +168,7 @@ template <class... P, class... A>
 void launch_blocks(void (*kernel)(P...), unsigned blocks, unsigned threads, cudaStream_t stream, A&&... args) {
   if (!begin_launch(blocks, threads, stream)) return;
   threadIdx = uint3{};
-  for (unsigned b = 0; b < blocks; ++b) {
+  for (unsigned b : visit(blocks)) {
     blockIdx = uint3{b, 0, 0};
     kernel(args...);
   }
