@@ -175,7 +175,7 @@ TEST_CASE("cuda device: backward ops name a gradient or saved tensor of the wron
   METAREC_REQUIRE_GPU();
   cuda::Context ctx;
   auto x = ctx.zeros<float>({4, 3}), w = ctx.zeros<float>({2, 3}), g = ctx.zeros<float>({4, 2});
-  CHECK_THROWS_WITH_AS(cuda::linear_backward(ctx, x, w, g, DeviceTensor<float>(), ctx.zeros<float>({3, 2}),
+  CHECK_THROWS_WITH_AS(cuda::linear_backward(ctx, x, w, g, DeviceTensor<float>(), ctx.zeros<float>({3, 3}),
                                              DeviceTensor<float>()),
                        doctest::Contains("gw"), ShapeError);
   CHECK_THROWS_WITH_AS(cuda::layer_norm_backward(ctx, x, ctx.zeros<float>({3}), DeviceTensor<float>(),
