@@ -3,9 +3,12 @@
 #   1. Debian packages (scripts/setup.sh),
 #   (the CUDA backend too when nvcc is installed),
 #   2. Release build of every suite + ctest (unit suites, install/find_package
-#      consumer test, packaging check),
-#   3. the `asan` preset (Debug + AddressSanitizer + UBSan) on the core suites.
-# Env: METAREC_JOBS (default 2), METAREC_ASAN_SUITES (default "core autograd optim checkpoint ops_nn data eval").
+#      consumer test, packaging check, and the CUDA backend's device tests in
+#      host emulation: cuda_device_emulated, no GPU or nvcc needed),
+#   3. the `asan` preset (Debug + AddressSanitizer + UBSan) on the core suites
+#      and (label cuda) on the allocator suite and the emulated CUDA device tests.
+# Env: METAREC_JOBS (default 2), METAREC_ASAN_SUITES (default "core autograd optim checkpoint ops_nn data eval"),
+#      METAREC_CUDA_EMULATION (default 1; 0 skips the emulated CUDA tests).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs="${METAREC_JOBS:-2}"
@@ -25,20 +28,31 @@ else
   echo "== no nvcc: the CUDA backend is not built"
 fi
 
+# The CUDA sources in host emulation: one more library and test executable.
+emu=(-DMETAREC_CUDA_HOST_EMULATION=OFF)
+[[ ${METAREC_CUDA_EMULATION:-1} == 0 ]] || emu=(-DMETAREC_CUDA_HOST_EMULATION=ON)
+
 echo "== Release build and tests"
-cmake --preset release "${cuda[@]}"
+cmake --preset release "${cuda[@]}" "${emu[@]}"
 cmake --build --preset release -j "$jobs"
 ctest --preset release
 
 # Sanitizers on the suites that exercise memory directly: only those that exist.
+# With the emulation, the label `cuda` adds the allocator / element-body suite
+# and the emulated device tests (device memory is host memory there).
 suites=()
 for s in ${METAREC_ASAN_SUITES:-core autograd optim checkpoint ops_nn data eval}; do
   compgen -G "tests/$s/*.cpp" >/dev/null && suites+=("$s")
 done
+targets=("${suites[@]/#/test_}")
+if [[ ${METAREC_CUDA_EMULATION:-1} != 0 ]]; then
+  [[ " ${suites[*]} " == *" cuda "* ]] || { suites+=(cuda); targets+=(test_cuda); }
+  targets+=(test_cuda_device_emulated)
+fi
 if [[ ${#suites[@]} -gt 0 ]]; then
   echo "== AddressSanitizer + UBSan: ${suites[*]}"
-  cmake --preset asan
-  cmake --build --preset asan -j "$jobs" --target "${suites[@]/#/test_}"
+  cmake --preset asan "${emu[@]}"
+  cmake --build --preset asan -j "$jobs" --target "${targets[@]}"
   labels="^($(IFS='|'; echo "${suites[*]}"))\$"
   ctest --preset asan -L "$labels"
 fi

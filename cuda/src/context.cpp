@@ -1,12 +1,11 @@
 /// @file context.cpp
 /// Context (device, stream, cuBLAS handle, caching allocator over
-/// cudaMalloc), copies and the cuBLAS GEMM.
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
-
+/// cudaMalloc), copies and the cuBLAS GEMM. The same file serves the host
+/// emulation (cuda_api.hpp), where the runtime and cuBLAS are host code.
 #include <climits>
 #include <string>
 
+#include "cuda_api.hpp"
 #include "launch.hpp"
 #include "metarec/cuda/context.hpp"
 
@@ -40,6 +39,14 @@ void check(const char* kernel) {
 }
 }  // namespace launch
 
+bool Context::host_emulation() noexcept {
+#if defined(METAREC_CUDA_HOST_EMULATION) && METAREC_CUDA_HOST_EMULATION
+  return true;
+#else
+  return false;
+#endif
+}
+
 int Context::device_count() noexcept {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
@@ -56,7 +63,7 @@ std::string Context::device_count_reason() {
     (void)cudaGetLastError();
     return std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
   }
-  return "cudaGetDeviceCount = " + std::to_string(n);
+  return "cudaGetDeviceCount = " + std::to_string(n) + (host_emulation() ? " (host emulation)" : "");
 }
 
 Context::Context(int device) : device_(device) {
@@ -71,7 +78,12 @@ Context::Context(int device) : device_(device) {
   check_cublas(cublasCreate(&h), "cublasCreate");
   cublas_ = h;
   check_cublas(cublasSetStream(h, s), "cublasSetStream");
-  allocator_ = std::make_shared<CachingAllocator>(RawAllocator{&raw_cuda_malloc, &raw_cuda_free, nullptr, "cudaMalloc"});
+  RawAllocator raw{&raw_cuda_malloc, &raw_cuda_free, nullptr, "cudaMalloc"};
+#if defined(METAREC_CUDA_HOST_EMULATION) && METAREC_CUDA_HOST_EMULATION
+  raw.host_memory = true;  // ASan sees each tensor's own bytes
+  raw.in_use = [](void* p, std::size_t bytes, void*) { emu::set_in_use(p, bytes); };  // copies and GEMM are checked against them
+#endif
+  allocator_ = std::make_shared<CachingAllocator>(raw);
 }
 
 Context::~Context() {

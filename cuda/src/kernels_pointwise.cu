@@ -27,19 +27,19 @@ __global__ void k_add_scalar_grad(const T* g, double factor, T* gx, idx n) {
   const T v = static_cast<T>(static_cast<double>(g[0]) * factor);
   METAREC_GRID_STRIDE(i, n) gx[i] += v;
 }
-/// One block: strided partial sums in double, then a fixed shared-memory tree.
-template <class T, class Out>
-__global__ void k_sum(const T* x, idx n, double factor, Out* y) {
+/// One block (cooperative): strided partial sums in double, then a fixed tree.
+template <class T>
+__global__ void k_sum(const T* x, idx n, double factor, T* y) {
   __shared__ double part[kThreads];
-  double acc = 0;
-  for (idx i = threadIdx.x; i < n; i += blockDim.x) acc += static_cast<double>(x[i]);
-  part[threadIdx.x] = acc;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
-    __syncthreads();
+  METAREC_BLOCK_THREADS(tid) {
+    double acc = 0;
+    for (idx i = tid; i < n; i += blockDim.x) acc += static_cast<double>(x[i]);
+    part[tid] = acc;
   }
-  if (threadIdx.x == 0) y[0] = static_cast<Out>(part[0] * factor);
+  block_tree<false>(part);
+  METAREC_BLOCK_THREADS(tid) {
+    if (tid == 0) y[0] = static_cast<T>(part[0] * factor);
+  }
 }
 __global__ void k_fill_double(double* x, idx n, double v) { METAREC_GRID_STRIDE(i, n) x[i] = v; }
 
@@ -68,8 +68,11 @@ __global__ void k_softmax_backward(bool log, const T* y, const T* g, T* gx, idx 
 template <class T>
 __global__ void k_layer_norm_forward(const T* x, const T* gamma, const T* beta, T eps, T* y, T* mean, T* rstd,
                                      idx rows, idx d) {
-  METAREC_GRID_STRIDE(r, rows)
-  elem::layer_norm_row_forward(x + r * d, gamma, beta, d, eps, y + r * d, mean + r, rstd + r);
+  METAREC_GRID_STRIDE(r, rows) {
+    T mu, rs;  // mean and rstd are optional (inference saves nothing)
+    elem::layer_norm_row_forward(x + r * d, gamma, beta, d, eps, y + r * d, mean ? mean + r : &mu,
+                                 rstd ? rstd + r : &rs);
+  }
 }
 template <class T>
 __global__ void k_layer_norm_backward_x(const T* x, const T* g, const T* gamma, const T* mean, const T* rstd, T* gx,
@@ -84,7 +87,10 @@ __global__ void k_layer_norm_backward_params(const T* x, const T* g, const T* me
 }
 template <class T>
 __global__ void k_l2_forward(const T* x, T eps, T* y, T* norm, idx rows, idx d) {
-  METAREC_GRID_STRIDE(r, rows) elem::l2_normalize_row_forward(x + r * d, d, eps, y + r * d, norm + r);
+  METAREC_GRID_STRIDE(r, rows) {
+    T nr;  // norm is optional
+    elem::l2_normalize_row_forward(x + r * d, d, eps, y + r * d, norm ? norm + r : &nr);
+  }
 }
 template <class T>
 __global__ void k_l2_backward(const T* y, const T* g, const T* norm, T eps, T* gx, idx rows, idx d) {
@@ -130,12 +136,10 @@ void scale(Stream s, const T* x, T f, T* y, idx n, bool accumulate) {
 }
 template <class T>
 void sum(Stream s, const T* x, idx n, double factor, T* y) {
-  k_sum<T, T><<<1, kThreads, 0, as_stream(s)>>>(x, n, factor, y);
-  check("k_sum");
+  METAREC_LAUNCH_COOPERATIVE(k_sum<T>, 1, kThreads, s, x, n, factor, y);
 }
 void sum_double(Stream s, const double* x, idx n, double* out) {
-  k_sum<double, double><<<1, kThreads, 0, as_stream(s)>>>(x, n, 1.0, out);
-  check("k_sum_double");
+  METAREC_LAUNCH_COOPERATIVE(k_sum<double>, 1, kThreads, s, x, n, 1.0, out);
 }
 void fill_double(Stream s, double* x, idx n, double v) { METAREC_LAUNCH(k_fill_double, n, s, x, n, v); }
 template <class T>

@@ -74,36 +74,36 @@ __global__ void k_zero_strided(T* x, idx B, idx stride, idx len) {
   METAREC_GRID_STRIDE(e, B * len) x[(e / len) * stride + e % len] = T(0);
 }
 
-/// One block per row: chunk max and sum of exp(z - max) by fixed trees, then
-/// thread 0 folds them into the row's running (m, s).
+/// One block per row (cooperative): chunk max and sum of exp(z - max) by fixed
+/// trees, then thread 0 folds them into the row's running (m, s).
 template <class T>
 __global__ void k_ce_chunk_stats(const T* z, idx cols, idx ldz, const std::int32_t* targets, idx first_col, double* m,
                                  double* s, double* target_logit) {
   __shared__ double part[kThreads];
+  __shared__ double row_max;
   const idx r = blockIdx.x;
   const T* zr = z + r * ldz;
-  double mx = -DBL_MAX;
-  for (idx c = threadIdx.x; c < cols; c += blockDim.x) mx = elem::max_(mx, static_cast<double>(zr[c]));
-  part[threadIdx.x] = mx;
-  __syncthreads();
-  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
-    if (threadIdx.x < w) part[threadIdx.x] = elem::max_(part[threadIdx.x], part[threadIdx.x + w]);
-    __syncthreads();
+  METAREC_BLOCK_THREADS(tid) {
+    double mx = -DBL_MAX;
+    for (idx c = tid; c < cols; c += blockDim.x) mx = elem::max_(mx, static_cast<double>(zr[c]));
+    part[tid] = mx;
   }
-  mx = part[0];
-  __syncthreads();
-  double acc = 0;
-  for (idx c = threadIdx.x; c < cols; c += blockDim.x) acc += elem::m_exp(static_cast<double>(zr[c]) - mx);
-  part[threadIdx.x] = acc;
-  __syncthreads();
-  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
-    if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-    __syncthreads();
+  block_tree<true>(part);
+  METAREC_BLOCK_THREADS(tid) {
+    if (tid == 0) row_max = part[0];
   }
-  if (threadIdx.x == 0) {
-    elem::lse_combine(m[r], s[r], mx, part[0]);
-    const idx t = targets[r] - first_col;
-    if (t >= 0 && t < cols) target_logit[r] = static_cast<double>(zr[t]);
+  METAREC_BLOCK_THREADS(tid) {
+    double acc = 0;
+    for (idx c = tid; c < cols; c += blockDim.x) acc += elem::m_exp(static_cast<double>(zr[c]) - row_max);
+    part[tid] = acc;
+  }
+  block_tree<false>(part);
+  METAREC_BLOCK_THREADS(tid) {
+    if (tid == 0) {
+      elem::lse_combine(m[r], s[r], row_max, part[0]);
+      const idx t = targets[r] - first_col;
+      if (t >= 0 && t < cols) target_logit[r] = static_cast<double>(zr[t]);
+    }
   }
 }
 __global__ void k_ce_finalize(const double* m, const double* s, const double* tl, double* lse, double* loss, idx rows) {
@@ -122,24 +122,27 @@ __global__ void k_ce_chunk_grad(T* z, idx rows, idx cols, idx ldz, const std::in
   }
 }
 
-/// One block per row: strided per-thread lists, then a merge tree (global scratch).
+/// One block per row (cooperative): strided per-thread lists, then a merge
+/// tree in global scratch (thread t's list at t * k, its merge buffer at (nt + t) * k).
 template <class T>
 __global__ void k_top_k(const T* scores, idx n_items, int k, std::int32_t* ids, T* sv, std::int32_t* si, int* sc) {
   const idx r = blockIdx.x;
-  const int tid = threadIdx.x, nt = blockDim.x;
+  const int nt = static_cast<int>(blockDim.x);
   T* vals = sv + r * 2 * nt * k;
   std::int32_t* lid = si + r * 2 * nt * k;
   int* counts = sc + r * nt;
-  T* tv = vals + static_cast<idx>(nt + tid) * k;
-  std::int32_t* ti = lid + static_cast<idx>(nt + tid) * k;
-  counts[tid] = elem::topk_scan(scores + r * (n_items + 1), n_items, tid, nt, k, vals + static_cast<idx>(tid) * k,
-                                lid + static_cast<idx>(tid) * k);
-  __syncthreads();
-  for (int stride = 1; stride < nt; stride *= 2) {
-    elem::topk_tree_step(tid, stride, nt, k, vals, lid, counts, tv, ti);
-    __syncthreads();
+  METAREC_BLOCK_THREADS(tid) {
+    counts[tid] = elem::topk_scan(scores + r * (n_items + 1), n_items, tid, nt, k, vals + static_cast<idx>(tid) * k,
+                                  lid + static_cast<idx>(tid) * k);
   }
-  for (int m = tid; m < k; m += nt) ids[r * k + m] = m < counts[0] ? lid[m] : -1;
+  for (int stride = 1; stride < nt; stride *= 2)
+    METAREC_BLOCK_THREADS(tid) {
+      elem::topk_tree_step(tid, stride, nt, k, vals, lid, counts, vals + static_cast<idx>(nt + tid) * k,
+                           lid + static_cast<idx>(nt + tid) * k);
+    }
+  METAREC_BLOCK_THREADS(tid) {
+    for (int m = tid; m < k; m += nt) ids[r * k + m] = m < counts[0] ? lid[m] : -1;
+  }
 }
 
 }  // namespace
@@ -176,9 +179,8 @@ template <class T>
 void ce_chunk_stats(Stream s, const T* z, idx rows, idx cols, idx ldz, const std::int32_t* targets, idx first_col,
                     double* m, double* sum, double* target_logit) {
   if (rows == 0) return;
-  k_ce_chunk_stats<T><<<static_cast<unsigned>(rows), kThreads, 0, as_stream(s)>>>(z, cols, ldz, targets, first_col, m,
-                                                                                   sum, target_logit);
-  check("k_ce_chunk_stats");
+  METAREC_LAUNCH_COOPERATIVE(k_ce_chunk_stats<T>, rows, kThreads, s, z, cols, ldz, targets, first_col, m, sum,
+                             target_logit);
 }
 void ce_finalize(Stream s, const double* m, const double* sum, const double* tl, double* lse, double* loss, idx rows) {
   METAREC_LAUNCH(k_ce_finalize, rows, s, m, sum, tl, lse, loss, rows);
@@ -192,8 +194,7 @@ template <class T>
 void top_k(Stream s, const T* scores, idx rows, idx n_items, int k, std::int32_t* ids, T* sv, std::int32_t* si,
            int* sc, int threads) {
   if (rows == 0 || k == 0) return;
-  k_top_k<T><<<static_cast<unsigned>(rows), threads, 0, as_stream(s)>>>(scores, n_items, k, ids, sv, si, sc);
-  check("k_top_k");
+  METAREC_LAUNCH_COOPERATIVE(k_top_k<T>, rows, threads, s, scores, n_items, k, ids, sv, si, sc);
 }
 
 #define METAREC_INSTANTIATE(T)                                                                                        \

@@ -72,6 +72,7 @@ void sum_forward(Context& ctx, const DeviceTensor<T>& x, double factor, const De
 }
 template <class T>
 void sum_backward(Context& ctx, const DeviceTensor<T>& g, double factor, const DeviceTensor<T>& gx) {
+  if (g.size() != 1) throw ShapeError("cuda::sum_backward: gradient must have one element, got " + g.shape().str());
   launch::add_scalar_grad(ctx.stream(), g.data(), factor, gx.data(), gx.size());
 }
 template <class T>
@@ -108,14 +109,22 @@ void layer_norm_forward(Context& ctx, const DeviceTensor<T>& x, const DeviceTens
   optional_size("cuda::layer_norm_forward", "rstd", rstd, rows);
   if (!(eps > 0)) throw ConfigError("cuda::layer_norm_forward: eps = " + std::to_string(eps) + " must be > 0");
   launch::layer_norm_forward(ctx.stream(), x.data(), gamma.data(), beta.data(), static_cast<T>(eps), y.data(),
-                             mean.data(), rstd.data(), rows, d);
+                             ptr_or_null(mean), ptr_or_null(rstd), rows, d);
 }
 template <class T>
 void layer_norm_backward(Context& ctx, const DeviceTensor<T>& x, const DeviceTensor<T>& gamma,
                          const DeviceTensor<T>& mean, const DeviceTensor<T>& rstd, const DeviceTensor<T>& g,
                          const DeviceTensor<T>& gx, const DeviceTensor<T>& ggamma, const DeviceTensor<T>& gbeta) {
   const index_t rows = x.rows(), d = x.cols();
-  optional_size("cuda::layer_norm_backward", "gx", gx, x.size());
+  const char* op = "cuda::layer_norm_backward";
+  expect_shape(op, "gamma", gamma.shape(), Shape{d});
+  same_size(op, "gradient", g, x);
+  optional_size(op, "mean", mean, rows);
+  optional_size(op, "rstd", rstd, rows);
+  if (mean.empty() || rstd.empty()) throw ShapeError(std::string(op) + ": needs the mean and rstd saved by the forward");
+  optional_size(op, "gx", gx, x.size());
+  optional_size(op, "dgamma", ggamma, d);
+  optional_size(op, "dbeta", gbeta, d);
   if (!gx.empty())
     launch::layer_norm_backward_x(ctx.stream(), x.data(), g.data(), gamma.data(), mean.data(), rstd.data(), gx.data(),
                                   rows, d);
@@ -128,11 +137,16 @@ void l2_normalize_forward(Context& ctx, const DeviceTensor<T>& x, double eps, co
                           const DeviceTensor<T>& norm) {
   same_size("cuda::l2_normalize_forward", "output", y, x);
   optional_size("cuda::l2_normalize_forward", "norm", norm, x.rows());
-  launch::l2_normalize_forward(ctx.stream(), x.data(), static_cast<T>(eps), y.data(), norm.data(), x.rows(), x.cols());
+  launch::l2_normalize_forward(ctx.stream(), x.data(), static_cast<T>(eps), y.data(), ptr_or_null(norm), x.rows(),
+                               x.cols());
 }
 template <class T>
 void l2_normalize_backward(Context& ctx, const DeviceTensor<T>& y, const DeviceTensor<T>& norm, double eps,
                            const DeviceTensor<T>& g, const DeviceTensor<T>& gx) {
+  const char* op = "cuda::l2_normalize_backward";
+  same_size(op, "gradient", g, y);
+  same_size(op, "gx", gx, y);
+  if (norm.size() != y.rows()) throw ShapeError(std::string(op) + ": needs the norm [rows] saved by the forward");
   launch::l2_normalize_backward(ctx.stream(), y.data(), g.data(), norm.data(), static_cast<T>(eps), gx.data(),
                                 y.rows(), y.cols());
 }
@@ -151,7 +165,14 @@ void linear_forward(Context& ctx, const DeviceTensor<T>& x, const DeviceTensor<T
 template <class T>
 void linear_backward(Context& ctx, const DeviceTensor<T>& x, const DeviceTensor<T>& w, const DeviceTensor<T>& g,
                      const DeviceTensor<T>& gx, const DeviceTensor<T>& gw, const DeviceTensor<T>& gb) {
+  const char* op = "cuda::linear_backward";
+  expect_rank(op, "weight", w.shape(), 2);
+  if (x.cols() != w.dim(1)) throw ShapeError(std::string(op) + ": input " + x.shape().str() + " does not match weight " + w.shape().str());
   const index_t rows = x.rows(), in = x.cols(), out = w.dim(0);
+  if (g.size() != rows * out) throw ShapeError(std::string(op) + ": gradient " + g.shape().str() + " has the wrong size");
+  optional_size(op, "gx", gx, x.size());
+  optional_size(op, "gw", gw, w.size());
+  optional_size(op, "gb", gb, out);
   if (!gx.empty()) gemm<T>(ctx, false, false, rows, in, out, T(1), g.data(), out, w.data(), in, T(1), gx.data(), in);
   if (!gw.empty()) gemm<T>(ctx, true, false, out, in, rows, T(1), g.data(), out, x.data(), in, T(1), gw.data(), in);
   if (!gb.empty()) launch::column_sums(ctx.stream(), g.data(), rows, out, gb.data());
@@ -169,6 +190,10 @@ void embedding_forward(Context& ctx, const DeviceTensor<T>& table, const DeviceT
 template <class T>
 void embedding_backward(Context& ctx, const DeviceTensor<T>& g, const DeviceTensor<std::int32_t>& ids,
                         std::int32_t padding_idx, const DeviceTensor<T>& gtable) {
+  expect_rank("cuda::embedding_backward", "table gradient", gtable.shape(), 2);
+  if (g.size() != ids.size() * gtable.dim(1))
+    throw ShapeError("cuda::embedding_backward: gradient " + g.shape().str() + " for " + std::to_string(ids.size()) +
+                     " ids of a table " + gtable.shape().str());
   launch::scatter_add_rows(ctx.stream(), g.data(), ids.data(), ids.size(), gtable.dim(1), padding_idx, gtable.data());
 }
 

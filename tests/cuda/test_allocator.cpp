@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 #include "metarec/cuda/allocator.hpp"
 
@@ -27,7 +29,60 @@ void budget_free(void* p, void* s) {
   static_cast<Budget*>(s)->left += *static_cast<std::size_t*>(p);
   std::free(p);
 }
+std::vector<std::pair<void*, std::size_t>> marks;  // in_use calls, in order
+void mark(void* p, std::size_t bytes, void*) { marks.emplace_back(p, bytes); }
+
+#if defined(__SANITIZE_ADDRESS__)
+#define METAREC_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define METAREC_TEST_ASAN 1
+#endif
+#endif
+/// Whether ASan reports an access to p (always false without ASan).
+bool poisoned(const void* p) {
+#ifdef METAREC_TEST_ASAN
+  return __asan_address_is_poisoned(p) != 0;
+#else
+  (void)p;
+  return false;
+#endif
+}
 }  // namespace
+
+TEST_CASE("caching allocator: host blocks expose a request's own bytes (in_use hook, ASan poisoning)") {
+  marks.clear();
+  Budget b{std::size_t(1) << 30};
+  RawAllocator raw{&budget_alloc, &budget_free, &b, "fake"};
+  raw.host_memory = true;
+  raw.in_use = &mark;
+  {
+    CachingAllocator a(raw);
+    auto* p = static_cast<unsigned char*>(a.allocate(100));  // a 512-byte block
+    REQUIRE(!marks.empty());
+    CHECK(marks.back() == std::pair<void*, std::size_t>(p, 100));
+    p[99] = 1;
+#ifdef METAREC_TEST_ASAN
+    CHECK(!poisoned(p + 99));
+    CHECK(poisoned(p + 100));
+    CHECK(poisoned(p + 511));
+#endif
+    a.deallocate(p);
+    CHECK(marks.back() == std::pair<void*, std::size_t>(p, 0));
+#ifdef METAREC_TEST_ASAN
+    CHECK(poisoned(p));  // a released tensor's bytes
+#endif
+    auto* q = static_cast<unsigned char*>(a.allocate(300));  // the same cached block, 300 bytes wide now
+    CHECK(q == p);
+    CHECK(marks.back() == std::pair<void*, std::size_t>(q, 300));
+#ifdef METAREC_TEST_ASAN
+    CHECK(!poisoned(q + 299));
+    CHECK(poisoned(q + 300));
+#endif
+    a.deallocate(q);
+  }  // the destructor hands the block back; budget_free reads its first bytes, so they must be addressable again
+  CHECK(b.left == std::size_t(1) << 30);
+}
 
 TEST_CASE("caching allocator: size classes") {
   CHECK(CachingAllocator::size_class(0) == 512);

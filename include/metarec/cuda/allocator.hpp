@@ -20,6 +20,23 @@
 
 #include "metarec/core/error.hpp"
 
+// AddressSanitizer sees the caching allocator's blocks as whole malloc blocks;
+// when they are host memory (tests, the CUDA host emulation) the allocator
+// poisons the rounding tail and cached blocks, so reads past a tensor's end or
+// of a released tensor are reported although the block itself is live.
+// (The sanitizer header's macros are no-ops in a build without ASan.)
+#if defined(__has_include)
+#if __has_include(<sanitizer/asan_interface.h>)
+#include <sanitizer/asan_interface.h>
+#define METAREC_ASAN_POISON(addr, size) ASAN_POISON_MEMORY_REGION(addr, size)
+#define METAREC_ASAN_UNPOISON(addr, size) ASAN_UNPOISON_MEMORY_REGION(addr, size)
+#endif
+#endif
+#if !defined(METAREC_ASAN_POISON)
+#define METAREC_ASAN_POISON(addr, size) ((void)(addr), (void)(size))
+#define METAREC_ASAN_UNPOISON(addr, size) ((void)(addr), (void)(size))
+#endif
+
 namespace metarec::cuda {
 
 /// Raw allocation functions: alloc returns nullptr on failure.
@@ -28,6 +45,13 @@ struct RawAllocator {
   void (*free)(void* p, void* state) = nullptr;
   void* state = nullptr;
   const char* name = "raw";
+  /// The blocks are host memory (malloc, the CUDA host emulation): under
+  /// AddressSanitizer only a request's own bytes are addressable.
+  bool host_memory = false;
+  /// Optional: told the bytes a block is handed out for (0 when it is
+  /// released), so that the raw side can check accesses against a tensor's
+  /// own extent (the CUDA host emulation does).
+  void (*in_use)(void* p, std::size_t bytes, void* state) = nullptr;
 };
 
 class CachingAllocator {
@@ -86,6 +110,11 @@ class CachingAllocator {
                     " bytes (in use " + std::to_string(stats_.bytes_in_use) + " bytes)");
       ++stats_.raw_allocations;
     }
+    if (raw_.host_memory) {
+      METAREC_ASAN_UNPOISON(p, bytes);
+      METAREC_ASAN_POISON(static_cast<char*>(p) + bytes, c - bytes);
+    }
+    if (raw_.in_use) raw_.in_use(p, bytes, raw_.state);
     live_[p] = c;
     stats_.bytes_in_use += c;
     if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
@@ -100,6 +129,8 @@ class CachingAllocator {
     if (it == live_.end()) throw Error("CachingAllocator: deallocate of a pointer it did not hand out (double free?)");
     const std::size_t c = it->second;
     live_.erase(it);
+    if (raw_.host_memory) METAREC_ASAN_POISON(p, c);  // use after release is reported
+    if (raw_.in_use) raw_.in_use(p, 0, raw_.state);
     free_[c].push_back(p);
     stats_.bytes_in_use -= c;
     stats_.bytes_cached += c;
@@ -120,6 +151,7 @@ class CachingAllocator {
   void release_cache_locked() {
     for (auto& [c, list] : free_) {
       for (void* p : list) {
+        if (raw_.host_memory) METAREC_ASAN_UNPOISON(p, c);
         raw_.free(p, raw_.state);
         ++stats_.raw_frees;
       }

@@ -92,6 +92,10 @@ class Context {
   static int device_count() noexcept;
   /// Why device_count() is 0, e.g. "cudaGetDeviceCount = 0" or the driver's error string.
   static std::string device_count_reason();
+  /// True in the host emulation (library metarec::cuda_emulated): one
+  /// emulated device whose memory is host memory and whose kernels run as
+  /// host loops (cuda/README.md says what that covers).
+  static bool host_emulation() noexcept;
 
   int device() const { return device_; }
   void* stream() const;  ///< cudaStream_t

@@ -52,7 +52,8 @@ template <class T>
 void softmax_backward(Context& ctx, bool log, const DeviceTensor<T>& y, const DeviceTensor<T>& g,
                       const DeviceTensor<T>& gx);
 
-// ---- normalization.hpp: layer_norm (saves mean, rstd [rows]) and l2_normalize (saves norm [rows])
+// ---- normalization.hpp: layer_norm (saves mean, rstd [rows]) and l2_normalize (saves norm [rows]);
+//      the forwards take them empty when nothing is saved (inference)
 template <class T>
 void layer_norm_forward(Context& ctx, const DeviceTensor<T>& x, const DeviceTensor<T>& gamma,
                         const DeviceTensor<T>& beta, double eps, const DeviceTensor<T>& y,
