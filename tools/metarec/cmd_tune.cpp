@@ -65,7 +65,8 @@ std::vector<Dimension> read_space(const std::string& path, const CLI::App& cmd) 
     if (std::find(tune_only.begin(), tune_only.end(), flag) != tune_only.end() || flag == "--seed")
       throw ConfigError(where + ": key '" + key + "' is not a training option that can be searched");
     Dimension d;
-    d.key = key;
+    d.key = key;  // as given_options spells the fixed options, so that a searched key replaces a fixed one
+    std::replace(d.key.begin(), d.key.end(), '-', '_');
     if (spec.is_array()) {
       if (spec.empty()) throw ConfigError(where + ": key '" + key + "' has no choice");
       d.choices = spec;
@@ -89,15 +90,19 @@ std::vector<Dimension> read_space(const std::string& path, const CLI::App& cmd) 
   return dims;
 }
 
-/// Runs the train options in `values` through a fresh train command, as `metarec train` parses them.
-void parse_train_options(TrainArgs& a, const json& values, const std::string& where) {
-  CLI::App app{"trial"};
-  app.name("tune");
-  add_train_options(app, a);
-  std::vector<std::string> args = config_args(app, values, where);
-  std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
-  app.parse(args);
-}
+/// A fresh train command that parsed the train options in `values`, as `metarec train` parses them. The
+/// command outlives the parse: the model options read their values from it (PolicyOptions::apply).
+struct TrialCommand {
+  CLI::App app{"one tuning trial"};
+  TrainArgs args;
+  TrialCommand(const json& values, const std::string& where) {
+    app.name("tune");
+    add_train_options(app, args);
+    std::vector<std::string> argv = config_args(app, values, where);
+    std::reverse(argv.begin(), argv.end());  // CLI11 takes a vector in reverse order
+    app.parse(argv);
+  }
+};
 
 /// The median-stopping rule; also records the trial's best-so-far curve for the later trials.
 struct MedianStop : EvalHook {
@@ -169,22 +174,29 @@ void run_tune(TuneArgs& t, const CLI::App& cmd) {
   // The train options as given (command line and --config), checked before any trial runs.
   const json base = given_options(cmd, invocation(), tune_only);
   {
-    TrainArgs probe;
-    parse_train_options(probe, base, "tune");
-    validated_model_config(probe.model);
-    probe.trainer.loss = parse_loss(probe.loss);
-    probe.trainer.validate();
+    TrialCommand probe(base, "tune");
+    validated_model_config(probe.args.model);
+    probe.args.trainer.loss = parse_loss(probe.args.loss);
+    probe.args.trainer.validate();
   }
   const std::string metric = t.base.trainer.select_metric;
   for (int e : t.median_at)
     if (e < 1 || e % t.base.trainer.eval_every != 0)
       throw ConfigError("--median-stop-at " + std::to_string(e) + ": the rule needs a validation at that epoch (a " +
                         "multiple of --eval-every " + std::to_string(t.base.trainer.eval_every) + ")");
-  CLI::App probe_cmd{"trial"};
-  probe_cmd.name("tune");
-  TrainArgs unused;
-  add_train_options(probe_cmd, unused);
-  const std::vector<Dimension> dims = read_space(t.space, probe_cmd);
+  const std::vector<Dimension> dims = read_space(t.space, cmd);
+  for (const Dimension& d : dims) {  // every value parses as its option (a choice --loss refuses fails here, not later)
+    const json values = d.kind == Dimension::Kind::choice ? d.choices : json{d.lo, d.hi};
+    for (const json& v : values) {
+      json one = base;
+      one[d.key] = v;
+      try {
+        TrialCommand check(one, "search space '" + t.space + "'");
+      } catch (const CLI::ParseError& e) {
+        throw ConfigError("search space '" + t.space + "': key '" + d.key + "' = " + v.dump() + ": " + e.what());
+      }
+    }
+  }
 
   std::filesystem::create_directories(t.out);
   const std::uint64_t seed = t.base.trainer.seed;
@@ -216,10 +228,9 @@ void run_tune(TuneArgs& t, const CLI::App& cmd) {
     MedianStop hook(t, curves, metric);
     const auto t0 = std::chrono::steady_clock::now();
     try {
-      TrainArgs a;
-      parse_train_options(a, values, fmt::format("trial {}", i));
-      a.out = t.out + "/" + dir;
-      const json r = run_train(a, &hook);
+      TrialCommand trial(values, fmt::format("trial {}", i));
+      trial.args.out = t.out + "/" + dir;
+      const json r = run_train(trial.args, &hook);
       row["valid"] = r["valid"];
       row["test"] = r["test"];
       row["best_epoch"] = r["best_epoch"];

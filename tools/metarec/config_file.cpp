@@ -8,7 +8,7 @@
 namespace metarec::cli {
 
 namespace {
-bool is_flag(const CLI::Option& o) { return o.get_type_size_max() == 0; }
+bool is_flag(const CLI::Option& o) { return o.get_expected_max() == 0; }  // add_flag: expected(0)
 bool is_multi(const CLI::Option& o) { return o.get_items_expected_max() > 1; }
 
 /// A config value as the text of one option value.
