@@ -107,6 +107,21 @@ TEST_CASE("recommender: BERT4Rec cloze loss gradients") {
   CHECK(max_param_grad_error(model, dom, batch, LossKind::ce) < 1e-5);
 }
 
+TEST_CASE_TEMPLATE("recommender: pre-LN blocks with a final LayerNorm, parameter gradients", Policy,
+                   backbones::SASRec, backbones::BERT4Rec) {
+  using M = RecommenderType<Policy, quantizers::Identity, backend::Cpu, double>;
+  typename M::Config c = small_config<M>();
+  c.backbone.norm_first = true;
+  c.backbone.final_norm = true;
+  M model(c, 5);
+  const int dom = model.add_domain("toy", 7);
+  CHECK(model.parameters().find("backbone.final_ln.weight") != nullptr);
+  const bool cloze = Policy::objective == Objective::cloze;
+  auto batch = make_batch(cloze ? 8 : 0);
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::ce) < 1e-5);
+  if (!cloze) CHECK(max_param_grad_error(model, dom, batch, LossKind::sampled_softmax) < 1e-5);
+}
+
 TEST_CASE("recommender: user representations ignore padding and the trimmed window") {
   const auto c = small_config<Recommender<backbones::SASRec>>(0).model;
   Recommender<backbones::SASRec> model(small_config<Recommender<backbones::SASRec>>(0), 1);

@@ -56,6 +56,21 @@ TEST_CASE("fit: sampled softmax (uniform, popularity) and gBCE learn the ring fa
   }
 }
 
+TEST_CASE("fit: pre-LN SASRec with a final LayerNorm and no attention dropout learns the ring far above chance") {
+  const data::Split split = ring();
+  Model::Config c = test::config<Model>({.d = 16, .layers = 2, .heads = 2, .inner = 32, .dropout = 0.1});
+  c.backbone.norm_first = true;
+  c.backbone.final_norm = true;
+  c.backbone.attn_dropout = 0.0;
+  for (LossKind loss : {LossKind::ce, LossKind::sampled_softmax}) {
+    Model model(c, 4);
+    const int k = model.add_domain("r", split.n_items);
+    const train::TrainResult r = train::fit(model, k, split, trainer(loss));
+    INFO("loss " << static_cast<int>(loss) << ": test " << r.test.str());
+    CHECK(r.test["HR@10"] > 0.5);  // 3x chance
+  }
+}
+
 TEST_CASE("fit: shared negatives are drawn from the seed (same seed, same run)") {
   const data::Split split = test::ring_split("r", 30, 60, 5);
   train::TrainerConfig tc = trainer(LossKind::gbce);

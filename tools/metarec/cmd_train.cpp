@@ -12,6 +12,8 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "config_file.hpp"
+#include "train_run.hpp"
 #include "metarec/core/parallel.hpp"
 #include "metarec/train/checkpoint.hpp"
 #include "metarec/train/progress.hpp"
@@ -23,15 +25,6 @@
 namespace metarec::cli {
 
 namespace {
-struct TrainArgs {
-  DataOptions data;
-  ModelOptions model;
-  train::TrainerConfig trainer;
-  std::string loss = "ce", out;
-  int threads = 0;
-  bool distributed = false;
-  bool sparse_items = false;
-};
 
 /// Wall and process CPU time of the training steps, without data loading and
 /// evaluation: from the end of each epoch's first step to the end of its last
@@ -56,10 +49,16 @@ struct StepClock {
   double wall0_ = 0, cpu0_ = 0;
 };
 
+/// Forwards the trainer's validations to an optional EvalHook.
+struct HookCallback {
+  EvalHook* hook;
+  bool on_eval(int epoch, const eval::Metrics& m) { return hook && hook->on_eval(epoch, m); }
+};
+
 /// `fit(model, k, split, cfg, callbacks...)` trains (one process or data-parallel) and may add
-/// fields to the record; only the root prints and writes.
+/// fields to the record; only the root prints and writes, and returns the record.
 template <class Fit>
-void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
+json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
   if (a.threads > 0) set_num_threads(a.threads);
   a.trainer.loss = parse_loss(a.loss);
   const json model_json = validated_model_config(a.model);
@@ -72,6 +71,7 @@ void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
   if (root)
     fmt::print(stderr, "{}: {} users, {} items, {} train users\n", d.domain.name, d.domain.n_users(), d.domain.n_items,
                d.split.train_users.size());
+  json record = json::object();
   with_model(a.model.backbone, a.model.quantizer, [&]<class Model>() {
     Model model(model_config<Model>(a.model), a.trainer.seed);
     if constexpr (requires { model.set_sparse_item_tables(true); }) model.set_sparse_item_tables(a.sparse_items);
@@ -80,8 +80,9 @@ void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
     train::ProgressReporter progress;
     json extra = json::object();
     StepClock clock;
-    train::TrainResult r = root ? fit(model, k, d.split, a.trainer, extra, progress, clock)
-                                : fit(model, k, d.split, a.trainer, extra, clock);
+    HookCallback hooked{hook};
+    train::TrainResult r = root ? fit(model, k, d.split, a.trainer, extra, progress, clock, hooked)
+                                : fit(model, k, d.split, a.trainer, extra, clock, hooked);
     if (!root) return;
     extra["step_timing"] = clock.to_json();
     json history = json::array();
@@ -90,7 +91,7 @@ void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
       if (e.evaluated) h["valid"] = to_json(e.valid);
       history.push_back(h);
     }
-    json record{{"config", config},
+    record = json{{"config", config},
                 {"dataset", {{"name", d.domain.name}, {"users", d.domain.n_users()}, {"items", d.domain.n_items},
                              {"interactions", d.domain.n_interactions()}, {"load", to_json(d.domain.report)}}},
                 {"protocol", protocol_json(a.trainer.eval)},
@@ -103,6 +104,7 @@ void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
                             {"eval_users_per_s", r.eval_users_per_s},
                             {"train_seconds", r.train_seconds}}},
                 {"history", history}};
+    if (r.stopped_by_callback) record["stopped_by_callback"] = true;
     record.update(extra);
     fmt::print("test: {}\n", r.test.str());
     if (!a.out.empty()) {
@@ -119,19 +121,22 @@ void train_and_write(TrainArgs& a, bool root, Fit&& fit) {
       fmt::print("{}\n", record.dump(2));
     }
   });
+  return record;
 }
+}  // namespace
 
-void run_train(TrainArgs& a) {
-  if (!a.distributed) {
-    train_and_write(a, true, [](auto& model, int k, const data::Split& split, const train::TrainerConfig& cfg, json&,
-                                auto&... callbacks) { return train::fit(model, k, split, cfg, callbacks...); });
-    return;
-  }
+json run_train(TrainArgs& a, EvalHook* hook) {
+  if (!a.distributed)
+    return train_and_write(a, true, hook, [](auto& model, int k, const data::Split& split,
+                                             const train::TrainerConfig& cfg, json&, auto&... callbacks) {
+      return train::fit(model, k, split, cfg, callbacks...);
+    });
 #ifdef METAREC_WITH_MPI
   distributed::Environment env;
   distributed::Communicator comm;
+  json record;
   distributed::run_or_abort(comm, [&] {
-    train_and_write(a, comm.rank() == 0, [&](auto& model, int k, const data::Split& split,
+    record = train_and_write(a, comm.rank() == 0, hook, [&](auto& model, int k, const data::Split& split,
                                               const train::TrainerConfig& cfg, json& extra, auto&... callbacks) {
       distributed::MpiSync sync(comm);
       train::TrainResult r = distributed::fit(model, k, split, cfg, sync, callbacks...);
@@ -149,25 +154,29 @@ void run_train(TrainArgs& a) {
       return r;
     });
   });
+  return record;
 #else
   throw ConfigError("--distributed: this metarec was built without MPI; install an MPI implementation "
                     "(Debian: libopenmpi-dev openmpi-bin) and configure with -DMETAREC_WITH_MPI=ON");
 #endif
 }
-}  // namespace
+
+void add_train_options(CLI::App& cmd, TrainArgs& a) {
+  add_data_options(cmd, a.data);
+  add_model_options(cmd, a.model);
+  add_trainer_options(cmd, a.trainer, a.loss, a.threads);
+  cmd.add_flag("--sparse-items", a.sparse_items,
+               "item tables take row-sparse gradients and lazy optimizer updates (only the rows a batch touches, "
+               "as torch.optim.SparseAdam): with sampled-softmax, gbce, bce or bpr a step then costs the same for "
+               "any catalogue size, and with --distributed only those rows travel (full-softmax ce writes every row)");
+}
 
 void setup_train(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a sequential recommender on one domain (leave-one-out, full ranking)");
   auto a = std::make_shared<TrainArgs>();
-  cmd->add_option("--config", "JSON file with any of these options (the command line wins)");  // expanded in main()
-  add_data_options(*cmd, a->data);
-  add_model_options(*cmd, a->model);
-  add_trainer_options(*cmd, a->trainer, a->loss, a->threads);
+  add_config_option(*cmd);
+  add_train_options(*cmd, *a);
   cmd->add_option("--out", a->out, "directory for result.json and model.ckpt (default: print JSON)");
-  cmd->add_flag("--sparse-items", a->sparse_items,
-                "item tables take row-sparse gradients and lazy optimizer updates (only the rows a batch touches, "
-                "as torch.optim.SparseAdam): with sampled-softmax, gbce, bce or bpr a step then costs the same for "
-                "any catalogue size, and with --distributed only those rows travel (full-softmax ce writes every row)");
   cmd->add_flag("--distributed", a->distributed,
                 "data-parallel training over the ranks of `mpirun -np N` (each rank computes 1/N of every batch; "
                 "rank 0 prints and writes; needs a metarec built with MPI)");

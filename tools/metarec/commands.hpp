@@ -4,6 +4,7 @@
 
 namespace metarec::cli {
 void setup_train(CLI::App& app);
+void setup_tune(CLI::App& app);
 void setup_stats(CLI::App& app);
 void setup_evaluate(CLI::App& app);
 void setup_recommend(CLI::App& app);

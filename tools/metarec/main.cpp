@@ -1,55 +1,38 @@
 // metarec: command-line front end of the toolkit.
-//   metarec train | evaluate | recommend | stats  (--help on each)
+//   metarec train | tune | evaluate | recommend | stats | ...  (--help on each)
 // Errors: one line on stderr; exit 2 for bad arguments, 1 for failed runs.
 #include <fmt/core.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
+#include <cctype>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
+#include "config_file.hpp"
 #include "metarec/core/error.hpp"
 
 namespace {
 
-/// `--config FILE` (JSON object): every key becomes `--key value` unless the
-/// command line already gives `--key` (the command line wins).
-std::vector<std::string> expand_config(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (std::size_t i = 1; i + 1 < args.size(); ++i) {
-    if (args[i] != "--config") continue;
-    const std::string path = args[i + 1];
-    std::ifstream in(path);
-    if (!in) throw metarec::IoError("cannot open config file '" + path + "'");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw metarec::ParseError(path, 0, "json", e.what());
+/// The message, with the config file named when it is about an option that came from one.
+std::string with_origin(const std::string& what, const std::map<std::string, std::string>& origin) {
+  auto names = [&](const std::string& word) {  // `word` in `what`, not as part of a longer name
+    for (std::size_t at = what.find(word); at != std::string::npos; at = what.find(word, at + 1)) {
+      const std::size_t after = at + word.size();
+      const auto part = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; };
+      if ((at == 0 || !part(what[at - 1]) || word[0] == '-') && (after == what.size() || !part(what[after])))
+        return true;
     }
-    if (!j.is_object()) throw metarec::ParseError(path, 1, "json", "the config must be a JSON object");
-    args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
-    for (auto& [key, value] : j.items()) {
-      const std::string flag = "--" + key;
-      bool given = false;
-      for (auto& a : args) given = given || a == flag || a.rfind(flag + "=", 0) == 0;
-      if (given) continue;
-      if (value.is_boolean()) {
-        if (value.get<bool>()) args.push_back(flag);
-      } else if (value.is_array()) {
-        std::string joined;
-        for (auto& v : value) joined += (joined.empty() ? "" : ",") + (v.is_string() ? v.get<std::string>() : v.dump());
-        args.push_back(flag);
-        args.push_back(joined);
-      } else {
-        args.push_back(flag);
-        args.push_back(value.is_string() ? value.get<std::string>() : value.dump());
-      }
-    }
-    break;
+    return false;
+  };
+  for (const auto& [flag, path] : origin) {
+    std::string field = flag.substr(2);  // validate() names the field: "layers = 0 is out of range"
+    for (char& c : field)
+      if (c == '-') c = '_';
+    if (names(flag) || names(field + " ="))
+      return what + " (" + flag + " is set in config file '" + path + "')";
   }
-  return args;
+  return what;
 }
 
 }  // namespace
@@ -65,13 +48,16 @@ int main(int argc, char** argv) {
   metarec::cli::setup_transfer(app);
   metarec::cli::setup_missrec(app);
   metarec::cli::setup_featurize(app);
+  metarec::cli::setup_tune(app);
   std::vector<std::string> args;
+  std::map<std::string, std::string> origin;  // options that came from a config file -> the file
   try {
-    args = expand_config(argc, argv);
+    args = metarec::cli::expand_config(app, std::vector<std::string>(argv, argv + argc), origin);
   } catch (const metarec::Error& e) {
     fmt::print(stderr, "metarec: error: {}\n", e.what());
     return 2;
   }
+  metarec::cli::set_invocation(args);
   std::vector<char*> ptrs;
   for (auto& a : args) ptrs.push_back(a.data());
   try {
@@ -83,10 +69,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    fmt::print(stderr, "metarec: error: {}\n", e.what());
+    fmt::print(stderr, "metarec: error: {}\n", with_origin(e.what(), origin));
     return 2;
   } catch (const metarec::ConfigError& e) {
-    fmt::print(stderr, "metarec: error: {}\n", e.what());
+    fmt::print(stderr, "metarec: error: {}\n", with_origin(e.what(), origin));
     return 2;
   } catch (const metarec::Error& e) {
     fmt::print(stderr, "metarec: error: {}\n", e.what());

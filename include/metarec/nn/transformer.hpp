@@ -1,9 +1,15 @@
 #pragma once
 /// @file transformer.hpp
-/// Post-LN Transformer encoder (Vaswani et al. 2017, as in BERT and the
-/// S3-Rec SASRec): x = LN(x + Drop(MHA(x))); x = LN(x + Drop(FFN(x))).
+/// Transformer encoder (Vaswani et al. 2017). By default post-LN, as in BERT
+/// and the S3-Rec SASRec: x = LN(x + Drop(MHA(x))); x = LN(x + Drop(FFN(x))).
+/// With norm_first, pre-LN (Xiong et al. 2020, "On Layer Normalization in the
+/// Transformer Architecture"; the original SASRec code and eSASRec):
+/// x = x + Drop(MHA(LN(x))); x = x + Drop(FFN(LN(x))), usually with a final
+/// LayerNorm after the last block (final_norm), since pre-LN blocks leave
+/// their output unnormalised.
 /// Shared by SASRec (causal) and BERT4Rec (bidirectional), in the padded
 /// [B, L, d] layout or the packed [N, d] layout (core/sequence_view.hpp).
+#include <optional>
 #include <vector>
 
 #include "metarec/autograd/ops/dropout.hpp"
@@ -29,6 +35,8 @@ struct TransformerConfig {
   double attn_dropout = 0.5;  ///< dropout on attention probabilities
   double ln_eps = 1e-12;      ///< LayerNorm epsilon
   double init_std = 0.02;     ///< normal init of the weight matrices and positions
+  bool norm_first = false;    ///< pre-LN blocks (false: post-LN)
+  bool final_norm = false;    ///< LayerNorm after the last block (TransformerEncoder)
 
   void validate() const {
     check_range<index_t>("d", d, 1, 1 << 16);
@@ -53,7 +61,8 @@ class TransformerBlock {
         ln1_(store, name + ".ln1", c.d, c.ln_eps),
         ffn_(store, name + ".ffn", c.d, c.inner, c.dropout, rng),
         ln2_(store, name + ".ln2", c.d, c.ln_eps),
-        dropout_(c.dropout) {}
+        dropout_(c.dropout),
+        norm_first_(c.norm_first) {}
 
   /// Padded layout x [B, L, d]; `opt` carries the causal flag and the key padding mask.
   Var<T> operator()(Tape<T>& t, Var<T> x, const ops::AttentionOptions& opt) const {
@@ -67,6 +76,10 @@ class TransformerBlock {
  private:
   template <class Attend>
   Var<T> forward(Tape<T>& t, Var<T> x, Attend&& attend) const {
+    if (norm_first_) {
+      x = ops::add(x, ops::dropout(attend(ln1_(t, x)), dropout_));
+      return ops::add(x, ops::dropout(ffn_(t, ln2_(t, x)), dropout_));
+    }
     Var<T> a = ops::dropout(attend(x), dropout_);
     x = ln1_(t, ops::add(x, a));
     Var<T> f = ops::dropout(ffn_(t, x), dropout_);
@@ -78,6 +91,7 @@ class TransformerBlock {
   FeedForward<T> ffn_;
   LayerNorm<T> ln2_;
   double dropout_;
+  bool norm_first_;
 };
 
 /// Learned absolute positions for windows of up to max_len items, counted
@@ -108,7 +122,7 @@ class PositionalEmbedding {
 };
 
 /// Embedding-side stack shared by SASRec and BERT4Rec:
-/// positions -> LayerNorm -> dropout -> N Transformer blocks.
+/// positions -> LayerNorm -> dropout -> N Transformer blocks [-> final LayerNorm].
 template <class T>
 class TransformerEncoder {
  public:
@@ -118,6 +132,8 @@ class TransformerEncoder {
         dropout_(c.dropout),
         causal_(causal) {
     for (int i = 0; i < c.layers; ++i) blocks_.emplace_back(store, name + ".block" + std::to_string(i), c, rng);
+    // Registered only when asked for, so that a default model has the parameters (and checkpoints) it always had.
+    if (c.final_norm) final_ln_.emplace(store, name + ".final_ln", c.d, c.ln_eps);
     // BERT-style initialisation (as the S3-Rec and RecBole code): every weight
     // matrix N(0, init_std), biases 0, LayerNorm scale 1.
     for (auto* p : store.with_prefix(name + ".block")) {
@@ -132,19 +148,20 @@ class TransformerEncoder {
     opt.causal = causal_;
     opt.key_mask = mask;
     for (const auto& b : blocks_) x = b(t, x, opt);
-    return x;
+    return final_ln_ ? (*final_ln_)(t, x) : x;
   }
   /// Packed layout: x [N, d].
   Var<T> packed(Tape<T>& t, Var<T> x, const PackedView& pv) const {
     x = ops::dropout(ln_(t, pos_.packed(t, x, pv)), dropout_);
     for (const auto& b : blocks_) x = b.packed(t, x, pv, causal_);
-    return x;
+    return final_ln_ ? (*final_ln_)(t, x) : x;
   }
 
  private:
   PositionalEmbedding<T> pos_;
   LayerNorm<T> ln_;
   std::vector<TransformerBlock<T>> blocks_;
+  std::optional<LayerNorm<T>> final_ln_;
   double dropout_;
   bool causal_;
 };
