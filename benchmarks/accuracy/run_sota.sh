@@ -6,13 +6,13 @@
 # evaluated again without history masking, so both protocols come from the
 # same model. Summary (mean +- std over seeds): summarize_sota.py.
 # Usage: benchmarks/accuracy/run_sota.sh CONFIG DATA NAME [SEEDS...]   (default seeds 1 2 3)
-# Env: OUT (default benchmarks/accuracy/runs/sota), THREADS (default 1), EXTRA (more train options)
+# Env: OUT (default benchmarks/accuracy/runs/sota), THREADS (default 1), EXTRA (more train options), TOOL (the binary)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 config=${1:?CONFIG}; data=${2:?DATA}; name=${3:?NAME}; shift 3
 seeds=("$@"); [[ ${#seeds[@]} -gt 0 ]] || seeds=(1 2 3)
 out="${OUT:-benchmarks/accuracy/runs/sota}"; threads="${THREADS:-1}"
-tool=build-release/tools/metarec/metarec
+tool="${TOOL:-build-release/tools/metarec/metarec}"
 [[ -x $tool ]] || { echo "build the tool first: cmake --build --preset release --target metarec_tool" >&2; exit 1; }
 mkdir -p "$out"
 for s in "${seeds[@]}"; do

@@ -170,7 +170,6 @@ void print_table(const std::vector<json>& rows, const std::vector<Dimension>& di
 }
 
 void run_tune(TuneArgs& t, const CLI::App& cmd) {
-  if (t.base.distributed) throw ConfigError("tune runs its trials in one process (no --distributed)");
   // The train options as given (command line and --config), checked before any trial runs.
   const json base = given_options(cmd, invocation(), tune_only);
   {
