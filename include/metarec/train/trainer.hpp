@@ -175,7 +175,8 @@ TrainResult fit_synced(Model& model, int k, const data::Split& split, const Trai
   data::BatchIterator batches(split, batch_options<Model>(model, cfg.batch_size, cfg.seed));
   if (batches.n_users() == 0) throw ConfigError("fit: no user of '" + split.name + "' has training data");
   // Every process draws the same global batches (seed); negatives and dropout
-  // come from per-process streams (the same as before for one process).
+  // come from per-process streams, reseeded at every epoch's start from
+  // (seed, epoch, rank), so a resumed run draws what an uninterrupted one does.
   const std::uint64_t input_stream = sync.stream_seed(cfg.seed + 17), dropout_stream = sync.stream_seed(cfg.seed + 31);
   BatchInputs inputs(split, cfg.loss, input_stream, {cfg.negatives, cfg.sampling, cfg.gbce_t});
   const EvalOptions eval_opt = for_split(cfg.eval, split);
