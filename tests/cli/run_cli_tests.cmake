@@ -101,7 +101,7 @@ expect_run(2 "only --epochs and --patience may change.*model.d: 16 in the checkp
 expect_run(2 "trainer.lr: 0.001 in the checkpoint, 0.5 on the command line" ${TOOL} ${ring_run} --lr 0.5
            --resume ${WORK}/part/last.ckpt)
 expect_run(1 "not a resumable training checkpoint" ${TOOL} ${ring_run} --resume ${WORK}/run/model.ckpt)
-expect_run(1 "truncated|checksum" ${TOOL} ${ring_run} --resume ${WORK}/broken.ckpt)
+expect_run(1 "truncated|checksum|unsupported version" ${TOOL} ${ring_run} --resume ${WORK}/broken.ckpt)
 expect_run(2 "--resume: File does not exist" ${TOOL} ${ring_run} --resume ${WORK}/missing.ckpt)
 expect_run(2 "--checkpoint-every writes OUT/last.ckpt: give --out" ${TOOL} ${ring_run} --checkpoint-every 1)
 expect_run(2 "'joint' runs in one process" ${TOOL} transfer --sources ${WORK}/ring.txt --target ${WORK}/ring.txt
