@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "metarec/train/checkpoint.hpp"
+#include "fixtures/temp_dir.hpp"
 #include "optim/optim_fixtures.hpp"
 
 using namespace metarec;
@@ -12,21 +13,7 @@ using namespace metarec::optim;
 namespace fs = std::filesystem;
 
 namespace {
-/// A fresh directory under the system temp dir, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("metarec_ckpt_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  static inline int counter = 0;
-};
+using metarec::test::TempDir;
 
 std::vector<std::uint8_t> read_bytes(const std::string& p) {
   std::ifstream in(p, std::ios::binary);

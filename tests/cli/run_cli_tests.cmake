@@ -79,6 +79,33 @@ expect_run(0 "\"rank\": 3" ${TOOL} recommend --checkpoint ${WORK}/run/model.ckpt
 expect_run(2 "no such user" ${TOOL} recommend --checkpoint ${WORK}/run/model.ckpt --user nobody)
 file(WRITE ${WORK}/broken.ckpt "MRECCKPT garbage")
 expect_run(1 "truncated|checksum|unsupported version" ${TOOL} evaluate --checkpoint ${WORK}/broken.ckpt)
+# --checkpoint-every / --resume: 3 epochs in one go, and 2 epochs + resume to 3, write the same model bit
+# for bit (dropout on: every random stream restarts from (seed, epoch)).
+set(ring_run train --data ${WORK}/ring.txt --config ${WORK}/config.json --threads 1)
+expect_run(0 "test: HR@5=" ${TOOL} ${ring_run} --epochs 2 --checkpoint-every 1 --out ${WORK}/part)
+expect_run(0 "\"test\"" ${TOOL} evaluate --checkpoint ${WORK}/part/last.ckpt)
+expect_run(0 "test: HR@5=" ${TOOL} ${ring_run} --resume ${WORK}/part/last.ckpt --out ${WORK}/resumed)
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK}/run/model.ckpt ${WORK}/resumed/model.ckpt
+                RESULT_VARIABLE differ)
+file(READ ${WORK}/resumed/result.json resumed_record)
+string(JSON resumed_epochs LENGTH "${resumed_record}" history)
+string(JSON resumed_from GET "${resumed_record}" resumed epoch)
+string(JSON straight_test GET "${result}" test)
+string(JSON resumed_test GET "${resumed_record}" test)
+if(differ OR NOT resumed_epochs EQUAL 3 OR NOT resumed_from EQUAL 2 OR NOT straight_test STREQUAL resumed_test)
+  message(FATAL_ERROR "3 epochs vs 2 + resume: model.ckpt differ=${differ}, history ${resumed_epochs} epochs, "
+                      "resumed from ${resumed_from}\n${straight_test}\n${resumed_test}")
+endif()
+expect_run(2 "only --epochs and --patience may change.*model.d: 16 in the checkpoint, 32 on the command line"
+           ${TOOL} ${ring_run} --d 32 --resume ${WORK}/part/last.ckpt)
+expect_run(2 "trainer.lr: 0.001 in the checkpoint, 0.5 on the command line" ${TOOL} ${ring_run} --lr 0.5
+           --resume ${WORK}/part/last.ckpt)
+expect_run(1 "not a resumable training checkpoint" ${TOOL} ${ring_run} --resume ${WORK}/run/model.ckpt)
+expect_run(1 "truncated|checksum|unsupported version" ${TOOL} ${ring_run} --resume ${WORK}/broken.ckpt)
+expect_run(2 "--resume: File does not exist" ${TOOL} ${ring_run} --resume ${WORK}/missing.ckpt)
+expect_run(2 "--checkpoint-every writes OUT/last.ckpt: give --out" ${TOOL} ${ring_run} --checkpoint-every 1)
+expect_run(2 "'joint' runs in one process" ${TOOL} transfer --sources ${WORK}/ring.txt --target ${WORK}/ring.txt
+           --meta joint --distributed)
 expect_run(2 "target-fraction" ${TOOL} transfer --sources ${WORK}/ring.txt --target ${WORK}/ring.txt --target-fraction 1.5)
 
 # Transformer block settings: recorded in result.json, the checkpoint reloads them; the default is post-LN.

@@ -1,12 +1,15 @@
 # `mpirun -np 2 metarec train --distributed` against one process on the CLI's
 # ring world (dropout 0, so the two train the same model up to float
-# rounding). Variables: MPIEXEC, TOOL, WORK.
+# rounding), and 1 epoch on 2 ranks with --checkpoint-every, resumed to 2
+# epochs on 3 ranks; `metarec transfer --distributed` (3 sources on 2 ranks)
+# gives one process's numbers. Variables: MPIEXEC, TOOL, WORK.
 include(${CMAKE_CURRENT_LIST_DIR}/../cli/ring_data.cmake)
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 metarec_write_ring(${WORK}/ring.txt)
-set(args train --data ${WORK}/ring.txt --d 16 --heads 2 --inner 32 --layers 1 --max-len 10 --epochs 2
-    --batch-size 16 --dropout 0 --attn-dropout 0 --lr 0.002 --threads 1)  # short: metrics not yet saturated
+set(common train --data ${WORK}/ring.txt --d 16 --heads 2 --inner 32 --layers 1 --max-len 10
+    --batch-size 16 --dropout 0 --attn-dropout 0 --lr 0.002 --threads 1)
+set(args ${common} --epochs 2)  # short: metrics not yet saturated
 execute_process(COMMAND ${TOOL} ${args} --out ${WORK}/one RESULT_VARIABLE rc1 OUTPUT_VARIABLE out1 ERROR_VARIABLE err1)
 execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} ${args} --distributed --out ${WORK}/two
                 RESULT_VARIABLE rc2 OUTPUT_VARIABLE out2 ERROR_VARIABLE err2 TIMEOUT 60)
@@ -45,17 +48,76 @@ function(micro_units value out)
   set(${out} ${u} PARENT_SCOPE)
 endfunction()
 # Metrics within one of the 60 test cases (1/60 = 16667 units): rounding may swap a near tie.
-foreach(m "HR@10" "NDCG@10" "MRR")
-  string(JSON a GET "${one}" test "${m}")
-  string(JSON b GET "${two}" test "${m}")
-  micro_units("${a}" ua)
-  micro_units("${b}" ub)
-  math(EXPR diff "${ua} - ${ub}")
-  if(diff LESS 0)
-    math(EXPR diff "0 - ${diff}")
-  endif()
-  message(STATUS "test ${m}: one process ${a}, two ranks ${b}")
-  if(diff GREATER 16667)
-    message(FATAL_ERROR "test ${m} differs by more than one case")
-  endif()
+function(expect_close_metrics one other label)
+  foreach(m "HR@10" "NDCG@10" "MRR")
+    string(JSON a GET "${one}" test "${m}")
+    string(JSON b GET "${other}" test "${m}")
+    micro_units("${a}" ua)
+    micro_units("${b}" ub)
+    math(EXPR diff "${ua} - ${ub}")
+    if(diff LESS 0)
+      math(EXPR diff "0 - ${diff}")
+    endif()
+    message(STATUS "test ${m}: one process ${a}, ${label} ${b}")
+    if(diff GREATER 16667)
+      message(FATAL_ERROR "test ${m} differs by more than one case (${label})")
+    endif()
+  endforeach()
+endfunction()
+expect_close_metrics("${one}" "${two}" "two ranks")
+
+# Checkpoint on 2 ranks after epoch 1 (rank 0 writes), resume to epoch 2 on 3 ranks.
+execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} ${common} --epochs 1 --distributed --checkpoint-every 1
+                        --out ${WORK}/ck RESULT_VARIABLE rc3 OUTPUT_VARIABLE out3 ERROR_VARIABLE err3 TIMEOUT 60)
+execute_process(COMMAND ${MPIEXEC} -np 3 --oversubscribe ${TOOL} ${args} --distributed --resume ${WORK}/ck/last.ckpt
+                        --out ${WORK}/resumed RESULT_VARIABLE rc4 OUTPUT_VARIABLE out4 ERROR_VARIABLE err4 TIMEOUT 60)
+if(NOT rc3 EQUAL 0 OR NOT rc4 EQUAL 0)
+  message(FATAL_ERROR "exit codes ${rc3} / ${rc4}\n${out3}${err3}\n${out4}${err4}")
+endif()
+file(READ ${WORK}/resumed/result.json resumed)
+string(JSON ranks GET "${resumed}" distributed ranks)
+string(JSON from GET "${resumed}" resumed epoch)
+string(JSON epochs LENGTH "${resumed}" history)
+if(NOT ranks EQUAL 3 OR NOT from EQUAL 1 OR NOT epochs EQUAL 2)
+  message(FATAL_ERROR "resumed result.json: ranks ${ranks}, resumed from epoch ${from}, ${epochs} epochs")
+endif()
+expect_close_metrics("${one}" "${resumed}" "2 ranks + resume on 3 ranks")
+
+# Per-source meta-training: 3 sources on 2 ranks (2 + 1) give one process's result, bit for bit
+# (the learner sums the gathered per-source blocks in source order): same similarities, weights and metrics.
+foreach(name a b c)
+  metarec_write_ring(${WORK}/src_${name}.txt)
+endforeach()
+set(transfer_args transfer --sources ${WORK}/src_a.txt,${WORK}/src_b.txt,${WORK}/src_c.txt --target ${WORK}/ring.txt
+    --meta rescaled,reptile --meta-iterations 3 --inner-steps 2 --epochs 1 --d 16 --heads 2 --inner 32 --layers 1
+    --max-len 10 --batch-size 16 --threads 1 --quiet)
+execute_process(COMMAND ${TOOL} ${transfer_args} --out ${WORK}/transfer_one
+                RESULT_VARIABLE rc5 OUTPUT_VARIABLE out5 ERROR_VARIABLE err5 TIMEOUT 60)
+execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} ${transfer_args} --distributed --out ${WORK}/transfer_two
+                RESULT_VARIABLE rc6 OUTPUT_VARIABLE out6 ERROR_VARIABLE err6 TIMEOUT 60)
+if(NOT rc5 EQUAL 0 OR NOT rc6 EQUAL 0)
+  message(FATAL_ERROR "transfer exit codes ${rc5} / ${rc6}\n${out5}${err5}\n${out6}${err6}")
+endif()
+string(REGEX MATCHALL "effective config" configs "${err6}")
+list(LENGTH configs n_configs)
+if(NOT n_configs EQUAL 1)
+  message(FATAL_ERROR "transfer --distributed: expected one config line (rank 0), got ${n_configs}")
+endif()
+file(READ ${WORK}/transfer_one/transfer.json t1)
+file(READ ${WORK}/transfer_two/transfer.json t2)
+string(JSON ranks GET "${t2}" config ranks)
+if(NOT ranks EQUAL 2)
+  message(FATAL_ERROR "transfer.json config.ranks = ${ranks}")
+endif()
+foreach(run 0 1)
+  foreach(field test iterations)
+    string(JSON a GET "${t1}" runs ${run} ${field})
+    string(JSON b GET "${t2}" runs ${run} ${field})
+    if(NOT a STREQUAL b)
+      message(FATAL_ERROR "transfer run ${run}: ${field} differs between 1 process and 2 ranks:\n${a}\n${b}")
+    endif()
+  endforeach()
+  string(JSON method GET "${t2}" runs ${run} method)
+  string(JSON ndcg GET "${t2}" runs ${run} test "NDCG@10")
+  message(STATUS "transfer ${method}: test NDCG@10 ${ndcg} with 1 process and 2 ranks")
 endforeach()

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 
+#include "distributed/mpi_world.hpp"
 #include "fixtures/ring.hpp"
 #include "fixtures/small_config.hpp"
 #include "metarec/backbones/bert4rec.hpp"
@@ -23,13 +24,15 @@
 #include "metarec/multimodal/missrec_train.hpp"
 #include "missrec/missrec_fixtures.hpp"
 #include "metarec/recommender/recommender.hpp"
+#include "metarec/train/fit_checkpoint.hpp"
 #include "metarec/train/trainer.hpp"
 
 using namespace metarec;
 
-namespace {
+using metarec::test::world;
+using metarec::test::same_on_all_ranks;
 
-distributed::Communicator* world = nullptr;
+namespace {
 
 /// Attention key biases have an exactly zero gradient (adding q.b to every
 /// score of a query leaves its softmax unchanged), so what they receive is
@@ -56,16 +59,6 @@ std::string worst_parameter(auto& a, auto& b) {
       if (d > m) m = d, name = pa[k]->name + " (|w| " + std::to_string(std::abs(x)) + ")";
     }
   return name;
-}
-
-/// True on every rank iff `v` has the same bits on every rank.
-bool same_on_all_ranks(const std::vector<float>& v) {
-  std::vector<float> r0(v);
-  MPI_Bcast(r0.data(), static_cast<int>(r0.size()), MPI_FLOAT, 0, world->get());
-  const int same = std::memcmp(r0.data(), v.data(), v.size() * sizeof(float)) == 0 ? 1 : 0;
-  int all = 0;
-  MPI_Allreduce(&same, &all, 1, MPI_INT, MPI_MIN, world->get());
-  return all == 1;
 }
 
 /// max_i |a_i - b_i| / max(1, |a_i|): absolute for the usual |w| < 1, relative
@@ -124,6 +117,61 @@ TEST_CASE_TEMPLATE("data-parallel fit equals single-process fit of the same glob
   CHECK(sync.stats().steps == 8);
   CHECK(sync.stats().dense_payload_bytes == 8 * values(one, true).size() * sizeof(float));
   CHECK(sync.stats().sparse_sent_bytes == 0);
+}
+
+/// Keeps the training state of the last epoch in memory (the same on every rank).
+struct KeepState {
+  Checkpoint ck;
+  void on_epoch_state(const train::FitState<float>& st, const std::vector<Parameter<float>*>& ps,
+                      optim::Optimizer<float>& opt) {
+    ck = {};
+    train::add_fit_state(ck, st, ps, opt);
+  }
+};
+
+TEST_CASE("a state written by N ranks resumes on one process, and one written by one process on N ranks") {
+  using Model = Recommender<backbones::SASRec>;
+  const data::Split split = ring();
+  train::TrainerConfig half = trainer(3);
+  half.epochs = 1;
+  auto make = [&](std::uint64_t seed) {
+    auto m = std::make_unique<Model>(test::config<Model>(sizes()), seed);
+    m->add_domain("ring", split.n_items);
+    return m;
+  };
+  auto straight = make(7);  // one process, 2 epochs in one go
+  const train::TrainResult a = train::fit(*straight, 0, split, trainer(3));
+
+  auto many = make(7);
+  KeepState from_many;
+  distributed::MpiSync sync(*world);
+  distributed::fit(*many, 0, split, half, sync, from_many);
+  auto one_resumed = make(99);  // another initialisation: everything comes from the state
+  train::ResumeFrom r1{from_many.ck};
+  const train::TrainResult b = train::fit(*one_resumed, 0, split, trainer(3), r1);
+
+  auto one = make(7);
+  KeepState from_one;
+  train::fit(*one, 0, split, half, from_one);
+  auto many_resumed = make(99);
+  train::ResumeFrom rn{from_one.ck};
+  distributed::MpiSync sync2(*world);
+  const train::TrainResult c = distributed::fit(*many_resumed, 0, split, trainer(3), sync2, rn);
+
+  // Same tolerance and reason as the data-parallel comparison above.
+  const double d1 = max_abs_diff(values(*one_resumed), values(*straight)),
+               dn = max_abs_diff(values(*many_resumed), values(*straight));
+  MESSAGE("ranks=" << world->size() << " N ranks -> 1 process: " << d1 << ", 1 process -> N ranks: " << dn);
+  CHECK(d1 <= 1e-4);
+  CHECK(dn <= 1e-4);
+  CHECK(max_abs_diff(values(*one_resumed), values(*one)) >= 1e-2);  // the second epoch moved the model
+  CHECK(same_on_all_ranks(values(*many_resumed, true)));
+  CHECK(b.history.size() == 2);
+  CHECK(c.history.size() == 2);
+  for (const char* m : {"NDCG@10", "HR@10", "MRR"}) {
+    CHECK(std::abs(a.test[m] - b.test[m]) <= 1.0 / static_cast<double>(split.test.size()));
+    CHECK(std::abs(a.test[m] - c.test[m]) <= 1.0 / static_cast<double>(split.test.size()));
+  }
 }
 
 TEST_CASE("MISSRec fine-tuning (fused scores, interest refresh) data-parallel equals one process") {

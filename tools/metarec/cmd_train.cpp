@@ -2,6 +2,9 @@
 // DIR/result.json (documented in docs/cli.md) and DIR/model.ckpt.
 // `mpirun -np N metarec train ... --distributed`: data-parallel over N ranks
 // (docs/distributed.md); rank 0 alone prints and writes.
+// --checkpoint-every N writes DIR/last.ckpt (the whole training state, see
+// train/fit_checkpoint.hpp); --resume CKPT continues such a run, on any
+// number of ranks.
 #include <fmt/core.h>
 
 #include <time.h>
@@ -9,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "commands.hpp"
 #include "common.hpp"
@@ -16,6 +20,7 @@
 #include "train_run.hpp"
 #include "metarec/core/parallel.hpp"
 #include "metarec/train/checkpoint.hpp"
+#include "metarec/train/fit_checkpoint.hpp"
 #include "metarec/train/progress.hpp"
 #include "registry.hpp"
 #ifdef METAREC_WITH_MPI
@@ -25,6 +30,60 @@
 namespace metarec::cli {
 
 namespace {
+
+/// Differences between two JSON values as "path: a -> b" (objects compared key by key).
+void json_differences(const json& a, const json& b, const std::string& path, std::vector<std::string>& out) {
+  if (a.is_object() && b.is_object()) {
+    for (const auto& [k, v] : a.items())
+      json_differences(v, b.contains(k) ? b[k] : json(), path.empty() ? k : path + "." + k, out);
+    for (const auto& [k, v] : b.items())
+      if (!a.contains(k)) json_differences(json(), v, path.empty() ? k : path + "." + k, out);
+  } else if (a != b) {
+    out.push_back(path + ": " + (a.is_null() ? "(none)" : a.dump()) + " in the checkpoint, " +
+                  (b.is_null() ? "(none)" : b.dump()) + " on the command line");
+  }
+}
+
+/// A resumed run continues the same training: the model, and every trainer
+/// setting but the number of epochs and the patience, must be those of the
+/// run that wrote the checkpoint.
+void check_resumable(const Checkpoint& ck, const std::string& path, const json& config) {
+  auto it = ck.meta.find("config");
+  if (it == ck.meta.end()) throw CheckpointError("--resume " + path + ": no 'config' metadata (not written by metarec train)");
+  const json saved = json::parse(it->second);
+  if (saved.value("command", "") != "train")
+    throw CheckpointError("--resume " + path + ": written by 'metarec " + saved.value("command", "?") +
+                          "', not by metarec train");
+  std::vector<std::string> diff;
+  for (const char* key : {"backbone", "quantizer", "model", "sparse_items"})
+    json_differences(saved.value(key, json()), config.value(key, json()), key, diff);
+  json a = saved.value("trainer", json::object()), b = config["trainer"];
+  for (const char* free : {"epochs", "patience"}) a.erase(free), b.erase(free);
+  json_differences(a, b, "trainer", diff);
+  if (diff.empty()) return;
+  std::string msg = "--resume " + path + ": the checkpoint's run differs from this command line (a resumed run " +
+                    "continues the same training; only --epochs and --patience may change): ";
+  for (std::size_t i = 0; i < diff.size(); ++i) msg += (i ? "; " : "") + diff[i];
+  throw ConfigError(msg);
+}
+
+/// What every checkpoint of this run says about the model (read back by evaluate / recommend / --resume).
+std::map<std::string, std::string> checkpoint_meta(const json& config, const LoadedData& d) {
+  return {{"config", config.dump()}, {"domain", d.domain.name}, {"n_items", std::to_string(d.domain.n_items)}};
+}
+
+/// The run's resume (every rank) and periodic checkpoint (rank 0) callbacks in one.
+template <class T>
+struct RunCheckpoints {
+  const Checkpoint* resume = nullptr;
+  std::optional<train::CheckpointEvery<T>> save;
+  void on_resume(train::FitState<T>& st, const std::vector<Parameter<T>*>& ps, optim::Optimizer<T>& opt) const {
+    if (resume) train::restore_fit_state(*resume, st, ps, opt);
+  }
+  void on_epoch_state(const train::FitState<T>& st, const std::vector<Parameter<T>*>& ps, optim::Optimizer<T>& opt) {
+    if (save) save->on_epoch_state(st, ps, opt);
+  }
+};
 
 /// Wall and process CPU time of the training steps, without data loading and
 /// evaluation: from the end of each epoch's first step to the end of its last
@@ -67,7 +126,18 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
               {"model", model_json}, {"trainer", to_json(a.trainer)}, {"data", to_json(a.data)},
               {"threads", num_threads()}, {"sparse_items", a.sparse_items}};
   if (root) fmt::print(stderr, "effective config: {}\n", config.dump());
+  if (a.checkpoint_every > 0 && a.out.empty())
+    throw ConfigError("--checkpoint-every writes OUT/last.ckpt: give --out");
+  std::optional<Checkpoint> resume;
+  if (!a.resume.empty()) {
+    resume = load_checkpoint(a.resume);  // every rank reads it (a file system all ranks see)
+    check_resumable(*resume, a.resume, config);
+  }
   LoadedData d = load_data(a.data);
+  if (resume && (resume->meta["domain"] != d.domain.name || resume->meta["n_items"] != std::to_string(d.domain.n_items)))
+    throw ConfigError("--resume " + a.resume + ": the checkpoint is of domain '" + resume->meta["domain"] + "' with " +
+                      resume->meta["n_items"] + " items, --data gives '" + d.domain.name + "' with " +
+                      std::to_string(d.domain.n_items));
   if (root)
     fmt::print(stderr, "{}: {} users, {} items, {} train users\n", d.domain.name, d.domain.n_users(), d.domain.n_items,
                d.split.train_users.size());
@@ -81,9 +151,19 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
     json extra = json::object();
     StepClock clock;
     HookCallback hooked{hook};
-    train::TrainResult r = root ? fit(model, k, d.split, a.trainer, extra, progress, clock, hooked)
-                                : fit(model, k, d.split, a.trainer, extra, clock, hooked);
+    RunCheckpoints<typename Model::Scalar> checkpoints{resume ? &*resume : nullptr, std::nullopt};
+    if (root && a.checkpoint_every > 0) {
+      std::filesystem::create_directories(a.out);
+      checkpoints.save.emplace(train::CheckpointEvery<typename Model::Scalar>{
+          a.out + "/last.ckpt", a.checkpoint_every, checkpoint_meta(config, d)});
+    }
+    train::TrainResult r = root ? fit(model, k, d.split, a.trainer, extra, checkpoints, progress, clock, hooked)
+                                : fit(model, k, d.split, a.trainer, extra, checkpoints, clock, hooked);
     if (!root) return;
+    if (resume) extra["resumed"] = {{"from", a.resume}, {"epoch", resume->meta.count("epoch") ? std::stoi(resume->meta.at("epoch")) : -1}};
+    if (checkpoints.save)
+      extra["checkpoints"] = {{"path", a.out + "/last.ckpt"}, {"every", a.checkpoint_every},
+                              {"written", checkpoints.save->written}};
     extra["step_timing"] = clock.to_json();
     json history = json::array();
     for (const auto& e : r.history) {
@@ -111,9 +191,7 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
       std::filesystem::create_directories(a.out);
       write_json(a.out + "/result.json", record);
       Checkpoint ck;
-      ck.meta["config"] = config.dump();
-      ck.meta["domain"] = d.domain.name;
-      ck.meta["n_items"] = std::to_string(d.domain.n_items);
+      ck.meta = checkpoint_meta(config, d);
       add_parameters(ck, model.parameters().all());
       save_checkpoint(a.out + "/model.ckpt", ck);
       fmt::print(stderr, "wrote {}/result.json and {}/model.ckpt\n", a.out, a.out);
@@ -177,6 +255,15 @@ void setup_train(CLI::App& app) {
   add_config_option(*cmd);
   add_train_options(*cmd, *a);
   cmd->add_option("--out", a->out, "directory for result.json and model.ckpt (default: print JSON)");
+  cmd->add_option("--checkpoint-every", a->checkpoint_every,
+                  "every N epochs (and after the last) write OUT/last.ckpt atomically: parameters, optimizer state, "
+                  "best epoch and early-stopping state, so --resume continues exactly (0 = off; rank 0 writes)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--resume", a->resume,
+                  "continue the run that wrote this last.ckpt (--checkpoint-every) up to --epochs; same model and "
+                  "trainer options (--epochs and --patience may change); with --distributed on any number of ranks")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--distributed", a->distributed,
                 "data-parallel training over the ranks of `mpirun -np N` (each rank computes 1/N of every batch; "
                 "rank 0 prints and writes; needs a metarec built with MPI)");

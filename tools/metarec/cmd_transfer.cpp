@@ -2,6 +2,9 @@
 // Prints one table (method x metric, mean +- std over seeds) and writes
 // DIR/transfer.json with every run, the per-source weights per meta iteration
 // and the wall time of each method.
+// `mpirun -np N metarec transfer ... --distributed`: per-source meta-training,
+// source i's inner loops on rank i mod N (docs/distributed.md); rank 0 alone
+// prints and writes.
 #include <fmt/core.h>
 #include <fmt/format.h>
 
@@ -16,6 +19,9 @@
 #include "metarec/meta/transfer.hpp"
 #include "metarec/train/progress.hpp"
 #include "registry.hpp"
+#ifdef METAREC_WITH_MPI
+#include "metarec/distributed/distributed.hpp"
+#endif
 
 namespace metarec::cli {
 
@@ -33,6 +39,7 @@ struct TransferArgs {
   std::vector<std::uint64_t> seeds{1};
   int threads = 0;
   bool quiet = false;
+  bool distributed = false;
 };
 
 /// Meta iterations (or epochs) the learner's phase logs, for the progress line.
@@ -47,18 +54,18 @@ template <class Model>
 meta::TransferResult run_method(const std::string& method, Model& model,
                                 const std::vector<std::pair<int, const data::Split*>>& sources, int target,
                                 const data::Split& split, const meta::MetaConfig& cfg, const PolicyOptions& learners,
-                                bool quiet) {
+                                bool quiet, meta::SourceSync& sync) {
   return with_meta_learner(method, [&]<class P>() {
     config_of<P> pc;
     learners.apply(pc);
     meta::MetaTransfer<Model, P> learner(cfg, pc);
-    if (quiet) return learner.run(model, sources, target, split);
+    if (quiet) return learner.run_synced(sync, model, sources, target, split);
     // Progress of the meta phase (every 25 iterations, every epoch of joint pre-training), then of
     // fine-tuning (every epoch).
     const int total = phase_length(pc);
     meta::MetaProgressReporter meta_progress(total, std::is_same_v<P, meta::JointPretrain> ? 1 : 25);
     train::ProgressReporter progress;
-    return learner.run(model, sources, target, split, meta_progress, progress);
+    return learner.run_synced(sync, model, sources, target, split, meta_progress, progress);
   });
 }
 
@@ -83,7 +90,9 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
   return {m, v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0};
 }
 
-void run_transfer(TransferArgs& a) {
+/// One process, or one rank of `--distributed` (`sync` places the source tasks; only the root prints and writes).
+void run_transfer(TransferArgs& a, meta::SourceSync& sync, bool root) {
+  if (!root) a.quiet = true;
   if (a.threads > 0) set_num_threads(a.threads);
   a.meta.finetune.loss = parse_loss(a.loss);
   const json model_json = validated_model_config(a.model);
@@ -99,7 +108,8 @@ void run_transfer(TransferArgs& a) {
               {"meta", {{"eval_every", a.meta.eval_every}, {"keep_best", a.meta.keep_best},
                         {"batch_size", a.meta.batch_size}, {"learners", learner_json}}},
               {"finetune", to_json(a.meta.finetune)}, {"threads", num_threads()}};
-  fmt::print(stderr, "effective config: {}\n", config.dump());
+  if (a.distributed) config["ranks"] = sync.size();
+  if (root) fmt::print(stderr, "effective config: {}\n", config.dump());
   std::vector<LoadedData> src;
   if (!a.source_features.empty() && a.source_features.size() != a.sources.size())
     throw ConfigError("--source-features: give one file per --sources entry (" + std::to_string(a.sources.size()) +
@@ -131,11 +141,13 @@ void run_transfer(TransferArgs& a) {
         meta::MetaConfig cfg = a.meta;
         cfg.seed = seed;
         cfg.finetune.seed = seed;
-        fmt::print(stderr, "== {} seed {}: {} -> {} ({} of {} target users train)\n", method, seed,
-                   fmt::format("{}", fmt::join(a.sources, ",")), tgt.domain.name, split.train_users.size(),
-                   tgt.split.train_users.size());
+        if (root)
+          fmt::print(stderr, "== {} seed {}: {} -> {} ({} of {} target users train)\n", method, seed,
+                     fmt::format("{}", fmt::join(a.sources, ",")), tgt.domain.name, split.train_users.size(),
+                     tgt.split.train_users.size());
         const auto t0 = std::chrono::steady_clock::now();
-        meta::TransferResult r = run_method(method, model, sources, target, split, cfg, a.learners, a.quiet);
+        meta::TransferResult r = run_method(method, model, sources, target, split, cfg, a.learners, a.quiet, sync);
+        if (!root) return;
         const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         json weights = json::array();
         for (const auto& it : r.iterations)
@@ -173,6 +185,7 @@ void run_transfer(TransferArgs& a) {
         }
       });
     }
+  if (!root) return;
   // The table: method x metric, mean +- std over seeds.
   const std::vector<std::string> cols{"HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR"};
   fmt::print("\n{:<12}", "method");
@@ -228,9 +241,31 @@ void setup_transfer(CLI::App& app) {
                 "rescaled/fomaml: fine-tune from the meta iteration with the best target validation (needs --meta-eval-every)");
   cmd->add_flag("--quiet", a->quiet, "no progress lines (meta iterations, fine-tuning epochs)");
   cmd->add_option("--out", a->out, "directory for transfer.json");
+  cmd->add_flag("--distributed", a->distributed,
+                "per-source meta-training over the ranks of `mpirun -np N` (rescaled, fomaml, reptile): source i's "
+                "inner loops on rank i mod N, meta-gradients gathered, the same meta-update on every rank (same "
+                "result as one process); fine-tuning replicated; rank 0 prints and writes; needs MPI");
   cmd->callback([a] {
     a->meta.batch_size = a->meta.finetune.batch_size;
-    run_transfer(*a);
+    if (!a->distributed) {
+      run_transfer(*a, meta::local_source_sync(), true);
+      return;
+    }
+    for (const auto& m : a->methods)
+      if (m == "joint")
+        throw ConfigError("--distributed: meta-learner 'joint' runs in one process; per-source meta-training over "
+                          "ranks is for rescaled, fomaml and reptile (and target-only, replicated)");
+#ifdef METAREC_WITH_MPI
+    distributed::Environment env;
+    distributed::Communicator comm;
+    distributed::run_or_abort(comm, [&] {
+      distributed::MpiSourceSync sync(comm);
+      run_transfer(*a, sync, comm.rank() == 0);
+    });
+#else
+    throw ConfigError("--distributed: this metarec was built without MPI; install an MPI implementation "
+                      "(Debian: libopenmpi-dev openmpi-bin) and configure with -DMETAREC_WITH_MPI=ON");
+#endif
   });
 }
 

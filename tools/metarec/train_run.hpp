@@ -16,6 +16,8 @@ struct TrainArgs {
   int threads = 0;
   bool distributed = false;
   bool sparse_items = false;
+  int checkpoint_every = 0;  ///< train only: write OUT/last.ckpt every N epochs
+  std::string resume;        ///< train only: continue the run of this last.ckpt
 };
 
 /// The options of `metarec train` that describe one run: data, model, trainer and --sparse-items (not --out,

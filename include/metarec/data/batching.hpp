@@ -223,6 +223,9 @@ class NegativeSampler {
     }
   }
 
+  /// Restarts the draws (fit reseeds every epoch, so a resumed run draws what an uninterrupted one does).
+  void reseed(std::uint64_t seed) { rng_.reseed(seed); }
+
   bool contains(std::int32_t user, std::int32_t item) const {
     const auto s = items_of(user);
     return std::binary_search(s.begin(), s.end(), item);

@@ -141,6 +141,12 @@ class Communicator {
                          displs_.data(), mpi_type<T>(), comm_),
           "MPI_Allgatherv");
   }
+  /// Every rank gets `root`'s data.
+  template <class T>
+  void broadcast(std::span<T> data, int root) const {
+    if (data.empty()) return;
+    check(MPI_Bcast(data.data(), static_cast<int>(data.size()), mpi_type<T>(), root, comm_), "MPI_Bcast");
+  }
   void barrier() const { check(MPI_Barrier(comm_), "MPI_Barrier"); }
   /// Ends every process of the job (Open MPI's mpirun then exits non-zero and
   /// names the aborting rank).

@@ -66,6 +66,27 @@ class Metrics {
     return m;
   }
 
+  /// The accumulator's raw state, {count, sum of reciprocal ranks, HR sums..., NDCG sums...} (checkpoints);
+  /// from_sums(ks(), sums()) gives back the same accumulator.
+  std::vector<double> sums() const {
+    std::vector<double> v{static_cast<double>(count_), mrr_};
+    v.insert(v.end(), hr_.begin(), hr_.end());
+    v.insert(v.end(), ndcg_.begin(), ndcg_.end());
+    return v;
+  }
+  static Metrics from_sums(std::vector<int> ks, const std::vector<double>& v) {
+    Metrics m(std::move(ks));
+    const std::size_t n = m.ks_.size();
+    if (v.size() != 2 + 2 * n)
+      throw ConfigError("Metrics::from_sums: " + std::to_string(v.size()) + " values for " + std::to_string(n) +
+                        " cut-offs (expected " + std::to_string(2 + 2 * n) + ")");
+    m.count_ = static_cast<index_t>(v[0]);
+    m.mrr_ = v[1];
+    std::copy_n(v.begin() + 2, n, m.hr_.begin());
+    std::copy_n(v.begin() + 2 + static_cast<std::ptrdiff_t>(n), n, m.ndcg_.begin());
+    return m;
+  }
+
   /// Number of users added.
   index_t count() const { return count_; }
   const std::vector<int>& ks() const { return ks_; }

@@ -32,6 +32,9 @@ struct JointPretrain {
   template <class Model>
   static void pretrain(TransferTask<Model>& task, const Config& c, TransferResult& res) {
     using T = typename Model::Scalar;
+    if (task.source_sync().size() > 1)
+      throw ConfigError("meta-learner 'joint' runs in one process (its sources share one Adam step sequence); "
+                        "per-source meta-training over processes is for rescaled, fomaml and reptile");
     Model& model = task.model;
     std::vector<Parameter<T>*> params = model.shared_parameters();
     SourceTasks<Model> sources(task);
@@ -62,7 +65,9 @@ struct JointPretrain {
 
 /// Reptile (Nichol et al. 2018): per iteration, k_inner SGD steps on each
 /// source from theta give phi_i; theta <- theta + step * mean_i(phi_i - theta).
-/// Source item tables follow their inner-loop gradients with Adam.
+/// Source item tables follow their inner-loop gradients with Adam. Over
+/// several processes (TransferTask::sync) each adapts its own sources and the
+/// displacements are gathered and summed in source order.
 struct Reptile {
   static constexpr const char* name = "reptile";
   struct Config : InnerLoopConfig {
@@ -83,29 +88,43 @@ struct Reptile {
     Model& model = task.model;
     const auto shared = model.shared_parameters();
     SourceTasks<Model> sources(task, c);
+    SourceSync& sync = task.source_sync();
     Tape<T> tape(task.config.seed + 13);
     ParameterSnapshot<T> theta;
-    std::vector<Tensor<T>> delta;
-    for (auto* p : shared) delta.emplace_back(p->value.shape());
-    const double scale = c.step / static_cast<double>(task.sources.size());
+    // D: phi_i - theta of the shared parameters, one block of n values per source (parameter p at
+    // offset[p]), gathered over processes and summed in source order.
+    std::vector<std::size_t> offset;
+    std::size_t n = 0;
+    for (auto* p : shared) offset.push_back(n), n += static_cast<std::size_t>(p->value.size());
+    const std::size_t S = task.sources.size();
+    std::vector<T> D(S * n), delta(n);
+    const double scale = c.step / static_cast<double>(S);
     for (int it = 1; it <= c.iterations; ++it) {
       theta.take(shared);
-      for (auto& d : delta) d.zero();
-      for (std::size_t i = 0; i < task.sources.size(); ++i) {
+      for (std::size_t i = 0; i < S; ++i) {
+        if (!sync.owns(i)) continue;
         theta.restore(shared);
+        tape.rng().reseed(source_stream_seed(task.config.seed + 13, it, i));
         sources.adapt(i, tape);
         for (std::size_t p = 0; p < shared.size(); ++p)
-          for (index_t e = 0; e < delta[p].size(); ++e) delta[p][e] += shared[p]->value[e] - theta[p][e];
+          for (index_t e = 0; e < shared[p]->value.size(); ++e)
+            D[i * n + offset[p] + static_cast<std::size_t>(e)] = shared[p]->value[e] - theta[p][e];
       }
+      sync.gather(D.data(), n, S);
+      std::fill(delta.begin(), delta.end(), T(0));
+      for (std::size_t i = 0; i < S; ++i)
+        for (std::size_t e = 0; e < n; ++e) delta[e] += D[i * n + e];
       theta.restore(shared);
       for (std::size_t p = 0; p < shared.size(); ++p)
-        for (index_t e = 0; e < delta[p].size(); ++e) shared[p]->value[e] += static_cast<T>(scale) * delta[p][e];
+        for (index_t e = 0; e < shared[p]->value.size(); ++e)
+          shared[p]->value[e] += static_cast<T>(scale) * delta[offset[p] + static_cast<std::size_t>(e)];
       IterationLog log;
       log.iteration = it;
       log.weight.assign(task.sources.size(), 1.0 / static_cast<double>(task.sources.size()));
       res.iterations.push_back(std::move(log));
       if (task.report(res.iterations.back())) break;
     }
+    for (std::size_t i = 0; i < S; ++i) sync.share(i, sources.tables(i));  // each trained by its owner only
   }
 };
 

@@ -13,6 +13,11 @@
 /// tables (domain-specific, not meta-learned) follow their own inner-loop
 /// gradients with Adam. With MetaConfig::keep_best the phase ends on the
 /// validated iteration with the best target score.
+///
+/// Over several processes (TransferTask::sync, source_sync.hpp) each computes
+/// its own sources' inner loops and query gradients; the blocks are gathered
+/// and combined in source order on every process, as here in one.
+#include <algorithm>
 #include <chrono>
 
 #include "metarec/meta/transfer_task.hpp"
@@ -61,6 +66,7 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
   meta_params.insert(meta_params.end(), target_tables.begin(), target_tables.end());
   optim::Adam<T> meta_opt(meta_params, optim::AdamConfig{.lr = fo.meta_lr});
   SourceTasks<Model> sources(task, fo);
+  SourceSync& sync = task.source_sync();
   BatchStream target_stream(model, *task.target_split, cfg.batch_size, cfg.seed + 7);
   Tape<T> tape(cfg.seed + 13), eval_tape(cfg.seed + 17);
   ParameterSnapshot<T> theta, best;  // best: meta parameters at the best validated iteration (keep_best)
@@ -69,43 +75,57 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
   // lambda / (alpha * k): turns the inner-loop displacement theta - phi_i into lambda * mean source gradient.
   const T source_scale =
       fo.source_weight > 0 ? static_cast<T>(fo.source_weight / (fo.inner_lr * fo.inner_steps)) : T(0);
-  // G[i][p]: query gradient of meta parameter p at phi_i.
-  std::vector<std::vector<Tensor<T>>> G(S);
-  for (auto& g : G)
-    for (auto* p : meta_params) g.emplace_back(p->value.shape());
+  // G: query gradients of the meta parameters at phi_i, one block of n_meta values per source
+  // (parameter p at offset[p]); stats: (s_i, query loss at phi_i) per source. Gathered over processes.
+  std::vector<std::size_t> offset;
+  std::size_t n_meta = 0;
+  for (auto* p : meta_params) offset.push_back(n_meta), n_meta += static_cast<std::size_t>(p->value.size());
+  std::vector<T> G(S * n_meta);
+  std::vector<double> stats(2 * S);
 
   for (int it = 1; it <= fo.iterations; ++it) {
     IterationLog log;
     log.iteration = it;
     theta.take(shared);
     const TrainInputs& query = target_stream.next();
+    bool first = true;
     for (std::size_t i = 0; i < S; ++i) {
-      if (i > 0) theta.restore(shared);
+      if (!sync.owns(i)) continue;
+      if (!first) theta.restore(shared);
+      first = false;
+      tape.rng().reseed(source_stream_seed(cfg.seed + 13, it, i));
       sources.adapt(i, tape);
       tape.reset();
       model.parameters().zero_grad();
       Var<T> q = model.loss(tape, task.target, query);
-      log.query_loss += static_cast<double>(q.value()[0]) / static_cast<double>(S);
+      stats[2 * i + 1] = static_cast<double>(q.value()[0]);
       tape.backward(q);
-      for (std::size_t p = 0; p < meta_params.size(); ++p) G[i][p].copy_from(meta_params[p]->grad);
+      T* Gi = G.data() + i * n_meta;
+      for (std::size_t p = 0; p < meta_params.size(); ++p)
+        std::copy_n(meta_params[p]->grad.data(), meta_params[p]->grad.size(), Gi + offset[p]);
       // s_i: cosine of the source direction theta - phi_i and the query gradient, per tensor, averaged.
       double sim = 0;
       int counted = 0;
-      for (std::size_t p = 0; p < shared.size(); ++p) {
+      for (std::size_t p = 0; p < shared.size(); ++p) {  // shared parameters come first in meta_params
         if (!shared[p]->trainable) continue;
         const index_t n = shared[p]->value.size();
         thread_local std::vector<T> dir;
         dir.resize(static_cast<std::size_t>(n));
         for (index_t e = 0; e < n; ++e) dir[static_cast<std::size_t>(e)] = theta[p][e] - shared[p]->value[e];
-        double c = cosine(dir.data(), G[i][p].data(), n);
+        T* gp = Gi + offset[p];
+        double c = cosine(dir.data(), gp, n);
         sim += c;
         ++counted;
-        if (source_scale != 0) {
-          T* gp = G[i][p].data();
+        if (source_scale != 0)
           for (index_t e = 0; e < n; ++e) gp[e] += source_scale * dir[static_cast<std::size_t>(e)];
-        }
       }
-      log.similarity.push_back(counted ? sim / counted : 0.0);
+      stats[2 * i] = counted ? sim / counted : 0.0;
+    }
+    sync.gather(G.data(), n_meta, S);
+    sync.gather(stats.data(), 2, S);
+    for (std::size_t i = 0; i < S; ++i) {
+      log.query_loss += stats[2 * i + 1] / static_cast<double>(S);
+      log.similarity.push_back(stats[2 * i]);
     }
     theta.restore(shared);
     log.weight = weighting(log.similarity);
@@ -113,9 +133,9 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
     for (std::size_t p = 0; p < meta_params.size(); ++p) {
       T* g = meta_params[p]->grad.data();
       const index_t n = meta_params[p]->grad.size();
-      for (std::size_t i = 0; i < S; ++i) {
+      for (std::size_t i = 0; i < S; ++i) {  // source order, on every process
         const T w = static_cast<T>(log.weight[i]);
-        const T* gi = G[i][p].data();
+        const T* gi = G.data() + i * n_meta + offset[p];
         for (index_t e = 0; e < n; ++e) g[e] += w * gi[e];
       }
       meta_params[p]->dense_grad = true;
@@ -135,6 +155,7 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
     if (task.report(res.iterations.back())) break;
   }
   if (res.meta_best_iteration > 0) best.restore(meta_params);
+  for (std::size_t i = 0; i < S; ++i) sync.share(i, sources.tables(i));  // each trained by its owner only
 }
 
 /// MetaRec: w = softmax(s / T) — sources whose descent also descends the

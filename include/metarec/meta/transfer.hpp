@@ -44,9 +44,20 @@ class MetaTransfer {
   template <class... Callbacks>
   TransferResult run(Model& model, const std::vector<std::pair<int, const data::Split*>>& sources, int target,
                      const data::Split& target_split, Callbacks&... callbacks) {
+    return run_synced(local_source_sync(), model, sources, target, target_split, callbacks...);
+  }
+
+  /// run() with the source tasks placed on processes by `sync` (source_sync.hpp;
+  /// distributed::MpiSourceSync over MPI ranks). Every process gets the same
+  /// result; fine-tuning runs replicated on every process. Progress callbacks
+  /// on one process only; those that may stop a phase on every process.
+  template <class... Callbacks>
+  TransferResult run_synced(SourceSync& sync, Model& model, const std::vector<std::pair<int, const data::Split*>>& sources,
+                            int target, const data::Split& target_split, Callbacks&... callbacks) {
     if (sources.empty() && !std::is_same_v<Policy, TargetOnly>)
       throw ConfigError(std::string("meta-learner '") + Policy::name + "' needs at least one source domain");
     TransferTask<Model> task{model, {}, {}, target, &target_split, config_};
+    task.sync = &sync;
     // Callbacks are detected, as in train::fit: on_meta_iteration(const IterationLog&) may return
     // bool (true = end the meta phase); the same objects then see fine-tuning.
     task.on_iteration = [&](const IterationLog& log) {

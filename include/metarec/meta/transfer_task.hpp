@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "metarec/meta/common.hpp"
+#include "metarec/meta/source_sync.hpp"
 #include "metarec/model/policy_config.hpp"
 #include "metarec/optim/adam.hpp"
 #include "metarec/optim/sgd.hpp"
@@ -29,6 +30,11 @@ struct TransferTask {
   /// here); returning true ends the meta phase there, as an ensmallen callback's `true` ends
   /// optimization.
   std::function<bool(const IterationLog&)> on_iteration;
+  /// Which source tasks this process computes and how their results meet
+  /// (source_sync.hpp); null: one process computes them all.
+  SourceSync* sync = nullptr;
+
+  SourceSync& source_sync() const { return sync ? *sync : local_source_sync(); }
 
   /// Reports a finished iteration; true = stop the meta phase.
   bool report(const IterationLog& log) { return on_iteration ? on_iteration(log) : false; }

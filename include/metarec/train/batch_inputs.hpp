@@ -55,6 +55,12 @@ class BatchInputs {
     }
   }
 
+  /// Restarts every random draw as if constructed with `seed` (fit_synced calls it at each epoch's start).
+  void reseed(std::uint64_t seed) {
+    rng_.reseed(seed);
+    if (sampler_) sampler_->reseed(seed);
+  }
+
   /// Valid until the next call.
   const TrainInputs& prepare(const data::SequenceBatch& b) {
     index_t first = b.length;  // first column holding a real item in any row

@@ -11,10 +11,21 @@
 /// on_epoch_end(const EpochRecord&). As in ensmallen, on_eval and
 /// on_epoch_end may return bool: true ends training after that epoch (the
 /// best parameters are restored and tested as for early stopping).
+///
+/// Checkpoints and resume: a callback may also define
+/// on_epoch_state(const FitState<T>&, params, optimizer) (called after every
+/// epoch's bookkeeping) and on_resume(FitState<T>&, params, optimizer)
+/// (called once before the first epoch, to load a saved state);
+/// train/fit_checkpoint.hpp has both (CheckpointEvery, ResumeFrom). Batch
+/// order is a function of (seed, epoch) and every per-process random stream
+/// (dropout, negatives) is reseeded at each epoch's start from (seed, epoch,
+/// rank), so a run resumed after epoch E continues exactly as the
+/// uninterrupted run would have (same bits on the same host).
 #include <chrono>
 #include <cmath>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "metarec/data/batching.hpp"
@@ -98,7 +109,34 @@ struct TrainResult {
   std::vector<EpochRecord> history;
 };
 
+/// Where fit_synced stands after an epoch. With the parameters and the
+/// optimizer's state it is all a run needs to continue exactly.
+template <class T>
+struct FitState {
+  int epoch = 0;              ///< epochs completed
+  bool finished = false;      ///< no epoch follows in this run (its last epoch, early stopping or a callback's stop)
+  double best_score = -1;     ///< early stopping: best validation score so far
+  int bad_evals = 0;          ///< evaluations since the score last improved
+  double eval_seconds = 0;    ///< time spent evaluating (throughput figures)
+  std::size_t eval_users = 0;
+  TrainResult result;         ///< so far: best_epoch, valid, history, early_stopped, train_seconds and the
+                              ///< sequences trained (in train_sequences_per_s until training ends)
+  ParameterSnapshot<T> best;  ///< parameters of the best epoch (empty before the first evaluation)
+};
+
 namespace detail {
+template <class C, class T>
+void call_resume(C& c, FitState<T>& st, const std::vector<Parameter<T>*>& ps, optim::Optimizer<T>& opt) {
+  if constexpr (requires { c.on_resume(st, ps, opt); }) c.on_resume(st, ps, opt);
+}
+template <class C, class T>
+void call_epoch_state(C& c, const FitState<T>& st, const std::vector<Parameter<T>*>& ps, optim::Optimizer<T>& opt) {
+  if constexpr (requires { c.on_epoch_state(st, ps, opt); }) c.on_epoch_state(st, ps, opt);
+}
+/// Seed of a per-process stream for one epoch (Rng::reseed mixes it further with splitmix64).
+inline std::uint64_t epoch_seed(std::uint64_t stream, int epoch) {
+  return stream ^ (0xD1B54A32D192ED03ULL * static_cast<std::uint64_t>(epoch + 1));
+}
 template <class C> void call_train_begin(C& c, const TrainInfo& i) { if constexpr (requires { c.on_train_begin(i); }) c.on_train_begin(i); }
 template <class C> void call_step(C& c, const StepInfo& s) { if constexpr (requires { c.on_step(s); }) c.on_step(s); }
 /// Calls `f()` and returns its value when it is a bool (a callback asking to stop), else false.
@@ -137,26 +175,32 @@ TrainResult fit_synced(Model& model, int k, const data::Split& split, const Trai
   data::BatchIterator batches(split, batch_options<Model>(model, cfg.batch_size, cfg.seed));
   if (batches.n_users() == 0) throw ConfigError("fit: no user of '" + split.name + "' has training data");
   // Every process draws the same global batches (seed); negatives and dropout
-  // come from per-process streams (the same as before for one process).
-  BatchInputs inputs(split, cfg.loss, sync.stream_seed(cfg.seed + 17), {cfg.negatives, cfg.sampling, cfg.gbce_t});
+  // come from per-process streams, reseeded at every epoch's start from
+  // (seed, epoch, rank), so a resumed run draws what an uninterrupted one does.
+  const std::uint64_t input_stream = sync.stream_seed(cfg.seed + 17), dropout_stream = sync.stream_seed(cfg.seed + 31);
+  BatchInputs inputs(split, cfg.loss, input_stream, {cfg.negatives, cfg.sampling, cfg.gbce_t});
   const EvalOptions eval_opt = for_split(cfg.eval, split);
   const auto opt = optim::make_optimizer<T>(
       model.parameters().all(), {.kind = cfg.optimizer, .lr = cfg.lr, .weight_decay = cfg.weight_decay, .momentum = cfg.momentum});
-  Tape<T> tape(sync.stream_seed(cfg.seed + 31)), eval_tape(cfg.seed + 47);
+  Tape<T> tape(dropout_stream), eval_tape(cfg.seed + 47);
   const std::vector<Parameter<T>*> params = model.parameters().all();
-  ParameterSnapshot<T> best;  // the best model so far
-  TrainResult res;
+  FitState<T> st;
+  TrainResult& res = st.result;
+  (detail::call_resume(callbacks, st, params, *opt), ...);
+  if (st.epoch > cfg.epochs)
+    throw ConfigError("fit: the resumed state is after epoch " + std::to_string(st.epoch) + " but epochs = " +
+                      std::to_string(cfg.epochs));
+  // A resumed run that stopped early stays stopped if a callback stopped it, and is judged by this run's patience otherwise.
+  if (!res.stopped_by_callback) res.early_stopped = cfg.patience > 0 && st.bad_evals >= cfg.patience;
   const TrainInfo info{cfg.epochs, batches.batches_per_epoch(), batches.n_users()};
   (detail::call_train_begin(callbacks, info), ...);
-  double best_score = -1;
-  int bad_evals = 0;
-  double eval_seconds = 0;
-  std::size_t eval_users = 0;
-  for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
+  for (int epoch = st.epoch + 1; epoch <= cfg.epochs && !res.early_stopped; ++epoch) {
     bool stop = false;  // a callback asked to end training after this epoch
     EpochRecord rec;
     rec.epoch = epoch;
     batches.start_epoch(static_cast<std::uint64_t>(epoch));
+    inputs.reseed(detail::epoch_seed(input_stream, epoch));
+    tape.rng().reseed(detail::epoch_seed(dropout_stream, epoch));
     tape.set_training(true);
     const auto t0 = Clock::now();
     double loss_sum = 0;
@@ -194,38 +238,40 @@ TrainResult fit_synced(Model& model, int k, const data::Split& split, const Trai
     if (epoch % cfg.eval_every == 0 || epoch == cfg.epochs) {
       const auto e0 = Clock::now();
       rec.valid = sync.evaluate(model, eval_tape, k, split.valid, eval_opt);
-      eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
-      eval_users += split.valid.size();
+      st.eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
+      st.eval_users += split.valid.size();
       rec.evaluated = true;
       ((stop = detail::call_eval(callbacks, epoch, rec.valid) || stop), ...);
       const double score = rec.valid[cfg.select_metric];
-      if (score > best_score) {
-        best_score = score;
+      if (score > st.best_score) {
+        st.best_score = score;
         res.best_epoch = epoch;
         res.valid = rec.valid;
-        best.take(model.parameters().all());
-        bad_evals = 0;
+        st.best.take(model.parameters().all());
+        st.bad_evals = 0;
         rec.improved = true;
       } else {
-        ++bad_evals;
+        ++st.bad_evals;
       }
     }
     res.history.push_back(rec);
     ((stop = detail::call_epoch_end(callbacks, rec) || stop), ...);
-    if (stop || (cfg.patience > 0 && bad_evals >= cfg.patience)) {
+    st.epoch = epoch;
+    if (stop || (cfg.patience > 0 && st.bad_evals >= cfg.patience)) {
       res.early_stopped = true;
       res.stopped_by_callback = stop;
-      break;
     }
+    st.finished = res.early_stopped || epoch == cfg.epochs;
+    (detail::call_epoch_state(callbacks, std::as_const(st), params, *opt), ...);
   }
-  if (!best.empty()) best.restore(model.parameters().all());
+  if (!st.best.empty()) st.best.restore(model.parameters().all());
   const auto e0 = Clock::now();
   res.test = sync.evaluate(model, eval_tape, k, split.test, eval_opt);
-  eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
-  eval_users += split.test.size();
+  st.eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
+  st.eval_users += split.test.size();
   res.train_sequences_per_s /= std::max(res.train_seconds, 1e-9);
-  res.eval_users_per_s = static_cast<double>(eval_users) / std::max(eval_seconds, 1e-9);
-  return res;
+  res.eval_users_per_s = static_cast<double>(st.eval_users) / std::max(st.eval_seconds, 1e-9);
+  return std::move(res);
 }
 
 /// Trains `model` on domain `k` of the split, selects on validation, returns
