@@ -4,6 +4,8 @@
 #include "cuda/cuda_test_util.hpp"
 #include "metarec/cuda/cuda.hpp"
 
+#include <string>
+
 /// Ends the test case with a printed reason (and a pass) when no GPU is present.
 #define METAREC_REQUIRE_GPU()                                                                              \
   do {                                                                                                     \
@@ -22,4 +24,24 @@ cuda::DeviceTensor<T> up(cuda::Context& c, const std::vector<T>& v) {
 }
 template <class T>
 Tensor<T> down(cuda::Context& c, const cuda::DeviceTensor<T>& t) { return cuda::copy_to_host(c, t); }
+
+/// Device attention forward + backward on (q, k, v) with `args` over `planes`
+/// probability entries, compared with the CPU op's run `ref` (output and the
+/// three input gradients, labelled "<what> out", "<what> gq", ...). Separate
+/// Pd storage when dropout applies, else Pd aliases P as the CPU op does.
+template <class T>
+void check_attention(cuda::Context& ctx, const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                     const cuda::AttentionArgs& args, index_t planes, const CpuRun<T>& ref, const std::string& what) {
+  auto P = ctx.alloc<T>({planes});
+  auto Pd = args.dropout > 0 ? ctx.alloc<T>({planes}) : P;
+  auto out = ctx.alloc<T>(q.shape());
+  auto dq = up(ctx, q), dk = up(ctx, k), dv = up(ctx, v);
+  auto gq = ctx.zeros<T>(q.shape()), gk = ctx.zeros<T>(k.shape()), gv = ctx.zeros<T>(v.shape());
+  cuda::attention_forward(ctx, dq, dk, dv, args, P, Pd, out);
+  cuda::attention_backward(ctx, dq, dk, dv, args, P, Pd, up(ctx, ref.seed), gq, gk, gv);
+  check_close(down(ctx, out), ref.y, what + " out");
+  check_close(down(ctx, gq), ref.grads[0], what + " gq");
+  check_close(down(ctx, gk), ref.grads[1], what + " gk");
+  check_close(down(ctx, gv), ref.grads[2], what + " gv");
+}
 }  // namespace metarec::test

@@ -112,15 +112,7 @@ TEST_CASE_TEMPLATE("cuda device: cross attention (Lq != Lk) and packed attention
     args.seed = Rng(7).next();
     auto dmask = up(ctx, mask);
     args.key_mask = dmask.data();
-    auto P = ctx.alloc<T>({B * H * Lq * Lk}), Pd = ctx.alloc<T>(P.shape()), out = ctx.alloc<T>(q.shape());
-    auto dq = up(ctx, q), dk = up(ctx, k), dv = up(ctx, v);
-    auto gq = ctx.zeros<T>(q.shape()), gk = ctx.zeros<T>(k.shape()), gv = ctx.zeros<T>(v.shape());
-    cuda::attention_forward(ctx, dq, dk, dv, args, P, Pd, out);
-    cuda::attention_backward(ctx, dq, dk, dv, args, P, Pd, up(ctx, ref.seed), gq, gk, gv);
-    check_close(down(ctx, out), ref.y, "cross attention out");
-    check_close(down(ctx, gq), ref.grads[0], "cross attention gq");
-    check_close(down(ctx, gk), ref.grads[1], "cross attention gk");
-    check_close(down(ctx, gv), ref.grads[2], "cross attention gv");
+    check_attention(ctx, q, k, v, args, B * H * Lq * Lk, ref, "cross attention");
   }
   const std::vector<std::int32_t> offsets = {0, 4, 5, 8};  // lengths 4, 1, 3
   Tensor<T> pq = random_t<T>({8, d}, rng), pk = random_t<T>({8, d}, rng), pv = random_t<T>({8, d}, rng);
@@ -139,15 +131,7 @@ TEST_CASE_TEMPLATE("cuda device: cross attention (Lq != Lk) and packed attention
   args.offsets = doff.data();
   args.plane_offsets = dplanes.data();
   args.sequences = 3;
-  auto P = ctx.alloc<T>({nP}), Pd = ctx.alloc<T>({nP}), out = ctx.alloc<T>(pq.shape());
-  auto dq = up(ctx, pq), dk = up(ctx, pk), dv = up(ctx, pv);
-  auto gq = ctx.zeros<T>(pq.shape()), gk = ctx.zeros<T>(pq.shape()), gv = ctx.zeros<T>(pq.shape());
-  cuda::attention_forward(ctx, dq, dk, dv, args, P, Pd, out);
-  cuda::attention_backward(ctx, dq, dk, dv, args, P, Pd, up(ctx, ref.seed), gq, gk, gv);
-  check_close(down(ctx, out), ref.y, "packed dropout out");
-  check_close(down(ctx, gq), ref.grads[0], "packed dropout gq");
-  check_close(down(ctx, gk), ref.grads[1], "packed dropout gk");
-  check_close(down(ctx, gv), ref.grads[2], "packed dropout gv");
+  check_attention(ctx, pq, pk, pv, args, nP, ref, "packed dropout");
 }
 
 TEST_CASE_TEMPLATE("cuda device: GRU without a mask, one step, and partial gradients", T, float, double) {

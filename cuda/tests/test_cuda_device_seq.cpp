@@ -33,17 +33,7 @@ TEST_CASE_TEMPLATE("cuda device: attention, padded (causal, key mask, dropout) a
     args.seed = dropout > 0 ? Rng(42).next() : 0;
     auto dmask = up(ctx, mask);
     args.key_mask = dmask.data();
-    auto P = ctx.alloc<T>({B * H * L * L});
-    auto Pd = dropout > 0 ? ctx.alloc<T>(P.shape()) : P;
-    auto out = ctx.alloc<T>(q.shape());
-    auto dq = up(ctx, q), dk = up(ctx, k), dv = up(ctx, v);
-    auto gq = ctx.zeros<T>(q.shape()), gk = ctx.zeros<T>(k.shape()), gv = ctx.zeros<T>(v.shape());
-    cuda::attention_forward(ctx, dq, dk, dv, args, P, Pd, out);
-    cuda::attention_backward(ctx, dq, dk, dv, args, P, Pd, up(ctx, ref.seed), gq, gk, gv);
-    check_close(down(ctx, out), ref.y, "attention out");
-    check_close(down(ctx, gq), ref.grads[0], "attention gq");
-    check_close(down(ctx, gk), ref.grads[1], "attention gk");
-    check_close(down(ctx, gv), ref.grads[2], "attention gv");
+    check_attention(ctx, q, k, v, args, B * H * L * L, ref, "attention");
   }
   // packed: lengths 3, 0, 1, 5
   const std::vector<std::int32_t> offsets = {0, 3, 3, 4, 9};
@@ -61,16 +51,7 @@ TEST_CASE_TEMPLATE("cuda device: attention, padded (causal, key mask, dropout) a
   args.offsets = doff.data();
   args.plane_offsets = dplanes.data();
   args.sequences = 4;
-  auto P = ctx.alloc<T>({nP});
-  auto out = ctx.alloc<T>(pq.shape());
-  auto dq = up(ctx, pq), dk = up(ctx, pk), dv = up(ctx, pv);
-  auto gq = ctx.zeros<T>(pq.shape()), gk = ctx.zeros<T>(pq.shape()), gv = ctx.zeros<T>(pq.shape());
-  cuda::attention_forward(ctx, dq, dk, dv, args, P, P, out);
-  cuda::attention_backward(ctx, dq, dk, dv, args, P, P, up(ctx, ref.seed), gq, gk, gv);
-  check_close(down(ctx, out), ref.y, "packed out");
-  check_close(down(ctx, gq), ref.grads[0], "packed gq");
-  check_close(down(ctx, gk), ref.grads[1], "packed gk");
-  check_close(down(ctx, gv), ref.grads[2], "packed gv");
+  check_attention(ctx, pq, pk, pv, args, nP, ref, "packed");
 }
 
 TEST_CASE_TEMPLATE("cuda device: GRU recurrence with padding", T, float, double) {
