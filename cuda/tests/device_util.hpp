@@ -4,7 +4,9 @@
 #include "cuda/cuda_test_util.hpp"
 #include "metarec/cuda/cuda.hpp"
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 /// Ends the test case with a printed reason (and a pass) when no GPU is present.
 #define METAREC_REQUIRE_GPU()                                                                              \
@@ -43,5 +45,27 @@ void check_attention(cuda::Context& ctx, const Tensor<T>& q, const Tensor<T>& k,
   check_close(down(ctx, gq), ref.grads[0], what + " gq");
   check_close(down(ctx, gk), ref.grads[1], what + " gk");
   check_close(down(ctx, gv), ref.grads[2], what + " gv");
+}
+
+/// check_attention for the packed layout: sequences given by host `offsets`
+/// (size B + 1), whose plane offsets are computed and uploaded here.
+template <class T>
+void check_packed_attention(cuda::Context& ctx, const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                            const std::vector<std::int32_t>& offsets, int heads, bool causal, double dropout,
+                            std::uint64_t seed, const CpuRun<T>& ref, const std::string& what) {
+  const index_t sequences = static_cast<index_t>(offsets.size()) - 1;
+  std::vector<std::int64_t> planes(offsets.size());
+  const index_t nP = cuda::attention_planes(offsets.data(), sequences, heads, planes.data());
+  auto doff = up(ctx, offsets);
+  auto dplanes = up(ctx, planes);
+  cuda::AttentionArgs args;
+  args.heads = heads;
+  args.causal = causal;
+  args.dropout = dropout;
+  args.seed = seed;
+  args.offsets = doff.data();
+  args.plane_offsets = dplanes.data();
+  args.sequences = sequences;
+  check_attention(ctx, q, k, v, args, nP, ref, what);
 }
 }  // namespace metarec::test

@@ -119,19 +119,7 @@ TEST_CASE_TEMPLATE("cuda device: cross attention (Lq != Lk) and packed attention
   auto ref = cpu_run<T>([&](Tape<T>&, const std::vector<Var<T>>& x) {
     return ops::packed_attention(x[0], x[1], x[2], H, offsets.data(), 3, true, 0.3);
   }, {pq, pk, pv}, rng, 9);
-  std::vector<std::int64_t> planes(4);
-  const index_t nP = cuda::attention_planes(offsets.data(), 3, H, planes.data());
-  auto doff = up(ctx, offsets);
-  auto dplanes = up(ctx, planes);
-  cuda::AttentionArgs args;
-  args.heads = H;
-  args.causal = true;
-  args.dropout = 0.3;
-  args.seed = Rng(9).next();
-  args.offsets = doff.data();
-  args.plane_offsets = dplanes.data();
-  args.sequences = 3;
-  check_attention(ctx, pq, pk, pv, args, nP, ref, "packed dropout");
+  check_packed_attention(ctx, pq, pk, pv, offsets, H, true, 0.3, Rng(9).next(), ref, "packed dropout");
 }
 
 TEST_CASE_TEMPLATE("cuda device: GRU without a mask, one step, and partial gradients", T, float, double) {

@@ -41,17 +41,7 @@ TEST_CASE_TEMPLATE("cuda device: attention, padded (causal, key mask, dropout) a
   auto ref = cpu_run<T>([&](Tape<T>&, const std::vector<Var<T>>& x) {
     return ops::packed_attention(x[0], x[1], x[2], H, offsets.data(), 4, true);
   }, {pq, pk, pv}, rng);
-  std::vector<std::int64_t> planes(5);
-  const index_t nP = cuda::attention_planes(offsets.data(), 4, H, planes.data());
-  auto doff = up(ctx, offsets);
-  auto dplanes = up(ctx, planes);
-  cuda::AttentionArgs args;
-  args.heads = H;
-  args.causal = true;
-  args.offsets = doff.data();
-  args.plane_offsets = dplanes.data();
-  args.sequences = 4;
-  check_attention(ctx, pq, pk, pv, args, nP, ref, "packed");
+  check_packed_attention(ctx, pq, pk, pv, offsets, H, true, 0.0, 0, ref, "packed");
 }
 
 TEST_CASE_TEMPLATE("cuda device: GRU recurrence with padding", T, float, double) {
