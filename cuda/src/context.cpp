@@ -94,6 +94,11 @@ Context::~Context() {
   }
 }
 
+Context& default_context() {
+  static Context ctx(0);
+  return ctx;
+}
+
 void* Context::stream() const { return stream_; }
 void* Context::cublas() const { return cublas_; }
 

@@ -42,6 +42,31 @@ __global__ void k_sum(const T* x, idx n, double factor, T* y) {
   }
 }
 __global__ void k_fill_double(double* x, idx n, double v) { METAREC_GRID_STRIDE(i, n) x[i] = v; }
+template <class T>
+__global__ void k_fill(T* x, idx n, T v) { METAREC_GRID_STRIDE(i, n) x[i] = v; }
+__global__ void k_keep_mask(std::uint64_t base, std::uint64_t threshold, std::uint8_t* keep, idx n, idx chunk) {
+  const idx chunks = (n + chunk - 1) / chunk;
+  METAREC_GRID_STRIDE(c, chunks) {
+    const idx end = (c + 1) * chunk < n ? (c + 1) * chunk : n;
+    elem::keep_mask_chunk(base + static_cast<std::uint64_t>(c), threshold, keep, c * chunk, end);
+  }
+}
+template <class T>
+__global__ void k_dropout_apply(const T* x, const std::uint8_t* keep, T scale, T* y, idx n) {
+  METAREC_GRID_STRIDE(i, n) y[i] = scale * static_cast<T>(keep[i]) * x[i];
+}
+template <class T>
+__global__ void k_dropout_backward(const T* g, const std::uint8_t* keep, T scale, T* gx, idx n) {
+  METAREC_GRID_STRIDE(i, n) gx[i] += scale * static_cast<T>(keep[i]) * g[i];
+}
+template <class T>
+__global__ void k_axpy_device_scalar(const T* alpha, const T* x, T* y, idx n) {
+  METAREC_GRID_STRIDE(i, n) y[i] += alpha[0] * x[i];
+}
+template <class T>
+__global__ void k_adam(elem::AdamScalars<T> a, T* w, const T* g, T* m, T* v, idx n) {
+  METAREC_GRID_STRIDE(i, n) elem::adam_update_at(a, w, g, m, v, i);
+}
 
 template <class T>
 __global__ void k_activation_forward(elem::Activation kind, const T* x, T* y, idx n) {
@@ -143,6 +168,27 @@ void sum_double(Stream s, const double* x, idx n, double* out) {
 }
 void fill_double(Stream s, double* x, idx n, double v) { METAREC_LAUNCH(k_fill_double, n, s, x, n, v); }
 template <class T>
+void fill(Stream s, T* x, idx n, T v) { METAREC_LAUNCH(k_fill<T>, n, s, x, n, v); }
+void keep_mask(Stream s, std::uint64_t base, std::uint64_t threshold, std::uint8_t* keep, idx n, idx chunk) {
+  METAREC_LAUNCH(k_keep_mask, (n + chunk - 1) / chunk, s, base, threshold, keep, n, chunk);
+}
+template <class T>
+void dropout_apply(Stream s, const T* x, const std::uint8_t* keep, T scale, T* y, idx n) {
+  METAREC_LAUNCH(k_dropout_apply<T>, n, s, x, keep, scale, y, n);
+}
+template <class T>
+void dropout_backward(Stream s, const T* g, const std::uint8_t* keep, T scale, T* gx, idx n) {
+  METAREC_LAUNCH(k_dropout_backward<T>, n, s, g, keep, scale, gx, n);
+}
+template <class T>
+void axpy_device_scalar(Stream s, const T* alpha, const T* x, T* y, idx n) {
+  METAREC_LAUNCH(k_axpy_device_scalar<T>, n, s, alpha, x, y, n);
+}
+template <class T>
+void adam(Stream s, const elem::AdamScalars<T>& a, T* w, const T* g, T* m, T* v, idx n) {
+  METAREC_LAUNCH(k_adam<T>, n, s, a, w, g, m, v, n);
+}
+template <class T>
 void add_scalar_grad(Stream s, const T* g, double factor, T* gx, idx n) {
   METAREC_LAUNCH(k_add_scalar_grad<T>, n, s, g, factor, gx, n);
 }
@@ -207,6 +253,11 @@ void scatter_add_rows(Stream s, const T* g, const std::int32_t* ids, idx n, idx 
   template void binary_grad_a<T>(Stream, elem::Binary, const T*, const T*, T*, idx, idx);                       \
   template void binary_grad_b<T>(Stream, elem::Binary, const T*, const T*, T*, idx, idx);                       \
   template void scale<T>(Stream, const T*, T, T*, idx, bool);                                                    \
+  template void fill<T>(Stream, T*, idx, T);                                                                     \
+  template void dropout_apply<T>(Stream, const T*, const std::uint8_t*, T, T*, idx);                            \
+  template void dropout_backward<T>(Stream, const T*, const std::uint8_t*, T, T*, idx);                         \
+  template void axpy_device_scalar<T>(Stream, const T*, const T*, T*, idx);                                      \
+  template void adam<T>(Stream, const elem::AdamScalars<T>&, T*, const T*, T*, T*, idx);                         \
   template void sum<T>(Stream, const T*, idx, double, T*);                                                       \
   template void add_scalar_grad<T>(Stream, const T*, double, T*, idx);                                           \
   template void activation_forward<T>(Stream, elem::Activation, const T*, T*, idx);                             \

@@ -28,6 +28,14 @@ template <class T> void sum(Stream, const T* x, idx n, double factor, T* y);
 template <class T> void add_scalar_grad(Stream, const T* g, double factor, T* gx, idx n);
 void sum_double(Stream, const double* x, idx n, double* out);
 void fill_double(Stream, double* x, idx n, double value);
+template <class T> void fill(Stream, T* x, idx n, T value);
+/// keep[0..n) from elem::keep_mask_chunk, one thread per chunk of `chunk` elements.
+void keep_mask(Stream, std::uint64_t base, std::uint64_t threshold, std::uint8_t* keep, idx n, idx chunk);
+template <class T> void dropout_apply(Stream, const T* x, const std::uint8_t* keep, T scale, T* y, idx n);
+template <class T> void dropout_backward(Stream, const T* g, const std::uint8_t* keep, T scale, T* gx, idx n);
+/// y += alpha[0] x with alpha a device scalar (an upstream gradient).
+template <class T> void axpy_device_scalar(Stream, const T* alpha, const T* x, T* y, idx n);
+template <class T> void adam(Stream, const elem::AdamScalars<T>& a, T* w, const T* g, T* m, T* v, idx n);
 
 // activations, softmax, normalisation
 template <class T> void activation_forward(Stream, elem::Activation, const T* x, T* y, idx n);

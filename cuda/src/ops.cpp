@@ -39,6 +39,40 @@ index_t broadcast_period(const char* op, const Shape& a, const Shape& b) {
 }  // namespace
 
 template <class T>
+void fill(Context& ctx, const DeviceTensor<T>& x, T value) {
+  if (!x.empty()) launch::fill(ctx.stream(), x.data(), x.size(), value);
+}
+template <class T>
+void axpy_device_scalar(Context& ctx, const DeviceTensor<T>& alpha, const DeviceTensor<T>& x, const DeviceTensor<T>& y) {
+  same_size("cuda::axpy_device_scalar", "y", y, x);
+  if (alpha.size() != 1) throw ShapeError("cuda::axpy_device_scalar: alpha has shape " + alpha.shape().str());
+  launch::axpy_device_scalar(ctx.stream(), alpha.data(), x.data(), y.data(), x.size());
+}
+void dropout_keep_mask(Context& ctx, std::uint64_t base, double p, std::uint8_t* keep, index_t n) {
+  constexpr index_t chunk = 8192;  // ops::keep_mask_chunk_size
+  if (n > 0) launch::keep_mask(ctx.stream(), base, static_cast<std::uint64_t>(p * 4294967296.0), keep, n, chunk);
+}
+template <class T>
+void dropout_forward(Context& ctx, const DeviceTensor<T>& x, const std::uint8_t* keep, double scale,
+                     const DeviceTensor<T>& y) {
+  same_size("cuda::dropout_forward", "output", y, x);
+  launch::dropout_apply(ctx.stream(), x.data(), keep, static_cast<T>(scale), y.data(), x.size());
+}
+template <class T>
+void dropout_backward(Context& ctx, const std::uint8_t* keep, double scale, const DeviceTensor<T>& g,
+                      const DeviceTensor<T>& gx) {
+  same_size("cuda::dropout_backward", "gx", gx, g);
+  launch::dropout_backward(ctx.stream(), g.data(), keep, static_cast<T>(scale), gx.data(), g.size());
+}
+template <class T>
+void adam_step(Context& ctx, const elem::AdamScalars<T>& a, const DeviceTensor<T>& w, const DeviceTensor<T>& g,
+               const DeviceTensor<T>& m, const DeviceTensor<T>& v) {
+  same_size("cuda::adam_step", "gradient", g, w);
+  same_size("cuda::adam_step", "first moment", m, w);
+  same_size("cuda::adam_step", "second moment", v, w);
+  launch::adam(ctx.stream(), a, w.data(), g.data(), m.data(), v.data(), w.size());
+}
+template <class T>
 void binary_forward(Context& ctx, Binary op, const DeviceTensor<T>& a, const DeviceTensor<T>& b,
                     const DeviceTensor<T>& y) {
   const index_t period = broadcast_period("cuda::binary_forward", a.shape(), b.shape());
@@ -198,6 +232,15 @@ void embedding_backward(Context& ctx, const DeviceTensor<T>& g, const DeviceTens
 }
 
 #define METAREC_INSTANTIATE(T)                                                                                       \
+  template void fill<T>(Context&, const DeviceTensor<T>&, T);                                                        \
+  template void axpy_device_scalar<T>(Context&, const DeviceTensor<T>&, const DeviceTensor<T>&,                     \
+                                      const DeviceTensor<T>&);                                                      \
+  template void dropout_forward<T>(Context&, const DeviceTensor<T>&, const std::uint8_t*, double,                   \
+                                   const DeviceTensor<T>&);                                                         \
+  template void dropout_backward<T>(Context&, const std::uint8_t*, double, const DeviceTensor<T>&,                  \
+                                    const DeviceTensor<T>&);                                                        \
+  template void adam_step<T>(Context&, const elem::AdamScalars<T>&, const DeviceTensor<T>&, const DeviceTensor<T>&, \
+                             const DeviceTensor<T>&, const DeviceTensor<T>&);                                       \
   template void binary_forward<T>(Context&, Binary, const DeviceTensor<T>&, const DeviceTensor<T>&,                 \
                                   const DeviceTensor<T>&);                                                          \
   template void binary_backward<T>(Context&, Binary, const DeviceTensor<T>&, const DeviceTensor<T>&,                \

@@ -7,15 +7,19 @@
 #include <string>
 #include <vector>
 
+#include "metarec/autograd/backend_memory.hpp"
 #include "metarec/core/tensor.hpp"
 
 namespace metarec {
 
-template <class T>
+/// B is the backend whose memory holds value and grad. Row tracking is
+/// host bookkeeping fed by the CPU embedding op; on a device every gradient
+/// is dense (sparse_rows is cleared), which a GPU updates in one kernel.
+template <class T, class B = backend::Cpu>
 struct Parameter {
   std::string name;
-  Tensor<T> value;
-  Tensor<T> grad;
+  TensorOf<T, B> value;
+  TensorOf<T, B> grad;
   bool trainable = true;     ///< false = frozen: no gradient is computed for it.
   bool sparse_rows = false;  ///< gradient rows are tracked (embedding tables)
   std::vector<std::int32_t> touched;  ///< rows with a nonzero gradient this step (sparse_rows only)
@@ -28,8 +32,11 @@ struct Parameter {
 
   Parameter() = default;
   Parameter(std::string n, Shape s, bool sparse = false)
-      : name(std::move(n)), value(s), grad(s), sparse_rows(sparse) {
-    if (sparse) row_mark.assign(static_cast<std::size_t>(s[0]), 0);
+      : name(std::move(n)),
+        value(memory<B>::template zeros<T>(s)),
+        grad(memory<B>::template zeros<T>(s)),
+        sparse_rows(sparse && B::is_host) {
+    if (sparse_rows) row_mark.assign(static_cast<std::size_t>(s[0]), 0);
   }
 
   /// Marks row r as touched (sparse_rows tables only).
@@ -45,7 +52,7 @@ struct Parameter {
   /// Clears the gradient, visiting only touched rows when the table is sparse.
   void zero_grad() {
     if (grad_is_dense()) {
-      grad.zero();
+      memory<B>::zero(grad);
       for (auto r : touched) row_mark[static_cast<std::size_t>(r)] = 0;
     } else {
       const index_t d = grad.cols();
@@ -61,29 +68,30 @@ struct Parameter {
 
 /// Copies of the values of a list of parameters: the best model so far (the
 /// trainer's early stopping, keep_best) or theta before a meta inner loop.
-template <class T>
+template <class T, class B = backend::Cpu>
 class ParameterSnapshot {
  public:
-  void take(const std::vector<Parameter<T>*>& ps) {
+  void take(const std::vector<Parameter<T, B>*>& ps) {
     values_.resize(ps.size());
     for (std::size_t i = 0; i < ps.size(); ++i) {
-      if (values_[i].shape() != ps[i]->value.shape()) values_[i] = Tensor<T>(ps[i]->value.shape());
-      values_[i].copy_from(ps[i]->value);
+      if (values_[i].empty() || values_[i].shape() != ps[i]->value.shape())
+        values_[i] = memory<B>::template zeros<T>(ps[i]->value.shape());
+      memory<B>::copy(ps[i]->value, values_[i]);
     }
   }
   /// Writes the copies back into the same list (same order, same shapes).
-  void restore(const std::vector<Parameter<T>*>& ps) const {
+  void restore(const std::vector<Parameter<T, B>*>& ps) const {
     if (ps.size() != values_.size())
       throw ShapeError("ParameterSnapshot::restore: " + std::to_string(ps.size()) + " parameters, snapshot of " +
                        std::to_string(values_.size()));
-    for (std::size_t i = 0; i < ps.size(); ++i) ps[i]->value.copy_from(values_[i]);
+    for (std::size_t i = 0; i < ps.size(); ++i) memory<B>::copy(values_[i], ps[i]->value);
   }
-  const Tensor<T>& operator[](std::size_t i) const { return values_[i]; }
+  const TensorOf<T, B>& operator[](std::size_t i) const { return values_[i]; }
   std::size_t size() const { return values_.size(); }
   bool empty() const { return values_.empty(); }
 
  private:
-  std::vector<Tensor<T>> values_;
+  std::vector<TensorOf<T, B>> values_;
 };
 
 }  // namespace metarec

@@ -18,6 +18,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "metarec/autograd/backend_memory.hpp"
 #include "metarec/autograd/parameter.hpp"
 #include "metarec/core/error.hpp"
 #include "metarec/core/random.hpp"
@@ -26,43 +27,55 @@
 
 namespace metarec {
 
-template <class T>
+template <class T, class B = backend::Cpu>
 class Tape;
 
-/// Handle to a value recorded on a tape. Cheap to copy.
-template <class T>
+/// Handle to a value recorded on a tape. Cheap to copy. B is the backend
+/// whose memory holds the value (backend::Cpu unless the model runs elsewhere).
+template <class T, class B = backend::Cpu>
 struct Var {
-  Tape<T>* tape = nullptr;
+  Tape<T, B>* tape = nullptr;
   int id = -1;
-  const Tensor<T>& value() const { return tape->value(id); }
+  const TensorOf<T, B>& value() const { return tape->value(id); }
   const Shape& shape() const { return tape->value(id).shape(); }
+  /// The value of a one-element variable (a loss) on the host; on a device
+  /// this copies it back, waiting for the work queued before.
+  T item() const {
+    if constexpr (B::is_host) return value()[0];
+    else return memory<B>::to_host(value())[0];
+  }
   bool valid() const { return tape != nullptr && id >= 0; }
 };
 
 /// One recorded operation. The fixed slots hold what a backward function needs
 /// (saved tensors, scalars, borrowed index arrays), so recording allocates nothing.
-template <class T>
+template <class T, class B = backend::Cpu>
 struct Node {
-  using Backward = void (*)(Tape<T>&, Node<T>&);
-  Tensor<T> value;
-  Tensor<T> grad;  ///< empty until some consumer sends a gradient
+  using Backward = void (*)(Tape<T, B>&, Node<T, B>&);
+  TensorOf<T, B> value;
+  TensorOf<T, B> grad;  ///< empty until some consumer sends a gradient
   Backward backward = nullptr;
   const char* op = "leaf";
   std::array<int, 4> in{-1, -1, -1, -1};
-  std::array<Tensor<T>, 4> saved;
+  std::array<TensorOf<T, B>, 4> saved;
   std::array<double, 4> real{};
   std::array<index_t, 6> integer{};
   std::array<const void*, 3> ptr{};
-  Parameter<T>* param = nullptr;
+  Parameter<T, B>* param = nullptr;
   bool requires_grad = false;
 };
 
-template <class T>
+/// The tape of backend B: its values, saved tensors and gradients live in B's
+/// memory (a per-step arena); ops dispatch on B (autograd/kernels.hpp).
+template <class T, class B>
 class Tape {
  public:
-  using Backward = typename Node<T>::Backward;
+  using Backend = B;
+  using Tensor_ = TensorOf<T, B>;  ///< a tensor in this tape's memory
+  using Backward = typename Node<T, B>::Backward;
+  using Arena = typename memory<B>::Arena;
 
-  explicit Tape(std::uint64_t seed = 0) : rng_(seed) { nodes_.reserve(256); }
+  explicit Tape(std::uint64_t seed = 0) : ws_(memory<B>::make_arena()), rng_(seed) { nodes_.reserve(256); }
   Tape(const Tape&) = delete;
   Tape& operator=(const Tape&) = delete;
 
@@ -90,19 +103,25 @@ class Tape {
     mark_ = Clock::now();
   }
   Profile& profile() { return profile_; }
-  Workspace& workspace() { return ws_; }
+  /// The step's arena in B's memory.
+  Arena& workspace() { return ws_; }
+  /// The step's host arena for index arrays built on the host (the same arena on backend::Cpu).
+  Workspace& host_workspace() {
+    if constexpr (B::is_host) return ws_;
+    else return host_ws_;
+  }
 
   // ---- inputs ------------------------------------------------------------
   /// A constant or input tensor (no gradient unless requires_grad).
-  Var<T> leaf(const Tensor<T>& value, bool requires_grad = false) {
-    Node<T>& n = push("leaf", value);
+  Var<T, B> leaf(const Tensor_& value, bool requires_grad = false) {
+    Node<T, B>& n = push("leaf", value);
     n.requires_grad = requires_grad && recording_;
     return {this, static_cast<int>(nodes_.size() - 1)};
   }
   /// A trainable parameter; its gradient accumulates straight into p.grad.
-  Var<T> param(Parameter<T>& p) {
+  Var<T, B> param(Parameter<T, B>& p) {
     if (p.tape_step == step_id_ && p.tape_node >= 0) return {this, p.tape_node};
-    Node<T>& n = push("param", p.value);
+    Node<T, B>& n = push("param", p.value);
     n.param = &p;
     n.requires_grad = recording_ && p.trainable;
     if (n.requires_grad) n.grad = p.grad;
@@ -112,14 +131,22 @@ class Tape {
   }
 
   // ---- for op implementations -------------------------------------------
-  Tensor<T> alloc(Shape s) { return ws_.template tensor<T>(s); }
-  Tensor<T> zeros(Shape s) { return ws_.template zeros<T>(s); }
+  Tensor_ alloc(Shape s) { return ws_.template tensor<T>(s); }
+  Tensor_ zeros(Shape s) { return ws_.template zeros<T>(s); }
+  /// n elements of B's memory for the step (device index arrays on backend::Cuda).
   template <class U>
   U* alloc_n(index_t n) { return ws_.template allocate_n<U>(n); }
+  /// n host elements for the step (index arrays prepared on the host).
+  template <class U>
+  U* host_n(index_t n) { return host_workspace().template allocate_n<U>(n); }
+  /// The n host elements at `host` in B's memory for the step: the same
+  /// pointer on the host backend, a copy in the arena on a device.
+  template <class U>
+  const U* upload_n(const U* host, index_t n) { return memory<B>::upload_n(ws_, host, n); }
 
   /// Appends an op's output. Backward bookkeeping is kept only when recording
   /// and some input needs a gradient.
-  Var<T> record(const char* op, const Tensor<T>& value, std::initializer_list<Var<T>> inputs, Backward bw) {
+  Var<T, B> record(const char* op, const Tensor_& value, std::initializer_list<Var<T, B>> inputs, Backward bw) {
     Clock::time_point start;
     if (profiling_) {
       start = Clock::now();
@@ -128,11 +155,11 @@ class Tape {
     if (check_finite_) assert_finite(op, value);
     bool needs = false;
     if (recording_)
-      for (const Var<T>& v : inputs) needs = needs || nodes_[static_cast<std::size_t>(v.id)].requires_grad;
-    Node<T>& n = push(op, value);
+      for (const Var<T, B>& v : inputs) needs = needs || nodes_[static_cast<std::size_t>(v.id)].requires_grad;
+    Node<T, B>& n = push(op, value);
     if (needs) {
       int k = 0;
-      for (const Var<T>& v : inputs) n.in[static_cast<std::size_t>(k++)] = v.id;
+      for (const Var<T, B>& v : inputs) n.in[static_cast<std::size_t>(k++)] = v.id;
       n.backward = bw;
       n.requires_grad = true;
     }
@@ -142,40 +169,39 @@ class Tape {
     }
     return {this, static_cast<int>(nodes_.size() - 1)};
   }
-  Node<T>& node(int id) { return nodes_[static_cast<std::size_t>(id)]; }
-  Node<T>& node(Var<T> v) { return node(v.id); }
-  const Tensor<T>& value(int id) const { return nodes_[static_cast<std::size_t>(id)].value; }
+  Node<T, B>& node(int id) { return nodes_[static_cast<std::size_t>(id)]; }
+  Node<T, B>& node(Var<T, B> v) { return node(v.id); }
+  const Tensor_& value(int id) const { return nodes_[static_cast<std::size_t>(id)].value; }
   /// Whether input `id` wants a gradient (ops skip work for those that don't).
   bool wants_grad(int id) const { return id >= 0 && nodes_[static_cast<std::size_t>(id)].requires_grad; }
   /// Gradient buffer of node `id`, created zero-filled on first use.
-  Tensor<T>& grad(int id) {
-    Node<T>& n = nodes_[static_cast<std::size_t>(id)];
+  Tensor_& grad(int id) {
+    Node<T, B>& n = nodes_[static_cast<std::size_t>(id)];
     if (n.grad.empty()) n.grad = zeros(n.value.shape());
     if (n.param) n.param->dense_grad = true;
     return n.grad;
   }
   /// Gradient of a parameter node without marking it dense (sparse scatter).
-  Tensor<T>& raw_grad(int id) { return nodes_[static_cast<std::size_t>(id)].grad; }
+  Tensor_& raw_grad(int id) { return nodes_[static_cast<std::size_t>(id)].grad; }
   /// Gradient of a variable after backward(); empty if none reached it.
-  const Tensor<T>& grad_of(Var<T> v) const { return nodes_[static_cast<std::size_t>(v.id)].grad; }
+  const Tensor_& grad_of(Var<T, B> v) const { return nodes_[static_cast<std::size_t>(v.id)].grad; }
 
   // ---- backward -----------------------------------------------------------
   /// Back-propagates from a scalar loss (seed 1).
-  void backward(Var<T> loss) {
+  void backward(Var<T, B> loss) {
     if (loss.value().size() != 1)
       throw ShapeError("backward: loss must have one element, got shape " + loss.shape().str());
-    Tensor<T> seed = alloc(loss.shape());
-    seed[0] = T(1);
+    Tensor_ seed = alloc(loss.shape());
+    memory<B>::fill(seed, T(1));
     backward(loss, seed);
   }
   /// Back-propagates from `out` with the given output gradient.
-  void backward(Var<T> out, const Tensor<T>& seed) {
+  void backward(Var<T, B> out, const Tensor_& seed) {
     expect_shape("backward", "seed gradient", seed.shape(), out.shape());
-    Tensor<T>& g = grad(out.id);
-    for (index_t i = 0; i < g.size(); ++i) g[i] += seed[i];
+    memory<B>::add_into(seed, grad(out.id));
     if (!profiling_) {
       for (int i = out.id; i >= 0; --i) {
-        Node<T>& n = nodes_[static_cast<std::size_t>(i)];
+        Node<T, B>& n = nodes_[static_cast<std::size_t>(i)];
         if (n.backward && !n.grad.empty()) n.backward(*this, n);
       }
       return;
@@ -183,7 +209,7 @@ class Tape {
     const auto start = Clock::now();
     double in_ops = 0;
     for (int i = out.id; i >= 0; --i) {
-      Node<T>& n = nodes_[static_cast<std::size_t>(i)];
+      Node<T, B>& n = nodes_[static_cast<std::size_t>(i)];
       if (n.backward && !n.grad.empty()) {
         const auto a = Clock::now();
         n.backward(*this, n);
@@ -200,12 +226,14 @@ class Tape {
   void reset() {
     nodes_.clear();
     ws_.reset();
+    if constexpr (!B::is_host) host_ws_.reset();
     ++step_id_;
     if (step_id_ == 0) step_id_ = 1;
   }
   std::size_t size() const { return nodes_.size(); }
 
-  static void assert_finite(const char* op, const Tensor<T>& t) {
+  static void assert_finite(const char* op, const Tensor_& device_value) {
+    const Tensor<T> t = memory<B>::to_host(device_value);
     for (index_t i = 0; i < t.size(); ++i)
       if (!std::isfinite(static_cast<double>(t[i])))
         throw NumericError(std::string("non-finite value (") + std::to_string(static_cast<double>(t[i])) +
@@ -218,16 +246,17 @@ class Tape {
   static double seconds(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
   }
-  Node<T>& push(const char* op, const Tensor<T>& value) {
+  Node<T, B>& push(const char* op, const Tensor_& value) {
     nodes_.emplace_back();
-    Node<T>& n = nodes_.back();
+    Node<T, B>& n = nodes_.back();
     n.op = op;
     n.value = value;
     return n;
   }
   static inline std::uint64_t next_tape_id_ = 1;
-  std::vector<Node<T>> nodes_;
-  Workspace ws_;
+  std::vector<Node<T, B>> nodes_;
+  Arena ws_;
+  Workspace host_ws_;  ///< host index arrays of a device tape (unused on the host backend)
   Rng rng_;
   std::uint64_t step_id_ = (next_tape_id_++) << 32;
   bool training_ = true, recording_ = true, check_finite_ = false, profiling_ = false;
@@ -236,24 +265,24 @@ class Tape {
 };
 
 /// Disables recording for a scope (inference, evaluation).
-template <class T>
+template <class T, class B = backend::Cpu>
 class NoGradGuard {
  public:
-  explicit NoGradGuard(Tape<T>& t) : t_(t), was_(t.recording()) { t.set_recording(false); }
+  explicit NoGradGuard(Tape<T, B>& t) : t_(t), was_(t.recording()) { t.set_recording(false); }
   ~NoGradGuard() { t_.set_recording(was_); }
  private:
-  Tape<T>& t_;
+  Tape<T, B>& t_;
   bool was_;
 };
 
 /// Eval mode for a scope (dropout off).
-template <class T>
+template <class T, class B = backend::Cpu>
 class EvalModeGuard {
  public:
-  explicit EvalModeGuard(Tape<T>& t) : t_(t), was_(t.training()) { t.set_training(false); }
+  explicit EvalModeGuard(Tape<T, B>& t) : t_(t), was_(t.training()) { t.set_training(false); }
   ~EvalModeGuard() { t_.set_training(was_); }
  private:
-  Tape<T>& t_;
+  Tape<T, B>& t_;
   bool was_;
 };
 

@@ -27,8 +27,8 @@ struct BERT4Rec {
       check_range("mask_prob", mask_prob, 0.01, 0.99);
     }
   };
-  template <class T>
-  using Model = TransformerStack<T, /*Causal=*/false>;
+  template <class T, class B = backend::Cpu>
+  using Model = TransformerStack<T, B, /*Causal=*/false>;
 };
 
 }  // namespace metarec::backbones

@@ -34,21 +34,21 @@ struct GRU4Rec {
     }
   };
 
-  template <class T>
+  template <class T, class B = backend::Cpu>
   class Model {
    public:
-    Model(nn::ParameterStore<T>& store, const std::string& prefix, const ModelConfig& m, const Config& c, Rng& rng)
+    Model(nn::ParameterStore<T, B>& store, const std::string& prefix, const ModelConfig& m, const Config& c, Rng& rng)
         : gru_(store, prefix + ".gru", m.d, hidden(m, c), rng, c.layers),
           dense_(store, prefix + ".dense", hidden(m, c), m.d, rng),
           dropout_(c.dropout) {}
-    Var<T> encode(Tape<T>& t, Var<T> x, const SequenceView& s) {
+    Var<T, B> encode(Tape<T, B>& t, Var<T, B> x, const SequenceView& s) {
       return dense_(t, gru_(t, ops::dropout(x, dropout_), s.mask));
     }
 
    private:
     static index_t hidden(const ModelConfig& m, const Config& c) { return c.hidden > 0 ? c.hidden : m.d; }
-    nn::GRU<T> gru_;
-    nn::Linear<T> dense_;
+    nn::GRU<T, B> gru_;
+    nn::Linear<T, B> dense_;
     double dropout_;
   };
 };

@@ -12,8 +12,8 @@ struct SASRec {
   static constexpr const char* name = "sasrec";
   static constexpr Objective objective = Objective::next_item;
   using Config = TransformerBlocksConfig;
-  template <class T>
-  using Model = TransformerStack<T, /*Causal=*/true>;
+  template <class T, class B = backend::Cpu>
+  using Model = TransformerStack<T, B, /*Causal=*/true>;
 };
 
 }  // namespace metarec::backbones

@@ -50,17 +50,17 @@ struct TransformerBlocksConfig {
 };
 
 /// The Model of a Transformer-stack backbone; Causal masks attention to the past.
-template <class T, bool Causal>
+template <class T, class B, bool Causal>
 class TransformerStack {
  public:
-  TransformerStack(nn::ParameterStore<T>& store, const std::string& prefix, const ModelConfig& m,
+  TransformerStack(nn::ParameterStore<T, B>& store, const std::string& prefix, const ModelConfig& m,
                    const TransformerBlocksConfig& c, Rng& rng)
       : encoder_(store, prefix, c.layer_config(m), rng, Causal) {}
-  Var<T> encode(Tape<T>& t, Var<T> x, const SequenceView& s) { return encoder_(t, x, s.mask); }
-  Var<T> encode_packed(Tape<T>& t, Var<T> x, const PackedView& s) { return encoder_.packed(t, x, s); }
+  Var<T, B> encode(Tape<T, B>& t, Var<T, B> x, const SequenceView& s) { return encoder_(t, x, s.mask); }
+  Var<T, B> encode_packed(Tape<T, B>& t, Var<T, B> x, const PackedView& s) { return encoder_.packed(t, x, s); }
 
  private:
-  nn::TransformerEncoder<T> encoder_;
+  nn::TransformerEncoder<T, B> encoder_;
 };
 
 }  // namespace metarec::backbones

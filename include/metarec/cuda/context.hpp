@@ -101,6 +101,8 @@ class Context {
   void* stream() const;  ///< cudaStream_t
   void* cublas() const;  ///< cublasHandle_t bound to stream()
   CachingAllocator& allocator() { return *allocator_; }
+  /// Shared ownership of the allocator, for memory that may outlive a use site.
+  std::shared_ptr<CachingAllocator> allocator_ptr() const { return allocator_; }
 
   /// Uninitialised device tensor from the caching allocator.
   template <class T>
@@ -129,6 +131,11 @@ class Context {
   void* cublas_ = nullptr;
   std::shared_ptr<CachingAllocator> allocator_;
 };
+
+/// The process's context on device 0, created on first use (the device a
+/// model on backend::Cuda runs on; PyTorch's current device plays this part).
+/// Throws CudaError when there is no device. Defined in the compiled library.
+Context& default_context();
 
 // ---- copies ------------------------------------------------------------------
 /// Host tensor -> new device tensor of the same shape.
@@ -166,6 +173,14 @@ Tensor<T> copy_to_host(Context& ctx, const DeviceTensor<T>& src) {
   Tensor<T> h(src.shape());
   copy_to_host(ctx, src, h);
   return h;
+}
+
+/// Device -> device copy of equal sizes (queued, no synchronisation).
+template <class T>
+void copy_device(Context& ctx, const DeviceTensor<T>& src, const DeviceTensor<T>& dst) {
+  if (src.size() != dst.size())
+    throw ShapeError("copy_device: " + src.shape().str() + " into " + dst.shape().str());
+  ctx.memcpy(dst.data(), src.data(), static_cast<std::size_t>(src.size()) * sizeof(T), 2);
 }
 
 /// C = alpha op(A) op(B) + beta C on device pointers, row-major with leading

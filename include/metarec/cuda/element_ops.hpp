@@ -252,6 +252,52 @@ METAREC_HD inline T dropout_scale_at(std::uint64_t key, idx e, double keep) {
   return bits < threshold ? static_cast<T>(1.0 / keep) : T(0);
 }
 
+// ---- dropout keep mask (ops/dropout.hpp) -------------------------------------
+/// Chunk c of draw_keep_mask: xoshiro256** seeded with base + c (SplitMix64
+/// state fill, as metarec::Rng) decides elements [begin, end), two per draw:
+/// keep when the 32-bit half is >= threshold. The CPU op and the device kernel
+/// (one thread per chunk) run this same body, so their masks are equal.
+METAREC_HD inline std::uint64_t rotl64(std::uint64_t v, int k) { return (v << k) | (v >> (64 - k)); }
+METAREC_HD inline void keep_mask_chunk(std::uint64_t seed, std::uint64_t threshold, std::uint8_t* keep, idx begin,
+                                       idx end) {
+  std::uint64_t s[4];
+  std::uint64_t x = seed;
+  for (auto& w : s) {
+    std::uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    w = z ^ (z >> 31);
+  }
+  for (idx i = begin; i < end; i += 2) {
+    const std::uint64_t u = rotl64(s[1] * 5, 7) * 9;
+    const std::uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    keep[i] = (u & 0xffffffffULL) >= threshold;
+    if (i + 1 < end) keep[i + 1] = (u >> 32) >= threshold;
+  }
+}
+
+// ---- Adam (optim/adam.hpp) ------------------------------------------------------
+/// Scalars of one Adam(W) update of a parameter (optim/adam.hpp has the formula).
+template <class T>
+struct AdamScalars {
+  T b1, c1, b2, c2, eps, step_size, inv_sqrt_bc2, l2, shrink;
+};
+/// Element i of the update: the device kernel's body. The host optimiser
+/// spells the same arithmetic as Eigen array expressions (vectorised sqrt).
+template <class T>
+METAREC_HD inline void adam_update_at(const AdamScalars<T>& a, T* w, const T* g, T* m, T* v, idx i) {
+  const T G = g[i] + a.l2 * w[i];
+  m[i] = a.b1 * m[i] + a.c1 * G;
+  v[i] = a.b2 * v[i] + a.c2 * (G * G);
+  w[i] = a.shrink * w[i] - a.step_size * m[i] / (m_sqrt(v[i]) * a.inv_sqrt_bc2 + a.eps);
+}
+
 // ---- GRU gates: the CPU op (ops/gru.hpp) calls these same bodies ----------
 /// Logistic function.
 template <class T>

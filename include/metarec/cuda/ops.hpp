@@ -20,6 +20,29 @@ namespace metarec::cuda {
 using elem::Activation;
 using elem::Binary;
 
+/// x[i] = value for every element (the tape's gradient seed, constant parameters).
+template <class T>
+void fill(Context& ctx, const DeviceTensor<T>& x, T value);
+
+/// y += alpha[0] * x, alpha a device scalar (a loss node's upstream gradient).
+template <class T>
+void axpy_device_scalar(Context& ctx, const DeviceTensor<T>& alpha, const DeviceTensor<T>& x, const DeviceTensor<T>& y);
+
+// ---- dropout.hpp: keep mask from ops::draw_keep_mask's streams (equal to the CPU's for
+//      the same base seed), y = scale * keep * x, gx += scale * keep * g
+void dropout_keep_mask(Context& ctx, std::uint64_t base, double p, std::uint8_t* keep, index_t n);
+template <class T>
+void dropout_forward(Context& ctx, const DeviceTensor<T>& x, const std::uint8_t* keep, double scale,
+                     const DeviceTensor<T>& y);
+template <class T>
+void dropout_backward(Context& ctx, const std::uint8_t* keep, double scale, const DeviceTensor<T>& g,
+                      const DeviceTensor<T>& gx);
+
+// ---- optim/adam.hpp: one dense Adam(W) update of w with gradient g and moments m, v
+template <class T>
+void adam_step(Context& ctx, const elem::AdamScalars<T>& a, const DeviceTensor<T>& w, const DeviceTensor<T>& g,
+               const DeviceTensor<T>& m, const DeviceTensor<T>& v);
+
 // ---- elementwise.hpp: add / sub / mul (b broadcast over a's leading dims), scale
 template <class T>
 void binary_forward(Context& ctx, Binary op, const DeviceTensor<T>& a, const DeviceTensor<T>& b,

@@ -314,7 +314,7 @@ class MpiSync {
   /// that order, so they are the single-process metrics whenever each case's
   /// rank is the same (representations do not depend on the other cases).
   template <class Model>
-  eval::Metrics evaluate(Model& model, Tape<typename Model::Scalar>& tape, int k, const data::EvalSet& set,
+  eval::Metrics evaluate(Model& model, tape_of<Model>& tape, int k, const data::EvalSet& set,
                          const train::EvalOptions& opt) {
     const int N = size(), r = rank();
     const std::size_t n = set.size();
@@ -352,7 +352,7 @@ train::TrainResult fit(Model& model, int k, const data::Split& split, const trai
 
 /// train::evaluate with the cases split over ranks (same metrics on every rank).
 template <class Model>
-eval::Metrics evaluate(Model& model, Tape<typename Model::Scalar>& tape, int k, const data::EvalSet& set,
+eval::Metrics evaluate(Model& model, tape_of<Model>& tape, int k, const data::EvalSet& set,
                        const train::EvalOptions& opt, MpiSync& sync) {
   return sync.evaluate(model, tape, k, set, opt);
 }

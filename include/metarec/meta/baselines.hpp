@@ -32,23 +32,24 @@ struct JointPretrain {
   template <class Model>
   static void pretrain(TransferTask<Model>& task, const Config& c, TransferResult& res) {
     using T = typename Model::Scalar;
+    using B = backend_of<Model>;
     if (task.source_sync().size() > 1)
       throw ConfigError("meta-learner 'joint' runs in one process (its sources share one Adam step sequence); "
                         "per-source meta-training over processes is for rescaled, fomaml and reptile");
     Model& model = task.model;
-    std::vector<Parameter<T>*> params = model.shared_parameters();
+    std::vector<Parameter<T, B>*> params = model.shared_parameters();
     SourceTasks<Model> sources(task);
     index_t steps = 0;
     for (std::size_t i = 0; i < sources.size(); ++i) {
       params.insert(params.end(), sources.tables(i).begin(), sources.tables(i).end());
       steps = std::max(steps, sources.stream(i).batches_per_epoch());
     }
-    optim::Adam<T> adam(params, optim::AdamConfig{.lr = task.config.finetune.lr});
-    Tape<T> tape(task.config.seed + 13);
+    optim::Adam<T, B> adam(params, optim::AdamConfig{.lr = task.config.finetune.lr});
+    Tape<T, B> tape(task.config.seed + 13);
     train::train_jointly(
         model, adam, tape, c.epochs, /*clip_norm=*/0.0,
         [&](int) { return train::round_robin_order(static_cast<int>(sources.size()), steps); },
-        [&](Tape<T>& t, int i) {
+        [&](Tape<T, B>& t, int i) {
           const auto k = static_cast<std::size_t>(i);
           return model.loss(t, task.sources[k], sources.stream(k).next());
         },
@@ -85,12 +86,13 @@ struct Reptile {
   template <class Model>
   static void pretrain(TransferTask<Model>& task, const Config& c, TransferResult& res) {
     using T = typename Model::Scalar;
+    using B = backend_of<Model>;
     Model& model = task.model;
     const auto shared = model.shared_parameters();
     SourceTasks<Model> sources(task, c);
     SourceSync& sync = task.source_sync();
-    Tape<T> tape(task.config.seed + 13);
-    ParameterSnapshot<T> theta;
+    Tape<T, B> tape(task.config.seed + 13);
+    ParameterSnapshot<T, B> theta;
     // D: phi_i - theta of the shared parameters, one block of n values per source (parameter p at
     // offset[p]), gathered over processes and summed in source order.
     std::vector<std::size_t> offset;

@@ -98,7 +98,7 @@ class BatchStream {
 };
 
 /// Cosine similarity of two equally long vectors (0 when either is zero).
-template <class T>
+template <class T, class B = backend::Cpu>
 double cosine(const T* a, const T* b, index_t n) {
   double ab = 0, aa = 0, bb = 0;
   for (index_t i = 0; i < n; ++i) {

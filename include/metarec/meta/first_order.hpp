@@ -58,18 +58,19 @@ struct FirstOrderConfig : InnerLoopConfig {
 template <class Model, class Weighting>
 void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, TransferResult& res, Weighting&& weighting) {
   using T = typename Model::Scalar;
+  using B = backend_of<Model>;
   Model& model = task.model;
   const MetaConfig& cfg = task.config;
   const auto shared = model.shared_parameters();
   const auto target_tables = model.domain_parameters(task.target);
-  std::vector<Parameter<T>*> meta_params = shared;
+  std::vector<Parameter<T, B>*> meta_params = shared;
   meta_params.insert(meta_params.end(), target_tables.begin(), target_tables.end());
-  optim::Adam<T> meta_opt(meta_params, optim::AdamConfig{.lr = fo.meta_lr});
+  optim::Adam<T, B> meta_opt(meta_params, optim::AdamConfig{.lr = fo.meta_lr});
   SourceTasks<Model> sources(task, fo);
   SourceSync& sync = task.source_sync();
   BatchStream target_stream(model, *task.target_split, cfg.batch_size, cfg.seed + 7);
-  Tape<T> tape(cfg.seed + 13), eval_tape(cfg.seed + 17);
-  ParameterSnapshot<T> theta, best;  // best: meta parameters at the best validated iteration (keep_best)
+  Tape<T, B> tape(cfg.seed + 13), eval_tape(cfg.seed + 17);
+  ParameterSnapshot<T, B> theta, best;  // best: meta parameters at the best validated iteration (keep_best)
   double best_score = 0;
   const std::size_t S = task.sources.size();
   // lambda / (alpha * k): turns the inner-loop displacement theta - phi_i into lambda * mean source gradient.
@@ -97,7 +98,7 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
       sources.adapt(i, tape);
       tape.reset();
       model.parameters().zero_grad();
-      Var<T> q = model.loss(tape, task.target, query);
+      Var<T, B> q = model.loss(tape, task.target, query);
       stats[2 * i + 1] = static_cast<double>(q.value()[0]);
       tape.backward(q);
       T* Gi = G.data() + i * n_meta;

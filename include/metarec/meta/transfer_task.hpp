@@ -39,7 +39,7 @@ struct TransferTask {
   /// Reports a finished iteration; true = stop the meta phase.
   bool report(const IterationLog& log) { return on_iteration ? on_iteration(log) : false; }
 
-  eval::Metrics validate(Tape<typename Model::Scalar>& tape) {
+  eval::Metrics validate(tape_of<Model>& tape) {
     if (validate_target) return validate_target(model);
     return train::evaluate(model, tape, target, target_split->valid, config.finetune.eval);
   }
@@ -52,6 +52,7 @@ template <class Model>
 class SourceTasks {
  public:
   using T = typename Model::Scalar;
+  using B = backend_of<Model>;
   /// `inner`: the inner loop's steps and rate (unused by learners that never call adapt()).
   explicit SourceTasks(TransferTask<Model>& task, const InnerLoopConfig& inner = {})
       : task_(task), steps_(inner.inner_steps),
@@ -59,18 +60,18 @@ class SourceTasks {
     const MetaConfig& cfg = task.config;
     for (std::size_t i = 0; i < task.sources.size(); ++i) {
       tables_.push_back(task.model.domain_parameters(task.sources[i]));
-      opt_.push_back(std::make_unique<optim::Adam<T>>(tables_.back(), optim::AdamConfig{.lr = cfg.finetune.lr}));
+      opt_.push_back(std::make_unique<optim::Adam<T, B>>(tables_.back(), optim::AdamConfig{.lr = cfg.finetune.lr}));
       streams_.emplace_back(task.model, *task.source_splits[i], cfg.batch_size, cfg.seed + 101 * (i + 1));
     }
   }
   std::size_t size() const { return streams_.size(); }
   BatchStream& stream(std::size_t i) { return streams_[i]; }
-  const std::vector<Parameter<T>*>& tables(std::size_t i) const { return tables_[i]; }
+  const std::vector<Parameter<T, B>*>& tables(std::size_t i) const { return tables_[i]; }
 
   /// k_inner steps on source i from the current shared values: plain SGD
   /// (inner_lr) on the shared parameters gives phi_i; the source table follows
   /// its gradient with Adam.
-  void adapt(std::size_t i, Tape<T>& tape) {
+  void adapt(std::size_t i, Tape<T, B>& tape) {
     for (int s = 0; s < steps_; ++s) {
       tape.reset();
       task_.model.parameters().zero_grad();
@@ -83,9 +84,9 @@ class SourceTasks {
  private:
   TransferTask<Model>& task_;
   int steps_;
-  optim::SGD<T> inner_;  // over model.shared_parameters()
-  std::vector<std::vector<Parameter<T>*>> tables_;
-  std::vector<std::unique_ptr<optim::Adam<T>>> opt_;
+  optim::SGD<T, B> inner_;  // over model.shared_parameters()
+  std::vector<std::vector<Parameter<T, B>*>> tables_;
+  std::vector<std::unique_ptr<optim::Adam<T, B>>> opt_;
   std::vector<BatchStream> streams_;
 };
 

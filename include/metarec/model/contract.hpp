@@ -37,6 +37,18 @@ enum class LossKind {
   gbce              ///< gSASRec's generalised BCE against K negatives shared by the batch
 };
 
+/// The loss's name as the CLI spells it.
+inline const char* loss_kind_name(LossKind k) {
+  switch (k) {
+    case LossKind::ce: return "ce";
+    case LossKind::bce: return "bce";
+    case LossKind::bpr: return "bpr";
+    case LossKind::sampled_softmax: return "sampled-softmax";
+    case LossKind::gbce: return "gbce";
+  }
+  return "?";
+}
+
 /// Whether a loss reads TrainInputs::shared_negatives.
 constexpr bool uses_shared_negatives(LossKind k) { return k == LossKind::sampled_softmax || k == LossKind::gbce; }
 
@@ -61,16 +73,38 @@ struct DomainInfo {
 };
 
 /// Representations of a domain's item table after a quantizer.
-template <class T>
+template <class T, class B = backend::Cpu>
 struct QuantizedItems {
-  Var<T> items;     ///< [rows, d], row 0 = padding
-  Var<T> aux_loss;  ///< scalar added to the training loss, or invalid
+  Var<T, B> items;     ///< [rows, d], row 0 = padding
+  Var<T, B> aux_loss;  ///< scalar added to the training loss, or invalid
   /// [rows, d] representations the hidden states are scored against, when they differ from `items`
   /// (invalid = `items`: input and output tied).
-  Var<T> scoring{};
+  Var<T, B> scoring{};
   /// What the hidden states are scored against.
-  const Var<T>& scored() const { return scoring.valid() ? scoring : items; }
+  const Var<T, B>& scored() const { return scoring.valid() ? scoring : items; }
 };
+
+namespace detail {
+template <class M>
+struct backend_of_impl {
+  using type = backend::Cpu;
+};
+template <class M>
+  requires requires { typename M::Backend; }
+struct backend_of_impl<M> {
+  using type = typename M::Backend;
+};
+}  // namespace detail
+/// Where model M runs: M::Backend, or backend::Cpu for a model that names none.
+template <class M>
+using backend_of = typename detail::backend_of_impl<M>::type;
+/// The tape, variables and parameters of model M (its scalar on its backend).
+template <class M>
+using tape_of = Tape<typename M::Scalar, backend_of<M>>;
+template <class M>
+using var_of = Var<typename M::Scalar, backend_of<M>>;
+template <class M>
+using parameter_of = Parameter<typename M::Scalar, backend_of<M>>;
 
 namespace contract {
 template <class M>
@@ -79,7 +113,7 @@ template <class M>
 concept HasObjective = requires { { M::objective } -> std::convertible_to<Objective>; };
 template <class M>
 concept HasParameters = requires(M& m) {
-  { m.parameters() } -> std::same_as<nn::ParameterStore<typename M::Scalar>&>;
+  { m.parameters() } -> std::same_as<nn::ParameterStore<typename M::Scalar, backend_of<M>>&>;
 };
 template <class M>
 concept HasDomains = requires(const M& m, int k) {
@@ -97,23 +131,23 @@ concept HasClozeRate = M::objective != Objective::cloze || requires(const M& m) 
   { m.mask_prob() } -> std::convertible_to<double>;
 };
 template <class M>
-concept HasLoss = requires(M& m, Tape<typename M::Scalar>& t, int k, const TrainInputs& in, LossKind kind) {
-  { m.loss(t, k, in, kind) } -> std::same_as<Var<typename M::Scalar>>;
+concept HasLoss = requires(M& m, tape_of<M>& t, int k, const TrainInputs& in, LossKind kind) {
+  { m.loss(t, k, in, kind) } -> std::same_as<var_of<M>>;
 };
 template <class M>
-concept HasUserRepresentations = requires(M& m, Tape<typename M::Scalar>& t, int k,
+concept HasUserRepresentations = requires(M& m, tape_of<M>& t, int k,
                                           std::span<const std::span<const std::int32_t>> histories,
                                           const Tensor<typename M::Scalar>& out) {
   m.user_representations(t, k, histories, out);
 };
 /// Full-ranking scores: either a plain item matrix (scores = U E^T) ...
 template <class M>
-concept HasItemMatrix = requires(M& m, Tape<typename M::Scalar>& t, int k) {
+concept HasItemMatrix = requires(M& m, tape_of<M>& t, int k) {
   { m.item_matrix(t, k) } -> std::convertible_to<Tensor<typename M::Scalar>>;
 };
 /// ... or a scorer of its own (MISSRec's fused ID + modality scores).
 template <class M>
-concept HasCustomScorer = requires(M& m, Tape<typename M::Scalar>& t, int k, const Tensor<typename M::Scalar>& U) {
+concept HasCustomScorer = requires(M& m, tape_of<M>& t, int k, const Tensor<typename M::Scalar>& U) {
   m.make_scorer(t, k, U);
 };
 template <class M>
@@ -121,8 +155,8 @@ concept HasScoring = HasItemMatrix<M> || HasCustomScorer<M>;
 /// Meta-learning splits the parameters into the shared part and each domain's own.
 template <class M>
 concept HasParameterGroups = requires(M& m, int k) {
-  { m.shared_parameters() } -> std::convertible_to<std::vector<Parameter<typename M::Scalar>*>>;
-  { m.domain_parameters(k) } -> std::convertible_to<std::vector<Parameter<typename M::Scalar>*>>;
+  { m.shared_parameters() } -> std::convertible_to<std::vector<parameter_of<M>*>>;
+  { m.domain_parameters(k) } -> std::convertible_to<std::vector<parameter_of<M>*>>;
 };
 }  // namespace contract
 

@@ -9,8 +9,8 @@ class Dropout {
  public:
   /// p in [0, 1), else ConfigError.
   explicit Dropout(double p = 0.0) : p_(p) { ops::check_dropout_p("Dropout", p); }
-  template <class T>
-  Var<T> operator()(Tape<T>&, Var<T> x) const { return ops::dropout(x, p_); }
+  template <class T, class B = backend::Cpu>
+  Var<T, B> operator()(Tape<T, B>&, Var<T, B> x) const { return ops::dropout(x, p_); }
   double p() const { return p_; }
 
  private:

@@ -12,12 +12,12 @@
 
 namespace metarec::nn {
 
-template <class T>
+template <class T, class B = backend::Cpu>
 class Embedding {
  public:
   Embedding() = default;
   /// Registers `<name>.weight` [num, dim] filled by `init` (N(0, 0.02) by default).
-  Embedding(ParameterStore<T>& store, const std::string& name, index_t num, index_t dim, Rng& rng,
+  Embedding(ParameterStore<T, B>& store, const std::string& name, index_t num, index_t dim, Rng& rng,
             Init init = Init::normal(0.02), bool sparse = true) {
     if (num < 1 || dim < 1)
       throw ConfigError("Embedding '" + name + "': num = " + std::to_string(num) + " and dim = " +
@@ -26,20 +26,20 @@ class Embedding {
   }
   /// Rows `ids` (borrowed until backward) -> ids_shape + [dim]; rows equal to
   /// padding_idx receive no gradient.
-  Var<T> operator()(Tape<T>& tape, const std::int32_t* ids, Shape ids_shape, std::int32_t padding_idx = -1) const {
+  Var<T, B> operator()(Tape<T, B>& tape, const std::int32_t* ids, Shape ids_shape, std::int32_t padding_idx = -1) const {
     return ops::embedding(tape.param(*weight_), ids, ids_shape, padding_idx);
   }
-  Parameter<T>& weight() const { return *weight_; }
+  Parameter<T, B>& weight() const { return *weight_; }
   index_t num_embeddings() const { return weight_->value.dim(0); }
   index_t embedding_dim() const { return weight_->value.dim(1); }
   /// Sets row r to zero (PyTorch zero-initialises the padding row).
   void zero_row(index_t r) const {
     check_range("Embedding::zero_row row", r, index_t(0), num_embeddings() - 1);
-    std::fill_n(weight_->value.data() + r * embedding_dim(), embedding_dim(), T(0));
+    memory<B>::zero(weight_->value.slice(r, r + 1));
   }
 
  private:
-  Parameter<T>* weight_ = nullptr;
+  Parameter<T, B>* weight_ = nullptr;
 };
 
 }  // namespace metarec::nn

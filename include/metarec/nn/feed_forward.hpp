@@ -14,23 +14,23 @@ namespace metarec::nn {
 
 enum class Activation { relu, gelu };
 
-template <class T>
+template <class T, class B = backend::Cpu>
 class FeedForward {
  public:
   FeedForward() = default;
-  FeedForward(ParameterStore<T>& store, const std::string& name, index_t d, index_t inner, double dropout, Rng& rng,
+  FeedForward(ParameterStore<T, B>& store, const std::string& name, index_t d, index_t inner, double dropout, Rng& rng,
               Activation act = Activation::gelu)
       : dropout_(dropout),  // validated before any parameter is registered
         act_(act),
         fc1_(store, name + ".linear1", checked(name, "d", d), checked(name, "inner", inner), rng),
         fc2_(store, name + ".linear2", inner, d, rng) {}
-  Var<T> operator()(Tape<T>& tape, Var<T> x) const {
-    Var<T> h = fc1_(tape, x);
+  Var<T, B> operator()(Tape<T, B>& tape, Var<T, B> x) const {
+    Var<T, B> h = fc1_(tape, x);
     h = act_ == Activation::relu ? ops::relu(h) : ops::gelu(h);
     return fc2_(tape, dropout_(tape, h));
   }
-  const Linear<T>& linear1() const { return fc1_; }
-  const Linear<T>& linear2() const { return fc2_; }
+  const Linear<T, B>& linear1() const { return fc1_; }
+  const Linear<T, B>& linear2() const { return fc2_; }
   Activation activation() const { return act_; }
   double dropout() const { return dropout_.p(); }
 
@@ -41,7 +41,7 @@ class FeedForward {
   }
   Dropout dropout_;
   Activation act_ = Activation::gelu;
-  Linear<T> fc1_, fc2_;
+  Linear<T, B> fc1_, fc2_;
 };
 
 }  // namespace metarec::nn

@@ -11,14 +11,14 @@
 
 namespace metarec::nn {
 
-template <class T>
+template <class T, class B = backend::Cpu>
 class GRU {
  public:
   GRU() = default;
   /// Registers, for each layer l, `<name>.weight_ih_l<l>` [3h, in_l], `.weight_hh_l<l>` [3h, h],
   /// `.bias_ih_l<l>` [3h], `.bias_hh_l<l>` [3h] (PyTorch names; in_0 = in, in_l = h above),
   /// all uniform(-1/sqrt(h), 1/sqrt(h)) like PyTorch.
-  GRU(ParameterStore<T>& store, const std::string& name, index_t in, index_t hidden, Rng& rng, int layers = 1) {
+  GRU(ParameterStore<T, B>& store, const std::string& name, index_t in, index_t hidden, Rng& rng, int layers = 1) {
     if (in < 1 || hidden < 1 || layers < 1)
       throw ConfigError(name + ": in = " + std::to_string(in) + ", hidden = " + std::to_string(hidden) +
                         ", layers = " + std::to_string(layers) + " must all be >= 1");
@@ -36,7 +36,7 @@ class GRU {
 
   /// x [B, L, in] -> hidden states of the last layer [B, L, hidden].
   /// @param mask optional [B, L], nonzero = real step (see ops::gru); borrowed until backward.
-  Var<T> operator()(Tape<T>& tape, Var<T> x, const std::uint8_t* mask = nullptr) const {
+  Var<T, B> operator()(Tape<T, B>& tape, Var<T, B> x, const std::uint8_t* mask = nullptr) const {
     for (const Layer& l : layers_)
       x = ops::gru(x, tape.param(*l.w_ih), tape.param(*l.w_hh), tape.param(*l.b_ih), tape.param(*l.b_hh), mask);
     return x;
@@ -47,10 +47,10 @@ class GRU {
 
  private:
   struct Layer {
-    Parameter<T>* w_ih;
-    Parameter<T>* w_hh;
-    Parameter<T>* b_ih;
-    Parameter<T>* b_hh;
+    Parameter<T, B>* w_ih;
+    Parameter<T, B>* w_hh;
+    Parameter<T, B>* b_ih;
+    Parameter<T, B>* b_hh;
   };
   std::vector<Layer> layers_;
 };

@@ -9,27 +9,27 @@
 
 namespace metarec::nn {
 
-template <class T>
+template <class T, class B = backend::Cpu>
 class LayerNorm {
  public:
   LayerNorm() = default;
-  LayerNorm(ParameterStore<T>& store, const std::string& name, index_t dim, double eps = 1e-5) : eps_(eps) {
+  LayerNorm(ParameterStore<T, B>& store, const std::string& name, index_t dim, double eps = 1e-5) : eps_(eps) {
     if (dim < 1) throw ConfigError("LayerNorm '" + name + "': dim = " + std::to_string(dim) + " must be >= 1");
     if (!(eps > 0)) throw ConfigError("LayerNorm '" + name + "': eps = " + std::to_string(eps) + " must be > 0");
     Rng unused;  // deterministic inits draw nothing
     weight_ = &store.add(name + ".weight", {dim}, Init::ones(), unused);
     bias_ = &store.add(name + ".bias", {dim}, Init::zeros(), unused);
   }
-  Var<T> operator()(Tape<T>& tape, Var<T> x) const {
+  Var<T, B> operator()(Tape<T, B>& tape, Var<T, B> x) const {
     return ops::layer_norm(x, tape.param(*weight_), tape.param(*bias_), eps_);
   }
-  Parameter<T>& weight() const { return *weight_; }
-  Parameter<T>& bias() const { return *bias_; }
+  Parameter<T, B>& weight() const { return *weight_; }
+  Parameter<T, B>& bias() const { return *bias_; }
   double eps() const { return eps_; }
 
  private:
-  Parameter<T>* weight_ = nullptr;
-  Parameter<T>* bias_ = nullptr;
+  Parameter<T, B>* weight_ = nullptr;
+  Parameter<T, B>* bias_ = nullptr;
   double eps_ = 1e-5;
 };
 

@@ -26,8 +26,15 @@ struct Init {
   /// Glorot & Bengio 2010: U(-sqrt(6/(fan_in+fan_out)), +...) for a [out, in] matrix.
   static Init xavier_uniform() { return {Kind::xavier_uniform}; }
 
+  /// Fills a device tensor with the same draws as a host one (drawn on the host, then copied).
   template <class T>
-  void apply(Tensor<T>& t, Rng& rng) const {
+  void apply(const cuda::DeviceTensor<T>& t, Rng& rng) const {
+    Tensor<T> host(t.shape());
+    apply(host, rng);
+    memory<backend::Cuda>::upload(host, t);
+  }
+  template <class T>
+  void apply(const Tensor<T>& t, Rng& rng) const {
     switch (kind) {
       case Kind::zeros: t.zero(); break;
       case Kind::ones: t.fill(T(1)); break;
@@ -45,34 +52,34 @@ struct Init {
   }
 };
 
-template <class T>
+template <class T, class B = backend::Cpu>
 class ParameterStore {
  public:
   /// Registers a new parameter; names must be unique.
-  Parameter<T>& add(const std::string& name, Shape shape, const Init& init, Rng& rng, bool sparse_rows = false) {
+  Parameter<T, B>& add(const std::string& name, Shape shape, const Init& init, Rng& rng, bool sparse_rows = false) {
     if (find(name)) throw ConfigError("parameter '" + name + "' is registered twice");
     params_.emplace_back(name, shape, sparse_rows);
     init.apply(params_.back().value, rng);
     return params_.back();
   }
-  Parameter<T>* find(const std::string& name) {
+  Parameter<T, B>* find(const std::string& name) {
     for (auto& p : params_)
       if (p.name == name) return &p;
     return nullptr;
   }
-  Parameter<T>& at(const std::string& name) {
+  Parameter<T, B>& at(const std::string& name) {
     if (auto* p = find(name)) return *p;
     throw ConfigError("no parameter named '" + name + "'");
   }
   /// Every parameter, in registration order.
-  std::vector<Parameter<T>*> all() {
-    std::vector<Parameter<T>*> out;
+  std::vector<Parameter<T, B>*> all() {
+    std::vector<Parameter<T, B>*> out;
     for (auto& p : params_) out.push_back(&p);
     return out;
   }
   /// Parameters whose name starts with `prefix`.
-  std::vector<Parameter<T>*> with_prefix(const std::string& prefix) {
-    std::vector<Parameter<T>*> out;
+  std::vector<Parameter<T, B>*> with_prefix(const std::string& prefix) {
+    std::vector<Parameter<T, B>*> out;
     for (auto& p : params_)
       if (p.name.compare(0, prefix.size(), prefix) == 0) out.push_back(&p);
     return out;
@@ -93,7 +100,7 @@ class ParameterStore {
   }
 
  private:
-  std::deque<Parameter<T>> params_;
+  std::deque<Parameter<T, B>> params_;
 };
 
 }  // namespace metarec::nn

@@ -53,10 +53,10 @@ struct TransformerConfig {
   }
 };
 
-template <class T>
+template <class T, class B = backend::Cpu>
 class TransformerBlock {
  public:
-  TransformerBlock(ParameterStore<T>& store, const std::string& name, const TransformerConfig& c, Rng& rng)
+  TransformerBlock(ParameterStore<T, B>& store, const std::string& name, const TransformerConfig& c, Rng& rng)
       : attn_(store, name + ".attn", c.d, c.heads, c.attn_dropout, rng),
         ln1_(store, name + ".ln1", c.d, c.ln_eps),
         ffn_(store, name + ".ffn", c.d, c.inner, c.dropout, rng),
@@ -65,31 +65,31 @@ class TransformerBlock {
         norm_first_(c.norm_first) {}
 
   /// Padded layout x [B, L, d]; `opt` carries the causal flag and the key padding mask.
-  Var<T> operator()(Tape<T>& t, Var<T> x, const ops::AttentionOptions& opt) const {
-    return forward(t, x, [&](Var<T> h) { return attn_(t, h, h, opt); });
+  Var<T, B> operator()(Tape<T, B>& t, Var<T, B> x, const ops::AttentionOptions& opt) const {
+    return forward(t, x, [&](Var<T, B> h) { return attn_(t, h, h, opt); });
   }
   /// Packed layout x [N, d].
-  Var<T> packed(Tape<T>& t, Var<T> x, const PackedView& pv, bool causal) const {
-    return forward(t, x, [&](Var<T> h) { return attn_.packed(t, h, pv, causal); });
+  Var<T, B> packed(Tape<T, B>& t, Var<T, B> x, const PackedView& pv, bool causal) const {
+    return forward(t, x, [&](Var<T, B> h) { return attn_.packed(t, h, pv, causal); });
   }
 
  private:
   template <class Attend>
-  Var<T> forward(Tape<T>& t, Var<T> x, Attend&& attend) const {
+  Var<T, B> forward(Tape<T, B>& t, Var<T, B> x, Attend&& attend) const {
     if (norm_first_) {
       x = ops::add(x, ops::dropout(attend(ln1_(t, x)), dropout_));
       return ops::add(x, ops::dropout(ffn_(t, ln2_(t, x)), dropout_));
     }
-    Var<T> a = ops::dropout(attend(x), dropout_);
+    Var<T, B> a = ops::dropout(attend(x), dropout_);
     x = ln1_(t, ops::add(x, a));
-    Var<T> f = ops::dropout(ffn_(t, x), dropout_);
+    Var<T, B> f = ops::dropout(ffn_(t, x), dropout_);
     return ln2_(t, ops::add(x, f));
   }
 
-  MultiHeadAttention<T> attn_;
-  LayerNorm<T> ln1_;
-  FeedForward<T> ffn_;
-  LayerNorm<T> ln2_;
+  MultiHeadAttention<T, B> attn_;
+  LayerNorm<T, B> ln1_;
+  FeedForward<T, B> ffn_;
+  LayerNorm<T, B> ln2_;
   double dropout_;
   bool norm_first_;
 };
@@ -97,14 +97,14 @@ class TransformerBlock {
 /// Learned absolute positions for windows of up to max_len items, counted
 /// from the end: the last item of every sequence has position max_len - 1
 /// (left padding in the padded layout; PackedView::positions in the packed one).
-template <class T>
+template <class T, class B = backend::Cpu>
 class PositionalEmbedding {
  public:
-  PositionalEmbedding(ParameterStore<T>& store, const std::string& name, index_t max_len, index_t d, double std,
+  PositionalEmbedding(ParameterStore<T, B>& store, const std::string& name, index_t max_len, index_t d, double std,
                       Rng& rng)
       : table_(&store.add(name + ".weight", {max_len, d}, Init::normal(std), rng)) {}
   /// x [B, L, d] + rows [max_len - L, max_len) of the table.
-  Var<T> operator()(Tape<T>& t, Var<T> x) const {
+  Var<T, B> operator()(Tape<T, B>& t, Var<T, B> x) const {
     const index_t L = x.shape()[1], max_len = table_->value.dim(0);
     if (L > max_len)
       throw ShapeError("positional embedding: length " + std::to_string(L) + " exceeds max_len " +
@@ -112,21 +112,21 @@ class PositionalEmbedding {
     return ops::add(x, ops::slice(t.param(*table_), 0, max_len - L, max_len));
   }
   /// x [N, d] + the rows named by pv.positions.
-  Var<T> packed(Tape<T>& t, Var<T> x, const PackedView& pv) const {
+  Var<T, B> packed(Tape<T, B>& t, Var<T, B> x, const PackedView& pv) const {
     return ops::add(x, ops::embedding(t.param(*table_), pv.positions, Shape{pv.rows}));
   }
   index_t max_len() const { return table_->value.dim(0); }
 
  private:
-  Parameter<T>* table_;
+  Parameter<T, B>* table_;
 };
 
 /// Embedding-side stack shared by SASRec and BERT4Rec:
 /// positions -> LayerNorm -> dropout -> N Transformer blocks [-> final LayerNorm].
-template <class T>
+template <class T, class B = backend::Cpu>
 class TransformerEncoder {
  public:
-  TransformerEncoder(ParameterStore<T>& store, const std::string& name, const TransformerConfig& c, Rng& rng, bool causal)
+  TransformerEncoder(ParameterStore<T, B>& store, const std::string& name, const TransformerConfig& c, Rng& rng, bool causal)
       : pos_(store, name + ".pos", c.max_len, c.d, c.init_std, rng),
         ln_(store, name + ".ln", c.d, c.ln_eps),
         dropout_(c.dropout),
@@ -138,11 +138,11 @@ class TransformerEncoder {
     // matrix N(0, init_std), biases 0, LayerNorm scale 1.
     for (auto* p : store.with_prefix(name + ".block")) {
       if (p->value.rank() == 2) Init::normal(c.init_std).apply(p->value, rng);
-      else if (p->name.size() >= 5 && p->name.compare(p->name.size() - 5, 5, ".bias") == 0) p->value.zero();
+      else if (p->name.size() >= 5 && p->name.compare(p->name.size() - 5, 5, ".bias") == 0) memory<B>::zero(p->value);
     }
   }
   /// Padded layout: x [B, L, d] item representations; mask [B, L] (nonzero = real item).
-  Var<T> operator()(Tape<T>& t, Var<T> x, const std::uint8_t* mask) const {
+  Var<T, B> operator()(Tape<T, B>& t, Var<T, B> x, const std::uint8_t* mask) const {
     x = ops::dropout(ln_(t, pos_(t, x)), dropout_);
     ops::AttentionOptions opt;
     opt.causal = causal_;
@@ -151,17 +151,17 @@ class TransformerEncoder {
     return final_ln_ ? (*final_ln_)(t, x) : x;
   }
   /// Packed layout: x [N, d].
-  Var<T> packed(Tape<T>& t, Var<T> x, const PackedView& pv) const {
+  Var<T, B> packed(Tape<T, B>& t, Var<T, B> x, const PackedView& pv) const {
     x = ops::dropout(ln_(t, pos_.packed(t, x, pv)), dropout_);
     for (const auto& b : blocks_) x = b.packed(t, x, pv, causal_);
     return final_ln_ ? (*final_ln_)(t, x) : x;
   }
 
  private:
-  PositionalEmbedding<T> pos_;
-  LayerNorm<T> ln_;
-  std::vector<TransformerBlock<T>> blocks_;
-  std::optional<LayerNorm<T>> final_ln_;
+  PositionalEmbedding<T, B> pos_;
+  LayerNorm<T, B> ln_;
+  std::vector<TransformerBlock<T, B>> blocks_;
+  std::optional<LayerNorm<T, B>> final_ln_;
   double dropout_;
   bool causal_;
 };

@@ -48,10 +48,10 @@ struct WhiteningExpertsOptions {
 /// x [..., in]; weight [E * out, in] (expert k = rows [k out, (k + 1) out));
 /// center [E, in] (b_k); gate [E, in]; noise [E, in] or invalid (deterministic
 /// gate). Returns [..., out].
-template <class T>
-Var<T> whitening_experts(Var<T> x, Var<T> weight, Var<T> center, Var<T> gate, Var<T> noise, double dropout,
+template <class T, class B = backend::Cpu>
+Var<T, B> whitening_experts(Var<T, B> x, Var<T, B> weight, Var<T, B> center, Var<T, B> gate, Var<T, B> noise, double dropout,
                          double noise_eps = 1e-2) {
-  Tape<T>& t = *x.tape;
+  Tape<T, B>& t = *x.tape;
   const Shape xs = x.shape();
   const index_t E = center.shape().rank == 2 ? center.shape()[0] : 0;
   const index_t in = xs.rank >= 1 ? xs[-1] : 0;
@@ -64,25 +64,25 @@ Var<T> whitening_experts(Var<T> x, Var<T> weight, Var<T> center, Var<T> gate, Va
                      (noise.valid() ? ", noise " + noise.shape().str() : std::string()) +
                      " do not fit (expected x [..., in], weight [E * out, in], center/gate/noise [E, in], E >= 1)");
   const index_t out = weight.shape()[0] / E, rows = x.value().rows();
-  Var<T> x2 = xs.rank == 2 ? x : ops::reshape(x, Shape{rows, in});
+  Var<T, B> x2 = xs.rank == 2 ? x : ops::reshape(x, Shape{rows, in});
   // Gate on the clean input.
-  Var<T> logits = ops::linear(x2, gate);
+  Var<T, B> logits = ops::linear(x2, gate);
   if (noise.valid() && t.training()) {
     Tensor<T> n = t.alloc(logits.shape());
     for (auto& v : n) v = static_cast<T>(t.rng().normal());
     Tensor<T> floor = t.alloc(Shape{E});
     floor.fill(static_cast<T>(noise_eps));
-    Var<T> scale = ops::add(ops::softplus(ops::linear(x2, noise)), t.leaf(floor));
+    Var<T, B> scale = ops::add(ops::softplus(ops::linear(x2, noise)), t.leaf(floor));
     logits = ops::add(logits, ops::mul(scale, t.leaf(n)));
   }
-  Var<T> g = ops::softmax(logits);  // [rows, E]
+  Var<T, B> g = ops::softmax(logits);  // [rows, E]
   // All experts in one GEMM: [rows, E * out].
-  Var<T> y = ops::linear(ops::dropout(x2, dropout), weight);
+  Var<T, B> y = ops::linear(ops::dropout(x2, dropout), weight);
   // Offsets c_k = W_k b_k: the diagonal blocks of center W^T ([E, E * out]; E^2 out in flops, tiny).
   auto* diag = t.template alloc_n<std::int32_t>(E);
   for (index_t k = 0; k < E; ++k) diag[k] = static_cast<std::int32_t>(k * E + k);
-  Var<T> c = ops::embedding(ops::reshape(ops::linear(center, weight), Shape{E * E, out}), diag, Shape{E});
-  Var<T> r = ops::sub(ops::gated_sum(y, g), ops::matmul(g, c));
+  Var<T, B> c = ops::embedding(ops::reshape(ops::linear(center, weight), Shape{E * E, out}), diag, Shape{E});
+  Var<T, B> r = ops::sub(ops::gated_sum(y, g), ops::matmul(g, c));
   if (xs.rank == 2) return r;
   Shape os = xs;
   os[-1] = out;
@@ -93,11 +93,11 @@ Var<T> whitening_experts(Var<T> x, Var<T> weight, Var<T> center, Var<T> gate, Va
 /// `<name>.experts.center` [E, in], `<name>.gate.weight` [E, in] and, with
 /// the noisy gate, `<name>.gate.noise` [E, in]. Init as UniSRec: expert
 /// matrices N(0, init_std), centers and gates zero (uniform gate at start).
-template <class T>
+template <class T, class B = backend::Cpu>
 class WhiteningExperts {
  public:
   WhiteningExperts() = default;
-  WhiteningExperts(ParameterStore<T>& store, const std::string& name, index_t in, index_t out,
+  WhiteningExperts(ParameterStore<T, B>& store, const std::string& name, index_t in, index_t out,
                    const WhiteningExpertsOptions& opt, Rng& rng)
       : opt_((opt.validate(), opt)) {
     check_range<index_t>("WhiteningExperts in", in, 1, index_t(1) << 24);
@@ -109,25 +109,25 @@ class WhiteningExperts {
     if (opt.noisy_gate) noise_ = &store.add(name + ".gate.noise", {E, in}, Init::zeros(), rng);
   }
   /// x [..., in] -> [..., out]. Dropout and gate noise only in training mode.
-  Var<T> operator()(Tape<T>& t, Var<T> x) const {
+  Var<T, B> operator()(Tape<T, B>& t, Var<T, B> x) const {
     return whitening_experts(x, t.param(*weight_), t.param(*center_), t.param(*gate_),
-                             noise_ ? t.param(*noise_) : Var<T>{}, opt_.dropout, opt_.noise_eps);
+                             noise_ ? t.param(*noise_) : Var<T, B>{}, opt_.dropout, opt_.noise_eps);
   }
   int experts() const { return opt_.experts; }
   index_t in_features() const { return weight_->value.dim(1); }
   index_t out_features() const { return weight_->value.dim(0) / opt_.experts; }
   const WhiteningExpertsOptions& options() const { return opt_; }
-  Parameter<T>& weight() const { return *weight_; }
-  Parameter<T>& center() const { return *center_; }
-  Parameter<T>& gate() const { return *gate_; }
-  Parameter<T>* noise() const { return noise_; }
+  Parameter<T, B>& weight() const { return *weight_; }
+  Parameter<T, B>& center() const { return *center_; }
+  Parameter<T, B>& gate() const { return *gate_; }
+  Parameter<T, B>* noise() const { return noise_; }
 
  private:
   WhiteningExpertsOptions opt_;
-  Parameter<T>* weight_ = nullptr;
-  Parameter<T>* center_ = nullptr;
-  Parameter<T>* gate_ = nullptr;
-  Parameter<T>* noise_ = nullptr;
+  Parameter<T, B>* weight_ = nullptr;
+  Parameter<T, B>* center_ = nullptr;
+  Parameter<T, B>* gate_ = nullptr;
+  Parameter<T, B>* noise_ = nullptr;
 };
 
 }  // namespace metarec::nn

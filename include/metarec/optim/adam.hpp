@@ -24,20 +24,20 @@ struct AdamConfig {
   bool decoupled = false;   ///< true = AdamW
 };
 
-template <class T>
-class Adam : public Optimizer<T> {
-  using Base = Optimizer<T>;
+template <class T, class B = backend::Cpu>
+class Adam : public Optimizer<T, B> {
+  using Base = Optimizer<T, B>;
 
  public:
   /// One group holding `params` with the config's weight decay.
-  explicit Adam(std::vector<Parameter<T>*> params, AdamConfig cfg = {})
+  explicit Adam(std::vector<Parameter<T, B>*> params, AdamConfig cfg = {})
       : Base(Base::one_group(std::move(params), validated(cfg).weight_decay), cfg.lr, {"adam.m", "adam.v"}),
         cfg_(cfg) {}
   /// `Adam<float>({&w, &b})`: a braced list of parameters is one group, too.
-  explicit Adam(std::initializer_list<Parameter<T>*> params, AdamConfig cfg = {})
-      : Adam(std::vector<Parameter<T>*>(params), cfg) {}
+  explicit Adam(std::initializer_list<Parameter<T, B>*> params, AdamConfig cfg = {})
+      : Adam(std::vector<Parameter<T, B>*>(params), cfg) {}
   /// Several groups; each group's weight_decay applies (cfg.weight_decay must be 0).
-  explicit Adam(std::vector<ParamGroup<T>> groups, AdamConfig cfg = {})
+  explicit Adam(std::vector<ParamGroup<T, B>> groups, AdamConfig cfg = {})
       : Base(Base::check_groups(std::move(groups), validated(cfg).weight_decay, "Adam"), cfg.lr,
              {"adam.m", "adam.v"}),
         cfg_(cfg) {}
@@ -60,6 +60,11 @@ class Adam : public Optimizer<T> {
       const T step_size = static_cast<T>(lr / bc1);
       const T l2 = decoupled ? T(0) : static_cast<T>(s.group->weight_decay);
       const T shrink = static_cast<T>(1 - (decoupled ? lr * s.group->weight_decay : 0.0));
+      if constexpr (!B::is_host) {  // device gradients are dense (autograd/parameter.hpp)
+        const cuda::elem::AdamScalars<T> a{b1, c1, b2, c2, eps, step_size, inv_sqrt_bc2, l2, shrink};
+        cuda::adam_step(memory<B>::context(), a, s.p->value, s.p->grad, s.state[0], s.state[1]);
+        continue;
+      }
       T* w = s.p->value.data();
       const T* gr = s.p->grad.data();
       T* m = s.state[0].data();
@@ -94,15 +99,15 @@ class Adam : public Optimizer<T> {
 
 /// Adam with decoupled weight decay (always `decoupled = true`; default decay
 /// 0.01 as in PyTorch for a plain parameter list).
-template <class T>
-class AdamW : public Adam<T> {
+template <class T, class B = backend::Cpu>
+class AdamW : public Adam<T, B> {
  public:
-  explicit AdamW(std::vector<Parameter<T>*> params, AdamConfig cfg = default_config())
-      : Adam<T>(std::move(params), Adam<T>::with_decoupled(cfg)) {}
-  explicit AdamW(std::initializer_list<Parameter<T>*> params, AdamConfig cfg = default_config())
-      : AdamW(std::vector<Parameter<T>*>(params), cfg) {}
-  explicit AdamW(std::vector<ParamGroup<T>> groups, AdamConfig cfg = {})
-      : Adam<T>(std::move(groups), Adam<T>::with_decoupled(cfg)) {}
+  explicit AdamW(std::vector<Parameter<T, B>*> params, AdamConfig cfg = default_config())
+      : Adam<T, B>(std::move(params), Adam<T, B>::with_decoupled(cfg)) {}
+  explicit AdamW(std::initializer_list<Parameter<T, B>*> params, AdamConfig cfg = default_config())
+      : AdamW(std::vector<Parameter<T, B>*>(params), cfg) {}
+  explicit AdamW(std::vector<ParamGroup<T, B>> groups, AdamConfig cfg = {})
+      : Adam<T, B>(std::move(groups), Adam<T, B>::with_decoupled(cfg)) {}
   static AdamConfig default_config() {
     AdamConfig c;
     c.weight_decay = 0.01;

@@ -13,8 +13,8 @@ namespace metarec::optim {
 
 namespace detail {
 /// Sum of squared gradient entries of p (only touched rows of a sparse table).
-template <class T>
-double grad_sq_norm(const Parameter<T>& p) {
+template <class T, class B = backend::Cpu>
+double grad_sq_norm(const Parameter<T, B>& p) {
   thread_local std::vector<double> partial;  // grows once, reused every step
   const index_t spans = grad_span_count(p);
   if (partial.size() < static_cast<std::size_t>(spans)) partial.resize(static_cast<std::size_t>(spans));
@@ -31,10 +31,11 @@ double grad_sq_norm(const Parameter<T>& p) {
 
 /// Global L2 norm of the gradients of the trainable parameters (sparse tables:
 /// touched rows only, unless their gradient is dense).
-template <class T>
-double grad_norm(const std::vector<Parameter<T>*>& params) {
+template <class T, class B = backend::Cpu>
+double grad_norm(const std::vector<Parameter<T, B>*>& params) {
+  if constexpr (!B::is_host) throw ConfigError("gradient clipping has no device path yet (backend::Cuda)");
   double sq = 0;
-  for (const Parameter<T>* p : params)
+  for (const Parameter<T, B>* p : params)
     if (p && detail::has_gradient(*p)) sq += detail::grad_sq_norm(*p);
   return std::sqrt(sq);
 }
@@ -43,13 +44,13 @@ double grad_norm(const std::vector<Parameter<T>*>& params) {
 /// norm exceeds max_norm (PyTorch's coefficient). Returns the norm before
 /// clipping. Throws NumericError naming the first parameter whose gradient is
 /// not finite: clipping cannot repair it and the update would poison the model.
-template <class T>
-double clip_grad_norm(const std::vector<Parameter<T>*>& params, double max_norm) {
+template <class T, class B = backend::Cpu>
+double clip_grad_norm(const std::vector<Parameter<T, B>*>& params, double max_norm) {
   if (!(max_norm > 0 && std::isfinite(max_norm)))
     throw ConfigError("clip_grad_norm: max_norm = " + std::to_string(max_norm) + " must be finite and > 0");
   const double norm = grad_norm(params);
   if (!std::isfinite(norm)) {
-    for (const Parameter<T>* p : params)
+    for (const Parameter<T, B>* p : params)
       if (p && detail::has_gradient(*p) && !std::isfinite(detail::grad_sq_norm(*p)))
         throw NumericError("clip_grad_norm: gradient of parameter '" + p->name + "' " + p->value.shape().str() +
                            " is not finite (norm " + std::to_string(norm) + ")");
@@ -57,7 +58,7 @@ double clip_grad_norm(const std::vector<Parameter<T>*>& params, double max_norm)
   }
   if (norm <= max_norm) return norm;
   const T coef = static_cast<T>(max_norm / (norm + 1e-6));
-  for (Parameter<T>* p : params) {
+  for (Parameter<T, B>* p : params) {
     if (!p || !detail::has_gradient(*p)) continue;
     T* g = p->grad.data();
     detail::for_each_grad_span(*p, [=](index_t, index_t off, index_t len) {

@@ -1,7 +1,7 @@
 #pragma once
 /// @file make.hpp
 /// The optimizer as a run-time choice: one name -> one of the library's
-/// optimizers behind the Optimizer<T> interface (the trainer's policy point).
+/// optimizers behind the Optimizer<T, B> interface (the trainer's policy point).
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,16 +41,16 @@ struct OptimizerSettings {
   double momentum = 0;
 };
 
-template <class T>
-std::unique_ptr<Optimizer<T>> make_optimizer(std::vector<Parameter<T>*> params, const OptimizerSettings& s) {
+template <class T, class B = backend::Cpu>
+std::unique_ptr<Optimizer<T, B>> make_optimizer(std::vector<Parameter<T, B>*> params, const OptimizerSettings& s) {
   switch (s.kind) {
     case OptimizerKind::adam:
-      return std::make_unique<Adam<T>>(std::move(params), AdamConfig{.lr = s.lr, .weight_decay = s.weight_decay});
+      return std::make_unique<Adam<T, B>>(std::move(params), AdamConfig{.lr = s.lr, .weight_decay = s.weight_decay});
     case OptimizerKind::adamw:
-      return std::make_unique<Adam<T>>(std::move(params),
+      return std::make_unique<Adam<T, B>>(std::move(params),
                                        AdamConfig{.lr = s.lr, .weight_decay = s.weight_decay, .decoupled = true});
     case OptimizerKind::sgd:
-      return std::make_unique<SGD<T>>(std::move(params),
+      return std::make_unique<SGD<T, B>>(std::move(params),
                                       SGDConfig{.lr = s.lr, .momentum = s.momentum, .weight_decay = s.weight_decay});
   }
   throw ConfigError("make_optimizer: unknown optimizer kind");

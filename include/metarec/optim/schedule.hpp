@@ -60,14 +60,14 @@ double multiplier(const S& s, std::uint64_t step) {
 
 /// Sets `opt.lr()` to base_lr * schedule(opt.steps()); call apply() before
 /// each opt.step().
-template <class T, class S = AnySchedule>
+template <class T, class S = AnySchedule, class B = backend::Cpu>
 class Scheduler {
  public:
-  Scheduler(Optimizer<T>& opt, S schedule, double base_lr) : opt_(opt), schedule_(schedule), base_lr_(base_lr) {
+  Scheduler(Optimizer<T, B>& opt, S schedule, double base_lr) : opt_(opt), schedule_(schedule), base_lr_(base_lr) {
     detail::check_finite_nonneg("Scheduler", "base_lr", base_lr);
   }
   /// The base rate is the optimizer's current rate.
-  Scheduler(Optimizer<T>& opt, S schedule) : Scheduler(opt, schedule, opt.lr()) {}
+  Scheduler(Optimizer<T, B>& opt, S schedule) : Scheduler(opt, schedule, opt.lr()) {}
 
   /// Returns the rate now in effect.
   double apply() {
@@ -79,7 +79,7 @@ class Scheduler {
   const S& schedule() const { return schedule_; }
 
  private:
-  Optimizer<T>& opt_;
+  Optimizer<T, B>& opt_;
   S schedule_;
   double base_lr_;
 };

@@ -18,18 +18,18 @@ struct SGDConfig {
   double weight_decay = 0;  ///< L2 penalty added to the gradient
 };
 
-template <class T>
-class SGD : public Optimizer<T> {
-  using Base = Optimizer<T>;
+template <class T, class B = backend::Cpu>
+class SGD : public Optimizer<T, B> {
+  using Base = Optimizer<T, B>;
 
  public:
   /// One group holding `params` with the config's weight decay.
-  SGD(std::vector<Parameter<T>*> params, SGDConfig cfg)
+  SGD(std::vector<Parameter<T, B>*> params, SGDConfig cfg)
       : Base(Base::one_group(std::move(params), validated(cfg).weight_decay), cfg.lr, state_names(cfg)), cfg_(cfg) {}
   /// `SGD<float>({&w, &b}, cfg)`: a braced list of parameters is one group, too.
-  SGD(std::initializer_list<Parameter<T>*> params, SGDConfig cfg) : SGD(std::vector<Parameter<T>*>(params), cfg) {}
+  SGD(std::initializer_list<Parameter<T, B>*> params, SGDConfig cfg) : SGD(std::vector<Parameter<T, B>*>(params), cfg) {}
   /// Several groups; each group's weight_decay applies (cfg.weight_decay must be 0).
-  SGD(std::vector<ParamGroup<T>> groups, SGDConfig cfg)
+  SGD(std::vector<ParamGroup<T, B>> groups, SGDConfig cfg)
       : Base(Base::check_groups(std::move(groups), validated(cfg).weight_decay, "SGD"), cfg.lr, state_names(cfg)),
         cfg_(cfg) {}
 
@@ -37,6 +37,7 @@ class SGD : public Optimizer<T> {
   const SGDConfig& config() const { return cfg_; }
 
   void step() override {
+    if constexpr (!B::is_host) throw ConfigError("SGD has no device path yet (backend::Cuda); use Adam");
     ++this->steps_;
     for (auto& s : this->slots_) {
       if (!detail::has_gradient(*s.p)) continue;

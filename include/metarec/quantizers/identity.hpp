@@ -7,11 +7,11 @@ namespace metarec::quantizers {
 
 struct Identity {
   static constexpr const char* name = "none";
-  template <class T>
+  template <class T, class B = backend::Cpu>
   class Model {
    public:
-    Model(nn::ParameterStore<T>&, const ModelConfig&, Rng&) {}
-    QuantizedItems<T> apply(Tape<T>&, Var<T> table, int /*domain*/) { return {table, {}}; }
+    Model(nn::ParameterStore<T, B>&, const ModelConfig&, Rng&) {}
+    QuantizedItems<T, B> apply(Tape<T, B>&, Var<T, B> table, int /*domain*/) { return {table, {}}; }
   };
 };
 

@@ -115,10 +115,10 @@ struct MultiHeadVQ {
     index_t head_code_dim(index_t d) const { return code_dim > 0 ? code_dim : d / heads; }
   };
 
-  template <class T>
+  template <class T, class B = backend::Cpu>
   class Model {
    public:
-    Model(nn::ParameterStore<T>& store, const ModelConfig& config, const Config& vq, Rng& rng)
+    Model(nn::ParameterStore<T, B>& store, const ModelConfig& config, const Config& vq, Rng& rng)
         : store_(&store), cfg_((vq.validate(config), vq)), d_(config.d),
           H_(cfg_.heads), K_(cfg_.codebook_size), dc_(cfg_.head_code_dim(config.d)), rng_(cfg_.seed) {
       const index_t dh = d_ / H_;
@@ -151,7 +151,7 @@ struct MultiHeadVQ {
         dom.residual = &store_->add("items." + domain_name + ".residual", {rows, d_}, nn::Init::zeros(), rng_);
     }
 
-    QuantizedItems<T> apply(Tape<T>& t, Var<T> table, int domain) {
+    QuantizedItems<T, B> apply(Tape<T, B>& t, Var<T, B> table, int domain) {
       const Tensor<T>& x = table.value();
       if (x.rank() != 2 || x.cols() != d_)
         throw ShapeError("MultiHeadVQ::apply: table " + x.shape().str() + " must be [rows, d = " + std::to_string(d_) + "]");
@@ -163,11 +163,11 @@ struct MultiHeadVQ {
         throw ShapeError("MultiHeadVQ::apply: domain " + std::to_string(domain) + " was added with " +
                          std::to_string(dom->rows) + " rows, table has " + std::to_string(R));
       const bool training = t.training() && t.recording();
-      Var<T> z = head_project(cfg_.stop_table_gradient ? t.leaf(x) : table, t.param(*proj_));
+      Var<T, B> z = head_project(cfg_.stop_table_gradient ? t.leaf(x) : table, t.param(*proj_));
       if (training && cfg_.data_init && initialised_->value[0] == T(0)) init_from(z.value());
       const double cb_weight = cfg_.ema ? 0.0 : 1.0;
       VQAssignment<T> a = vq_assign(z, t.param(*codebook_), cfg_.beta, cb_weight, 1);
-      Var<T> items = ops::linear(a.quantized, t.param(*out_));
+      Var<T, B> items = ops::linear(a.quantized, t.param(*out_));
       if (cfg_.residual) items = add_rows_from(items, t.param(*dom->residual), 1);
       if (cfg_.skip) items = add_rows_from(items, table, 1);
       if (dom) std::copy_n(a.codes, H_ * R, dom->codes.data());
@@ -176,9 +176,9 @@ struct MultiHeadVQ {
         if (cfg_.ema) ema_update(t, z.value(), a.codes);
         track_and_restart(z.value(), a.codes);
       }
-      Var<T> aux = a.loss;
+      Var<T, B> aux = a.loss;
       if (aux.valid() && cfg_.loss_weight != 1.0) aux = ops::scale(aux, cfg_.loss_weight);
-      return {items, aux, cfg_.input_only ? table : Var<T>{}};
+      return {items, aux, cfg_.input_only ? table : Var<T, B>{}};
     }
 
     /// Usage of the codes of the last apply() on `domain`, over rows [first, end) (end < 0: all rows).
@@ -199,16 +199,16 @@ struct MultiHeadVQ {
     int heads() const { return static_cast<int>(H_); }
     index_t codebook_size() const { return K_; }
     index_t code_dim() const { return dc_; }
-    Parameter<T>& codebook() { return *codebook_; }
-    Parameter<T>& projection() { return *proj_; }
-    Parameter<T>& output() { return *out_; }
-    Parameter<T>* residual(int domain) { return find(domain) ? find(domain)->residual : nullptr; }
+    Parameter<T, B>& codebook() { return *codebook_; }
+    Parameter<T, B>& projection() { return *proj_; }
+    Parameter<T, B>& output() { return *out_; }
+    Parameter<T, B>* residual(int domain) { return find(domain) ? find(domain)->residual : nullptr; }
 
    private:
     struct Domain {
       index_t rows = 0;
       std::vector<std::int32_t> codes;  ///< [H, rows]
-      Parameter<T>* residual = nullptr;
+      Parameter<T, B>* residual = nullptr;
     };
     Domain* find(int k) {
       return k >= 0 && static_cast<std::size_t>(k) < domains_.size() && domains_[static_cast<std::size_t>(k)].rows > 0
@@ -250,7 +250,7 @@ struct MultiHeadVQ {
     }
 
     /// EMA codebook update (VQ-VAE appendix; Laplace smoothing as in Razavi et al. 2019).
-    void ema_update(Tape<T>& t, const Tensor<T>& z, const std::int32_t* codes) {
+    void ema_update(Tape<T, B>& t, const Tensor<T>& z, const std::int32_t* codes) {
       const index_t R = z.rows();
       const double g = cfg_.decay, eps = cfg_.ema_epsilon;
       Tensor<T> cnt = t.zeros(Shape{K_}), sum = t.zeros(Shape{K_, dc_});
@@ -296,16 +296,16 @@ struct MultiHeadVQ {
         }
     }
 
-    nn::ParameterStore<T>* store_;
+    nn::ParameterStore<T, B>* store_;
     Config cfg_;
     index_t d_, H_, K_, dc_;
     Rng rng_;
-    Parameter<T>* proj_ = nullptr;
-    Parameter<T>* codebook_ = nullptr;
-    Parameter<T>* out_ = nullptr;
-    Parameter<T>* initialised_ = nullptr;
-    Parameter<T>* ema_count_ = nullptr;
-    Parameter<T>* ema_sum_ = nullptr;
+    Parameter<T, B>* proj_ = nullptr;
+    Parameter<T, B>* codebook_ = nullptr;
+    Parameter<T, B>* out_ = nullptr;
+    Parameter<T, B>* initialised_ = nullptr;
+    Parameter<T, B>* ema_count_ = nullptr;
+    Parameter<T, B>* ema_sum_ = nullptr;
     std::vector<Domain> domains_;
     std::vector<std::int64_t> last_used_;  ///< [H, K] training step of last use
     std::int64_t step_ = 0;

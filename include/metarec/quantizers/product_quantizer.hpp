@@ -58,10 +58,10 @@ struct ProductQuantizer {
     }
   };
 
-  template <class T>
+  template <class T, class B = backend::Cpu>
   class Model {
    public:
-    Model(nn::ParameterStore<T>& store, const ModelConfig& config, const Config& pq, Rng& rng)
+    Model(nn::ParameterStore<T, B>& store, const ModelConfig& config, const Config& pq, Rng& rng)
         : cfg_((pq.validate(config), pq)), D_(cfg_.subspaces), M_(cfg_.codewords) {
       codes_table_ = &store.add("quantizer.code_embedding", {D_ * M_, config.d}, nn::Init::normal(config.init_std), rng);
     }
@@ -115,7 +115,7 @@ struct ProductQuantizer {
       for (auto& dom : domains_) encode(dom);
     }
 
-    QuantizedItems<T> apply(Tape<T>& t, Var<T> table, int domain) {
+    QuantizedItems<T, B> apply(Tape<T, B>& t, Var<T, B> table, int domain) {
       Domain* dom = find(domain);
       if (!dom || dom->features.empty()) return {table, {}};
       if (!fitted_) fit();
@@ -143,7 +143,7 @@ struct ProductQuantizer {
       return codebook_usage(local.data(), D_, 1, D_, 0, n, M_);
     }
     bool fitted() const { return fitted_; }
-    Parameter<T>& code_embedding() { return *codes_table_; }
+    Parameter<T, B>& code_embedding() { return *codes_table_; }
 
    private:
     struct Domain {
@@ -190,7 +190,7 @@ struct ProductQuantizer {
 
     Config cfg_;
     index_t D_, M_, f_ = 0;
-    Parameter<T>* codes_table_ = nullptr;
+    Parameter<T, B>* codes_table_ = nullptr;
     std::vector<Domain> domains_;
     std::vector<Tensor<float>> centroids_;
     bool fitted_ = false;

@@ -21,8 +21,8 @@ namespace metarec::quantizers {
 
 namespace detail {
 
-template <class T>
-void head_project_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void head_project_backward(Tape<T, B>& t, Node<T, B>& n) {
   const Tensor<T>& x = t.value(n.in[0]);
   const Tensor<T>& w = t.value(n.in[1]);
   const index_t R = x.rows(), H = w.dim(0), dc = w.dim(1), dh = w.dim(2);
@@ -39,8 +39,8 @@ void head_project_backward(Tape<T>& t, Node<T>& n) {
   }
 }
 
-template <class T>
-void vq_straight_through_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void vq_straight_through_backward(Tape<T, B>& t, Node<T, B>& n) {
   if (!t.wants_grad(n.in[0])) return;
   const index_t first = n.integer[0], width = n.value.cols(), total = n.value.size();
   T* gz = t.grad(n.in[0]).data();
@@ -51,8 +51,8 @@ void vq_straight_through_backward(Tape<T>& t, Node<T>& n) {
 
 /// loss = (cb + beta) / (N H dc) * sum ||z - q||^2 in value; gradients
 /// beta-part to z (commitment, q constant), cb-part to the codebook (z constant).
-template <class T>
-void vq_loss_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void vq_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
   const Tensor<T>& z = t.value(n.in[0]);
   const Tensor<T>& q = n.saved[0];
   const auto* codes = static_cast<const std::int32_t*>(n.ptr[0]);
@@ -82,8 +82,8 @@ void vq_loss_backward(Tape<T>& t, Node<T>& n) {
   }
 }
 
-template <class T>
-void add_rows_from_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void add_rows_from_backward(Tape<T, B>& t, Node<T, B>& n) {
   const index_t first = n.integer[0], width = n.value.cols(), total = n.value.size();
   for (int k = 0; k < 2; ++k) {  // a: every row; b: rows >= first only
     if (!t.wants_grad(n.in[k])) continue;
@@ -93,8 +93,8 @@ void add_rows_from_backward(Tape<T>& t, Node<T>& n) {
   }
 }
 
-template <class T>
-void code_mean_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void code_mean_backward(Tape<T, B>& t, Node<T, B>& n) {
   const auto* codes = static_cast<const std::int32_t*>(n.ptr[0]);
   const index_t first = n.integer[0], D = n.integer[1], R = n.value.rows(), d = n.value.cols();
   const T* g = n.grad.data();
@@ -135,9 +135,9 @@ void code_mean_backward(Tape<T>& t, Node<T>& n) {
 }  // namespace detail
 
 /// y[:, h*dc:(h+1)*dc] = x[:, h*dh:(h+1)*dh] W_h^T. x: [R, H*dh], w: [H, dc, dh]. y: [R, H*dc].
-template <class T>
-Var<T> head_project(Var<T> x, Var<T> w) {
-  Tape<T>& t = *x.tape;
+template <class T, class B = backend::Cpu>
+Var<T, B> head_project(Var<T, B> x, Var<T, B> w) {
+  Tape<T, B>& t = *x.tape;
   const Tensor<T>& xv = x.value();
   const Tensor<T>& wv = w.value();
   expect_rank("head_project", "x", xv.shape(), 2);
@@ -150,14 +150,14 @@ Var<T> head_project(Var<T> x, Var<T> w) {
   for (index_t h = 0; h < H; ++h)
     gemm<T>(false, true, R, dc, dh, T(1), xv.data() + h * dh, H * dh, wv.data() + h * dc * dh, dh, T(0),
             y.data() + h * dc, H * dc);
-  return t.record("head_project", y, {x, w}, &detail::head_project_backward<T>);
+  return t.record("head_project", y, {x, w}, &detail::head_project_backward<T, B>);
 }
 
 /// Result of vq_assign.
-template <class T>
+template <class T, class B = backend::Cpu>
 struct VQAssignment {
-  Var<T> quantized;            ///< [R, H*dc]: C_h[k_h] per head (straight-through to z); rows < first are 0
-  Var<T> loss;                 ///< scalar codebook + commitment loss, or invalid when both weights are 0
+  Var<T, B> quantized;            ///< [R, H*dc]: C_h[k_h] per head (straight-through to z); rows < first are 0
+  Var<T, B> loss;                 ///< scalar codebook + commitment loss, or invalid when both weights are 0
   const std::int32_t* codes;   ///< [H, R] head-major (arena); -1 for rows < first
 };
 
@@ -167,9 +167,9 @@ struct VQAssignment {
 /// loss = codebook_weight * ||sg(z) - C[k]||^2 + beta * ||z - sg(C[k])||^2,
 /// both averaged over the (R - first) * H * dc elements. EMA training
 /// passes codebook_weight = 0. The search is one GEMM per block of rows.
-template <class T>
-VQAssignment<T> vq_assign(Var<T> z, Var<T> codebook, double beta, double codebook_weight, index_t first = 1) {
-  Tape<T>& t = *z.tape;
+template <class T, class B = backend::Cpu>
+VQAssignment<T> vq_assign(Var<T, B> z, Var<T, B> codebook, double beta, double codebook_weight, index_t first = 1) {
+  Tape<T, B>& t = *z.tape;
   const Tensor<T>& zv = z.value();
   const Tensor<T>& cv = codebook.value();
   expect_rank("vq_assign", "z", zv.shape(), 2);
@@ -196,7 +196,7 @@ VQAssignment<T> vq_assign(Var<T> z, Var<T> codebook, double beta, double codeboo
     METAREC_PARALLEL_FOR(n * dc)
     for (index_t r = first; r < R; ++r) std::memcpy(q.data() + r * width + h * dc, ch + kh[r] * dc, sizeof(T) * dc);
   }
-  VQAssignment<T> out{t.record("vq_assign", q, {z}, &detail::vq_straight_through_backward<T>), {}, codes};
+  VQAssignment<T> out{t.record("vq_assign", q, {z}, &detail::vq_straight_through_backward<T, B>), {}, codes};
   t.node(out.quantized).integer[0] = first;
   if (beta == 0 && codebook_weight == 0) return out;
   double s = 0;
@@ -204,8 +204,8 @@ VQAssignment<T> vq_assign(Var<T> z, Var<T> codebook, double beta, double codeboo
     for (index_t r = first; r < R; ++r) s += static_cast<double>(dist[h * R + r]);
   Tensor<T> l = t.alloc(Shape{});
   l[0] = n > 0 ? static_cast<T>((beta + codebook_weight) * s / static_cast<double>(n * width)) : T(0);
-  out.loss = t.record("vq_loss", l, {z, codebook}, &detail::vq_loss_backward<T>);
-  Node<T>& node = t.node(out.loss);
+  out.loss = t.record("vq_loss", l, {z, codebook}, &detail::vq_loss_backward<T, B>);
+  Node<T, B>& node = t.node(out.loss);
   node.saved[0] = q;
   node.ptr[0] = codes;
   node.real[0] = beta;
@@ -218,9 +218,9 @@ VQAssignment<T> vq_assign(Var<T> z, Var<T> codebook, double beta, double codeboo
 }
 
 /// y = a + b on rows >= first, y = a on rows < first (b gets no gradient there). Same shapes.
-template <class T>
-Var<T> add_rows_from(Var<T> a, Var<T> b, index_t first = 1) {
-  Tape<T>& t = *a.tape;
+template <class T, class B = backend::Cpu>
+Var<T, B> add_rows_from(Var<T, B> a, Var<T, B> b, index_t first = 1) {
+  Tape<T, B>& t = *a.tape;
   expect_shape("add_rows_from", "b", b.shape(), a.shape());
   const Tensor<T>& av = a.value();
   const Tensor<T>& bv = b.value();
@@ -229,7 +229,7 @@ Var<T> add_rows_from(Var<T> a, Var<T> b, index_t first = 1) {
   std::copy_n(av.data(), head, y.data());
   METAREC_PARALLEL_FOR(total)
   for (index_t i = head; i < total; ++i) y[i] = av[i] + bv[i];
-  Var<T> out = t.record("add_rows_from", y, {a, b}, &detail::add_rows_from_backward<T>);
+  Var<T, B> out = t.record("add_rows_from", y, {a, b}, &detail::add_rows_from_backward<T, B>);
   t.node(out).integer[0] = first;
   return out;
 }
@@ -238,9 +238,9 @@ Var<T> add_rows_from(Var<T> a, Var<T> b, index_t first = 1) {
 /// (codes[r*D .. r*D+D) into code_table [D*M, d]) is the mean of its D code
 /// embeddings; a row whose first code is -1 has no features and is its
 /// table row; rows < first are zero. codes are borrowed until backward.
-template <class T>
-Var<T> code_mean(Var<T> table, Var<T> code_table, const std::int32_t* codes, index_t D, index_t first = 1) {
-  Tape<T>& t = *table.tape;
+template <class T, class B = backend::Cpu>
+Var<T, B> code_mean(Var<T, B> table, Var<T, B> code_table, const std::int32_t* codes, index_t D, index_t first = 1) {
+  Tape<T, B>& t = *table.tape;
   const Tensor<T>& tv = table.value();
   const Tensor<T>& ev = code_table.value();
   expect_rank("code_mean", "table", tv.shape(), 2);
@@ -269,8 +269,8 @@ Var<T> code_mean(Var<T> table, Var<T> code_table, const std::int32_t* codes, ind
     }
     for (index_t e = 0; e < d; ++e) yr[e] *= inv;
   }
-  Var<T> out = t.record("code_mean", y, {table, code_table}, &detail::code_mean_backward<T>);
-  Node<T>& n = t.node(out);
+  Var<T, B> out = t.record("code_mean", y, {table, code_table}, &detail::code_mean_backward<T, B>);
+  Node<T, B>& n = t.node(out);
   n.ptr[0] = codes;
   n.integer[0] = first;
   n.integer[1] = D;

@@ -30,41 +30,40 @@ namespace metarec {
 /**
  * @tparam BackbonePolicy  sequence encoder (backbones::SASRec, GRU4Rec, BERT4Rec or a user's type; see metarec::Backbone)
  * @tparam QuantizerPolicy item representation (quantizers::Identity, ...; see metarec::Quantizer)
- * @tparam BackendTag      backend::Cpu (backend::Cuda: see cuda/)
+ * @tparam B      backend::Cpu (backend::Cuda: see cuda/)
  * @tparam T               float (production) or double (gradient tests)
  */
-template <class BackbonePolicy, class QuantizerPolicy = quantizers::Identity, class BackendTag = backend::Cpu,
+template <class BackbonePolicy, class QuantizerPolicy = quantizers::Identity, class B = backend::Cpu,
           class T = float>
 class RecommenderType {
-  static_assert(concepts::HasModelTemplate<BackbonePolicy, T>,
-                "Backbone policy must define a nested `template <class T> class Model`");
+  static_assert(concepts::HasModelTemplate<BackbonePolicy, T, B>,
+                "Backbone policy must define a nested `template <class T, class B = backend::Cpu> class Model`");
   static_assert(concepts::HasName<BackbonePolicy>, "Backbone policy must define `static constexpr const char* name`");
   static_assert(concepts::HasObjective<BackbonePolicy>,
                 "Backbone policy must define `static constexpr metarec::Objective objective`");
   static_assert(concepts::HasValidConfig<BackbonePolicy>,
                 "Backbone policy's Config must be default-constructible and define `void validate(const ModelConfig&) "
                 "const` and `template <class V> void visit(V&&)` (model/policy_config.hpp)");
-  static_assert(concepts::BackboneConstructible<BackbonePolicy, T>,
-                "Backbone Model<T> must be constructible from (nn::ParameterStore<T>&, const std::string& prefix, "
+  static_assert(concepts::BackboneConstructible<BackbonePolicy, T, B>,
+                "Backbone Model<T, B> must be constructible from (nn::ParameterStore<T, B>&, const std::string& prefix, "
                 "const ModelConfig&, const Config&, Rng&), or without the Config when the policy has none");
-  static_assert(concepts::HasEncode<BackbonePolicy, T>,
-                "Backbone Model<T> must define `Var<T> encode(Tape<T>&, Var<T> x, const SequenceView&)`");
-  static_assert(concepts::HasModelTemplate<QuantizerPolicy, T> && concepts::HasName<QuantizerPolicy>,
-                "Quantizer policy must define `name` and a nested `template <class T> class Model`");
+  static_assert(concepts::HasEncode<BackbonePolicy, T, B>,
+                "Backbone Model<T, B> must define `Var<T, B> encode(Tape<T, B>&, Var<T, B> x, const SequenceView&)`");
+  static_assert(concepts::HasModelTemplate<QuantizerPolicy, T, B> && concepts::HasName<QuantizerPolicy>,
+                "Quantizer policy must define `name` and a nested `template <class T, class B = backend::Cpu> class Model`");
   static_assert(concepts::HasValidConfig<QuantizerPolicy>,
                 "Quantizer policy's Config must be default-constructible and define `void validate(const ModelConfig&) "
                 "const` and `template <class V> void visit(V&&)` (model/policy_config.hpp)");
-  static_assert(concepts::QuantizerConstructible<QuantizerPolicy, T>,
-                "Quantizer Model<T> must be constructible from (nn::ParameterStore<T>&, const ModelConfig&, "
+  static_assert(concepts::QuantizerConstructible<QuantizerPolicy, T, B>,
+                "Quantizer Model<T, B> must be constructible from (nn::ParameterStore<T, B>&, const ModelConfig&, "
                 "const Config&, Rng&), or without the Config when the policy has none");
-  static_assert(concepts::HasApply<QuantizerPolicy, T>,
-                "Quantizer Model<T> must define `QuantizedItems<T> apply(Tape<T>&, Var<T> table, int domain)`");
-  static_assert(Backend<BackendTag>, "Backend tag must satisfy metarec::Backend");
-  static_assert(std::is_same_v<BackendTag, backend::Cpu>,
-                "this build runs models on backend::Cpu only (the CUDA backend is built separately)");
+  static_assert(concepts::HasApply<QuantizerPolicy, T, B>,
+                "Quantizer Model<T, B> must define `QuantizedItems<T, B> apply(Tape<T, B>&, Var<T, B> table, int domain)`");
+  static_assert(Backend<B>, "Backend tag must satisfy metarec::Backend");
 
  public:
   using Scalar = T;
+  using Backend = B;
   using Backbone = BackbonePolicy;
   using Quantizer = QuantizerPolicy;
   static constexpr Objective objective = BackbonePolicy::objective;
@@ -99,9 +98,9 @@ class RecommenderType {
     for (auto& d : domains_)
       if (d.name == name) throw ConfigError("domain '" + name + "' is already attached");
     DomainInfo info{name, n_items, "items." + name + ".weight"};
-    Parameter<T>& p =
+    Parameter<T, B>& p =
         store_.add(info.table, {n_items + 2, config_.model.d}, nn::Init::normal(config_.model.init_std), rng_, sparse_tables_);
-    std::fill_n(p.value.data(), config_.model.d, T(0));  // padding row
+    memory<B>::zero(p.value.slice(0, 1));  // padding row
     domains_.push_back(info);
     const int k = static_cast<int>(domains_.size() - 1);
     if constexpr (requires { quantizer_.add_domain(0, index_t{}, std::string{}); })
@@ -120,7 +119,7 @@ class RecommenderType {
       if (domains_[i].name == name) return static_cast<int>(i);
     return -1;
   }
-  nn::ParameterStore<T>& parameters() { return store_; }
+  nn::ParameterStore<T, B>& parameters() { return store_; }
   const ModelConfig& config() const { return config_.model; }
   const Config& settings() const { return config_; }
   /// BERT4Rec-style cloze models: how often a training position is masked.
@@ -129,14 +128,14 @@ class RecommenderType {
   {
     return config_.backbone.mask_prob;
   }
-  Parameter<T>& item_table(int k) { return store_.at(domain(k).table); }
-  typename BackbonePolicy::template Model<T>& backbone() { return backbone_; }
-  typename QuantizerPolicy::template Model<T>& quantizer() { return quantizer_; }
+  Parameter<T, B>& item_table(int k) { return store_.at(domain(k).table); }
+  model_of<BackbonePolicy, T, B>& backbone() { return backbone_; }
+  model_of<QuantizerPolicy, T, B>& quantizer() { return quantizer_; }
   /// Trainable parameters shared across domains (everything but the
   /// per-domain "items.<name>." tables; frozen state such as EMA codebooks
   /// or flags is left out).
-  std::vector<Parameter<T>*> shared_parameters() {
-    std::vector<Parameter<T>*> out;
+  std::vector<Parameter<T, B>*> shared_parameters() {
+    std::vector<Parameter<T, B>*> out;
     for (auto* p : store_.all())
       if (p->name.rfind("items.", 0) != 0 && p->trainable) out.push_back(p);
     return out;
@@ -144,16 +143,16 @@ class RecommenderType {
 
   /// Parameters that belong to domain k only (its item table and anything a
   /// quantizer registered under "items.<name>.").
-  std::vector<Parameter<T>*> domain_parameters(int k) {
+  std::vector<Parameter<T, B>*> domain_parameters(int k) {
     return store_.with_prefix("items." + domain(k).name + ".");
   }
 
   /// Representations of domain k's whole table (after the quantizer).
-  QuantizedItems<T> items(Tape<T>& t, int k) { return quantizer_.apply(t, t.param(item_table(k)), k); }
+  QuantizedItems<T, B> items(Tape<T, B>& t, int k) { return quantizer_.apply(t, t.param(item_table(k)), k); }
 
   /// Hidden states [B, L, d] of a batch of id sequences.
-  Var<T> encode(Tape<T>& t, const SequenceView& s, Var<T> item_reps) {
-    Var<T> x = ops::embedding(item_reps, s.items, Shape{s.batch, s.length}, 0);
+  Var<T, B> encode(Tape<T, B>& t, const SequenceView& s, Var<T, B> item_reps) {
+    Var<T, B> x = ops::embedding(item_reps, s.items, Shape{s.batch, s.length}, 0);
     return backbone_.encode(t, x, s);
   }
 
@@ -162,12 +161,12 @@ class RecommenderType {
   /// or sampled softmax / gBCE against the batch's shared negatives.
   /// Only real positions are scored (and, for backbones with encode_packed,
   /// only real positions are computed at all). Adds the quantizer's auxiliary loss.
-  Var<T> loss(Tape<T>& t, int k, const TrainInputs& in, LossKind kind = LossKind::ce) {
+  Var<T, B> loss(Tape<T, B>& t, int k, const TrainInputs& in, LossKind kind = LossKind::ce) {
     const DomainInfo& dom = domain(k);
-    QuantizedItems<T> q = items(t, k);
+    QuantizedItems<T, B> q = items(t, k);
     const index_t total = in.seq.batch * in.seq.length;
     // Rows of the hidden-state matrix that carry a target, in padded index order.
-    Var<T> h;
+    Var<T, B> h;
     std::int32_t* source = nullptr;  // padded index of each hidden row
     if constexpr (packed) {
       const Packed p = pack(t, in.seq);
@@ -180,9 +179,9 @@ class RecommenderType {
     index_t n = 0;
     for (index_t r = 0; r < hidden_rows; ++r) n += in.targets[source ? source[r] : r] > 0;
     if (n == 0) throw ConfigError("loss: the batch has no position with a target");
-    auto* rows = t.template alloc_n<std::int32_t>(n);
-    auto* targets = t.template alloc_n<std::int32_t>(n);
-    std::int32_t* negatives = in.negatives ? t.template alloc_n<std::int32_t>(n) : nullptr;
+    auto* rows = t.template host_n<std::int32_t>(n);
+    auto* targets = t.template host_n<std::int32_t>(n);
+    std::int32_t* negatives = in.negatives ? t.template host_n<std::int32_t>(n) : nullptr;
     for (index_t r = 0, j = 0; r < hidden_rows; ++r) {
       const index_t i = source ? source[r] : r;
       if (in.targets[i] <= 0) continue;
@@ -194,9 +193,18 @@ class RecommenderType {
       if (negatives) negatives[j] = in.negatives[i];
       ++j;
     }
-    Var<T> hn = n == hidden_rows ? h : ops::embedding(h, rows, Shape{n});
-    const Var<T>& scored = q.scored();
-    Var<T> l;
+    Var<T, B> hn = n == hidden_rows ? h : ops::embedding(h, rows, Shape{n});
+    const Var<T, B>& scored = q.scored();
+    Var<T, B> l;
+    if constexpr (!B::is_host) {
+      // The device path so far: full-softmax CE (cuda/README.md lists what is still host-only).
+      if (kind != LossKind::ce)
+        throw ConfigError(std::string("loss: '") + loss_kind_name(kind) + "' has no device path yet; use ce on backend::Cuda");
+      ops::FullCEOptions opt;
+      opt.first_item = 1;
+      opt.end_item = dom.n_items + 1;
+      l = ops::full_softmax_ce(hn, scored, targets, opt);
+    } else {
     switch (kind) {
       case LossKind::ce: {
         ops::FullCEOptions opt;
@@ -222,6 +230,7 @@ class RecommenderType {
         break;
       }
     }
+    }
     if (q.aux_loss.valid()) l = ops::add(l, q.aux_loss);
     return l;
   }
@@ -229,50 +238,51 @@ class RecommenderType {
   /// Sequence representations (hidden state after the last history item, or
   /// at an appended [MASK] for cloze backbones) of `histories`, written into
   /// rows of `out` [histories.size(), d]. Inference mode, no gradients.
-  void user_representations(Tape<T>& t, int k, std::span<const std::span<const std::int32_t>> histories,
+  void user_representations(Tape<T, B>& t, int k, std::span<const std::span<const std::int32_t>> histories,
                             const Tensor<T>& out) {
     const DomainInfo& dom = domain(k);
-    const index_t B = static_cast<index_t>(histories.size()), d = config_.model.d;
-    expect_shape("user_representations", "output", out.shape(), Shape{B, d});
+    const index_t n_users = static_cast<index_t>(histories.size()), d = config_.model.d;
+    expect_shape("user_representations", "output", out.shape(), Shape{n_users, d});
     const index_t reserved = objective == Objective::cloze ? 1 : 0;  // the appended [MASK]
     const index_t room = config_.model.max_len - reserved;
     const index_t L = recent_window_length(histories, room) + reserved;
-    NoGradGuard<T> ng(t);
-    EvalModeGuard<T> em(t);
+    NoGradGuard<T, B> ng(t);
+    EvalModeGuard<T, B> em(t);
     t.reset();
-    auto* ids = t.template alloc_n<std::int32_t>(B * L);
-    auto* mask = t.template alloc_n<std::uint8_t>(B * L);
+    auto* ids = t.template host_n<std::int32_t>(n_users * L);
+    auto* mask = t.template host_n<std::uint8_t>(n_users * L);
     const SequenceView s =
         fill_recent_window(histories, L, room, reserved, dom.n_items, dom.name, "user_representations", ids, mask);
     if (objective == Objective::cloze)
-      for (index_t b = 0; b < B; ++b) {
+      for (index_t b = 0; b < n_users; ++b) {
         ids[b * L + L - 1] = static_cast<std::int32_t>(dom.mask_row());
         mask[b * L + L - 1] = 1;
       }
-    Var<T> reps = items(t, k).items;
+    Var<T, B> reps = items(t, k).items;
     if constexpr (packed) {
       const Packed p = pack(t, s);
-      Var<T> h = backbone_.encode_packed(t, ops::embedding(reps, p.items, Shape{p.view.rows}, 0), p.view);
-      const Tensor<T>& hv = h.value();
-      for (index_t b = 0; b < B; ++b) std::copy_n(hv.data() + (p.view.offsets[b + 1] - 1) * d, d, out.data() + b * d);
+      Var<T, B> h = backbone_.encode_packed(t, ops::embedding(reps, p.items, Shape{p.view.rows}, 0), p.view);
+      const Tensor<T> hv = memory<B>::to_host(h.value());
+      for (index_t b = 0; b < n_users; ++b) std::copy_n(hv.data() + (p.view.offsets[b + 1] - 1) * d, d, out.data() + b * d);
     } else {
-      const Tensor<T>& hv = encode(t, s, reps).value();
-      for (index_t b = 0; b < B; ++b) std::copy_n(hv.data() + (b * L + L - 1) * d, d, out.data() + b * d);
+      const Tensor<T> hv = memory<B>::to_host(encode(t, s, reps).value());
+      for (index_t b = 0; b < n_users; ++b) std::copy_n(hv.data() + (b * L + L - 1) * d, d, out.data() + b * d);
     }
   }
 
   /// Item representations [n_items + 1, d] for scoring (row 0 = padding), inference mode.
-  Tensor<T> item_matrix(Tape<T>& t, int k) {
-    NoGradGuard<T> ng(t);
-    EvalModeGuard<T> em(t);
+  Tensor<T> item_matrix(Tape<T, B>& t, int k) {
+    NoGradGuard<T, B> ng(t);
+    EvalModeGuard<T, B> em(t);
     t.reset();
-    const QuantizedItems<T> q = items(t, k);
-    const Tensor<T>& v = q.scored().value();
-    return v.slice(0, domain(k).n_items + 1).clone();
+    const QuantizedItems<T, B> q = items(t, k);
+    const TensorOf<T, B> v = q.scored().value().slice(0, domain(k).n_items + 1);
+    if constexpr (B::is_host) return v.clone();
+    else return memory<B>::to_host(v);
   }
 
  private:
-  static constexpr bool packed = concepts::HasPackedEncode<BackbonePolicy, T>;
+  static constexpr bool packed = concepts::HasPackedEncode<BackbonePolicy, T, B>;
 
   struct Packed {
     PackedView view;
@@ -281,14 +291,14 @@ class RecommenderType {
   };
   /// Real positions of a padded batch, stacked; position ids counted from the
   /// end of each sequence (identical to a left-padded window).
-  Packed pack(Tape<T>& t, const SequenceView& s) const {
+  Packed pack(Tape<T, B>& t, const SequenceView& s) const {
     const index_t total = s.batch * s.length;
     index_t n = 0;
     for (index_t i = 0; i < total; ++i) n += s.mask[i] != 0;
-    auto* offsets = t.template alloc_n<std::int32_t>(s.batch + 1);
-    auto* positions = t.template alloc_n<std::int32_t>(std::max<index_t>(n, 1));
-    auto* ids = t.template alloc_n<std::int32_t>(std::max<index_t>(n, 1));
-    auto* source = t.template alloc_n<std::int32_t>(std::max<index_t>(n, 1));
+    auto* offsets = t.template host_n<std::int32_t>(s.batch + 1);
+    auto* positions = t.template host_n<std::int32_t>(std::max<index_t>(n, 1));
+    auto* ids = t.template host_n<std::int32_t>(std::max<index_t>(n, 1));
+    auto* source = t.template host_n<std::int32_t>(std::max<index_t>(n, 1));
     offsets[0] = 0;
     index_t r = 0;
     for (index_t b = 0; b < s.batch; ++b) {
@@ -310,8 +320,8 @@ class RecommenderType {
     return {PackedView{s.batch, n, offsets, positions}, ids, source};
   }
 
-  using QuantizerModel = typename QuantizerPolicy::template Model<T>;
-  using BackboneModel = typename BackbonePolicy::template Model<T>;
+  using QuantizerModel = model_of<QuantizerPolicy, T, B>;
+  using BackboneModel = model_of<BackbonePolicy, T, B>;
   // A policy without settings is built without a Config (guaranteed copy elision: no move needed).
   QuantizerModel make_quantizer() {
     if constexpr (has_config<QuantizerPolicy>) return QuantizerModel(store_, config_.model, config_.quantizer, rng_);
@@ -324,7 +334,7 @@ class RecommenderType {
 
   Config config_;
   Rng rng_;
-  nn::ParameterStore<T> store_;
+  nn::ParameterStore<T, B> store_;
   QuantizerModel quantizer_;
   BackboneModel backbone_;
   std::vector<DomainInfo> domains_;
@@ -332,18 +342,18 @@ class RecommenderType {
 };
 
 /// The usual spelling: float weights.
-template <class BackbonePolicy, class QuantizerPolicy = quantizers::Identity, class BackendTag = backend::Cpu>
-using Recommender = RecommenderType<BackbonePolicy, QuantizerPolicy, BackendTag, float>;
+template <class BackbonePolicy, class QuantizerPolicy = quantizers::Identity, class B = backend::Cpu>
+using Recommender = RecommenderType<BackbonePolicy, QuantizerPolicy, B, float>;
 
 namespace detail {
 /// The smallest backbone there is, so that the model contract is checked where Recommender is defined.
 struct ContractProbeBackbone {
   static constexpr const char* name = "contract-probe";
   static constexpr Objective objective = Objective::next_item;
-  template <class T>
+  template <class T, class B = backend::Cpu>
   struct Model {
-    Model(nn::ParameterStore<T>&, const std::string&, const ModelConfig&, Rng&) {}
-    Var<T> encode(Tape<T>&, Var<T> x, const SequenceView&) { return x; }
+    Model(nn::ParameterStore<T, B>&, const std::string&, const ModelConfig&, Rng&) {}
+    Var<T, B> encode(Tape<T, B>&, Var<T, B> x, const SequenceView&) { return x; }
   };
 };
 }  // namespace detail

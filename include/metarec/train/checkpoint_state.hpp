@@ -34,7 +34,7 @@ class RestoreProblems {
 };
 
 /// Checks that entry `name` exists, is floating point and has tensor t's shape.
-template <class T>
+template <class T, class B = backend::Cpu>
 const CheckpointEntry* check_float_entry(const std::map<std::string, const CheckpointEntry*>& by_name,
                                          const std::string& name, const Tensor<T>& t, RestoreProblems& out) {
   auto it = by_name.find(name);
@@ -67,9 +67,9 @@ inline bool starts_with(const std::string& s, const std::string& prefix) {
 
 /// Stores every parameter's value as `prefix + name`, in its own dtype.
 /// Parameter names may not contain '/' (it marks non-parameter sections).
-template <class T>
-void add_parameters(Checkpoint& ck, const std::vector<Parameter<T>*>& params, const std::string& prefix = "") {
-  for (const Parameter<T>* p : params) {
+template <class T, class B = backend::Cpu>
+void add_parameters(Checkpoint& ck, const std::vector<Parameter<T, B>*>& params, const std::string& prefix = "") {
+  for (const Parameter<T, B>* p : params) {
     if (p->name.empty() || p->name.find('/') != std::string::npos)
       throw CheckpointError("add_parameters: parameter name '" + p->name + "' must be non-empty and contain no '/'");
     ck.add(CheckpointEntry::from_tensor(prefix + p->name, p->value));
@@ -80,8 +80,8 @@ void add_parameters(Checkpoint& ck, const std::vector<Parameter<T>*>& params, co
 /// With `strict`, an entry under `prefix` that matches no parameter is an
 /// error too; entries with a '/' after the prefix belong to other sections
 /// (optimizer state) and are ignored. Validates everything before copying.
-template <class T>
-void restore_parameters(const Checkpoint& ck, const std::vector<Parameter<T>*>& params, bool strict = true,
+template <class T, class B = backend::Cpu>
+void restore_parameters(const Checkpoint& ck, const std::vector<Parameter<T, B>*>& params, bool strict = true,
                         const std::string& prefix = "") {
   const auto by_name = detail::index_entries(ck);
   detail::RestoreProblems problems;
@@ -103,8 +103,8 @@ void restore_parameters(const Checkpoint& ck, const std::vector<Parameter<T>*>& 
 
 /// Stores the optimizer's state tensors, step counter (i64) and current rate
 /// (f64) under `section`, and its kind in meta[section + "kind"].
-template <class T>
-void add_optimizer_state(Checkpoint& ck, optim::Optimizer<T>& opt, const std::string& section = optimizer_section) {
+template <class T, class B = backend::Cpu>
+void add_optimizer_state(Checkpoint& ck, optim::Optimizer<T, B>& opt, const std::string& section = optimizer_section) {
   ck.meta[section + "kind"] = opt.kind();
   for (const auto& [name, t] : opt.state()) ck.add(CheckpointEntry::from_tensor(section + name, *t));
   ck.add(CheckpointEntry::from_values<std::int64_t>(section + "steps", {static_cast<std::int64_t>(opt.steps())}));
@@ -113,8 +113,8 @@ void add_optimizer_state(Checkpoint& ck, optim::Optimizer<T>& opt, const std::st
 
 /// Restores what add_optimizer_state stored: the kinds must match and the
 /// state must cover exactly this optimizer's parameters. All or nothing.
-template <class T>
-void restore_optimizer_state(const Checkpoint& ck, optim::Optimizer<T>& opt,
+template <class T, class B = backend::Cpu>
+void restore_optimizer_state(const Checkpoint& ck, optim::Optimizer<T, B>& opt,
                              const std::string& section = optimizer_section) {
   const std::string who = "restore_optimizer_state";
   auto kind = ck.meta.find(section + "kind");

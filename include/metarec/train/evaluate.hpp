@@ -57,9 +57,10 @@ inline const char* protocol_name(EvalProtocol p) { return p == EvalProtocol::ful
 /// Each representation depends on its own history only, so the order changes
 /// nothing but the cost; rows come back in the set's order.
 template <class Model>
-Tensor<typename Model::Scalar> user_matrix(Model& model, Tape<typename Model::Scalar>& tape, int k,
+Tensor<typename Model::Scalar> user_matrix(Model& model, tape_of<Model>& tape, int k,
                                            const data::EvalSet& set, index_t batch_users) {
   using T = typename Model::Scalar;
+  using B = backend_of<Model>;
   const auto n = static_cast<index_t>(set.size());
   const index_t d = model.config().d;
   Tensor<T> U({n, d});
@@ -88,10 +89,11 @@ Tensor<typename Model::Scalar> user_matrix(Model& model, Tape<typename Model::Sc
 /// `ranks`, when given (set.size() entries), receives each case's 0-based
 /// rank (distributed evaluation gathers them).
 template <class Model>
-eval::Metrics evaluate(Model& model, Tape<typename Model::Scalar>& tape, int k, const data::EvalSet& set,
+eval::Metrics evaluate(Model& model, tape_of<Model>& tape, int k, const data::EvalSet& set,
                        const EvalOptions& opt = {}, std::span<index_t> ranks = {}) {
   static_assert(check_sequence_model<Model>(), "train::evaluate needs a SequenceModel (model/contract.hpp)");
   using T = typename Model::Scalar;
+  using B = backend_of<Model>;
   Tensor<T> U = user_matrix(model, tape, k, set, opt.batch_users);
   std::vector<std::span<const std::int32_t>> hs(set.histories.begin(), set.histories.end());
   std::vector<eval::EvalCase> cases = eval::make_cases(set.targets, hs);

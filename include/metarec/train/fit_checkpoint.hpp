@@ -47,9 +47,9 @@ inline const CheckpointEntry& fit_entry(const Checkpoint& ck, const std::string&
 }  // namespace detail
 
 /// Adds the whole state of a run after an epoch: parameters, optimizer, best parameters, FitState.
-template <class T>
-void add_fit_state(Checkpoint& ck, const FitState<T>& st, const std::vector<Parameter<T>*>& params,
-                   optim::Optimizer<T>& opt) {
+template <class T, class B = backend::Cpu>
+void add_fit_state(Checkpoint& ck, const FitState<T, B>& st, const std::vector<Parameter<T, B>*>& params,
+                   optim::Optimizer<T, B>& opt) {
   add_parameters(ck, params);
   add_optimizer_state(ck, opt);
   if (!st.best.empty())
@@ -80,9 +80,9 @@ void add_fit_state(Checkpoint& ck, const FitState<T>& st, const std::vector<Para
 /// Restores what add_fit_state stored into `st`, the parameters and the
 /// optimizer. Validates everything before changing anything (a failure
 /// leaves model and optimizer as they were), naming every problem.
-template <class T>
-void restore_fit_state(const Checkpoint& ck, FitState<T>& st, const std::vector<Parameter<T>*>& params,
-                       optim::Optimizer<T>& opt) {
+template <class T, class B = backend::Cpu>
+void restore_fit_state(const Checkpoint& ck, FitState<T, B>& st, const std::vector<Parameter<T, B>*>& params,
+                       optim::Optimizer<T, B>& opt) {
   const auto counters = detail::fit_entry(ck, "counters").values<std::int64_t>();
   const auto scalars = detail::fit_entry(ck, "scalars").values<double>();
   const auto ks32 = detail::fit_entry(ck, "ks").values<std::int32_t>();
@@ -96,7 +96,7 @@ void restore_fit_state(const Checkpoint& ck, FitState<T>& st, const std::vector<
     throw CheckpointError("restore_fit_state: malformed '" + fit_section + "' entries (counters " +
                           std::to_string(counters.size()) + ", scalars " + std::to_string(scalars.size()) +
                           ", history " + hist.shape_str() + ")");
-  FitState<T> s;
+  FitState<T, B> s;
   s.epoch = static_cast<int>(counters[0]);
   s.finished = counters[1] != 0;
   s.bad_evals = static_cast<int>(counters[2]);
@@ -140,8 +140,8 @@ void restore_fit_state(const Checkpoint& ck, FitState<T>& st, const std::vector<
 /// add_fit_state. Give it to every rank of a data-parallel run.
 struct ResumeFrom {
   Checkpoint checkpoint;
-  template <class T>
-  void on_resume(FitState<T>& st, const std::vector<Parameter<T>*>& params, optim::Optimizer<T>& opt) const {
+  template <class T, class B = backend::Cpu>
+  void on_resume(FitState<T, B>& st, const std::vector<Parameter<T, B>*>& params, optim::Optimizer<T, B>& opt) const {
     restore_fit_state(checkpoint, st, params, opt);
   }
 };
@@ -151,14 +151,14 @@ struct ResumeFrom {
 /// killed mid-write, leaves the previous checkpoint intact). `meta` goes into
 /// the file's metadata (e.g. the model's configuration). In a data-parallel
 /// run give it to rank 0 only.
-template <class T>
+template <class T, class B = backend::Cpu>
 struct CheckpointEvery {
   std::string path;
   int every = 1;
   std::map<std::string, std::string> meta;
   int written = 0;  ///< checkpoints written so far
 
-  void on_epoch_state(const FitState<T>& st, const std::vector<Parameter<T>*>& params, optim::Optimizer<T>& opt) {
+  void on_epoch_state(const FitState<T, B>& st, const std::vector<Parameter<T, B>*>& params, optim::Optimizer<T, B>& opt) {
     if (every <= 0 || (st.epoch % every != 0 && !st.finished)) return;
     Checkpoint ck;
     ck.meta = meta;

@@ -56,9 +56,10 @@ inline std::vector<int> shuffled_order(const std::vector<index_t>& batches, Rng&
 
 /// Runs up to `epochs` epochs (see the file comment); returns the number run.
 template <class Model, class Optimizer, class BeginEpoch, class StepLoss, class EndEpoch>
-int train_jointly(Model& model, Optimizer& optimizer, Tape<typename Model::Scalar>& tape, int epochs, double clip_norm,
+int train_jointly(Model& model, Optimizer& optimizer, tape_of<Model>& tape, int epochs, double clip_norm,
                   BeginEpoch&& begin_epoch, StepLoss&& step_loss, EndEpoch&& end_epoch) {
   using T = typename Model::Scalar;
+  using B = backend_of<Model>;
   tape.set_training(true);
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const std::vector<int> order = begin_epoch(epoch);
@@ -67,7 +68,7 @@ int train_jointly(Model& model, Optimizer& optimizer, Tape<typename Model::Scala
     for (int slot : order) {
       tape.reset();
       model.parameters().zero_grad();
-      Var<T> loss = step_loss(tape, slot);
+      Var<T, B> loss = step_loss(tape, slot);
       if (!loss.valid()) continue;
       const double lv = static_cast<double>(loss.value()[0]);
       if (!std::isfinite(lv))

@@ -29,7 +29,7 @@ Checkpoint model_checkpoint(Model& model, const std::string& config_text = "") {
 /// that the checkpoint has. Returns the names of the domains left as initialised.
 template <class Model>
 std::vector<std::string> load_pretrained(Model& model, const Checkpoint& ck) {
-  std::vector<Parameter<typename Model::Scalar>*> params;
+  std::vector<parameter_of<Model>*> params;
   for (auto* p : model.parameters().all())
     if (p->name.rfind("items.", 0) != 0) params.push_back(p);
   std::vector<std::string> fresh;

@@ -33,13 +33,13 @@ struct LocalSync {
   /// Called after backward (also when the shard was empty: zero gradients);
   /// leaves in every parameter's gradient the gradient of the global batch's
   /// loss and returns that loss.
-  template <class T>
-  double reduce(const std::vector<Parameter<T>*>&, const data::SequenceBatch& /*mine*/,
+  template <class T, class B = backend::Cpu>
+  double reduce(const std::vector<Parameter<T, B>*>&, const data::SequenceBatch& /*mine*/,
                 const data::SequenceBatch& /*global*/, double local_loss) {
     return local_loss;
   }
   template <class Model>
-  eval::Metrics evaluate(Model& model, Tape<typename Model::Scalar>& tape, int k, const data::EvalSet& set,
+  eval::Metrics evaluate(Model& model, tape_of<Model>& tape, int k, const data::EvalSet& set,
                          const EvalOptions& opt) {
     return train::evaluate(model, tape, k, set, opt);
   }
@@ -47,8 +47,8 @@ struct LocalSync {
 
 /// What fit_synced needs of a policy (LocalSync is the reference).
 template <class S, class Model>
-concept StepSync = requires(S s, Model& m, Tape<typename Model::Scalar>& t, const data::SequenceBatch& b,
-                            const std::vector<Parameter<typename Model::Scalar>*>& ps, const data::EvalSet& set,
+concept StepSync = requires(S s, Model& m, tape_of<Model>& t, const data::SequenceBatch& b,
+                            const std::vector<parameter_of<Model>*>& ps, const data::EvalSet& set,
                             const EvalOptions& o) {
   { s.rank() } -> std::convertible_to<int>;
   { s.size() } -> std::convertible_to<int>;

@@ -13,8 +13,8 @@
 /// best parameters are restored and tested as for early stopping).
 ///
 /// Checkpoints and resume: a callback may also define
-/// on_epoch_state(const FitState<T>&, params, optimizer) (called after every
-/// epoch's bookkeeping) and on_resume(FitState<T>&, params, optimizer)
+/// on_epoch_state(const FitState<T, B>&, params, optimizer) (called after every
+/// epoch's bookkeeping) and on_resume(FitState<T, B>&, params, optimizer)
 /// (called once before the first epoch, to load a saved state);
 /// train/fit_checkpoint.hpp has both (CheckpointEvery, ResumeFrom). Batch
 /// order is a function of (seed, epoch) and every per-process random stream
@@ -111,7 +111,7 @@ struct TrainResult {
 
 /// Where fit_synced stands after an epoch. With the parameters and the
 /// optimizer's state it is all a run needs to continue exactly.
-template <class T>
+template <class T, class B = backend::Cpu>
 struct FitState {
   int epoch = 0;              ///< epochs completed
   bool finished = false;      ///< no epoch follows in this run (its last epoch, early stopping or a callback's stop)
@@ -121,16 +121,16 @@ struct FitState {
   std::size_t eval_users = 0;
   TrainResult result;         ///< so far: best_epoch, valid, history, early_stopped, train_seconds and the
                               ///< sequences trained (in train_sequences_per_s until training ends)
-  ParameterSnapshot<T> best;  ///< parameters of the best epoch (empty before the first evaluation)
+  ParameterSnapshot<T, B> best;  ///< parameters of the best epoch (empty before the first evaluation)
 };
 
 namespace detail {
-template <class C, class T>
-void call_resume(C& c, FitState<T>& st, const std::vector<Parameter<T>*>& ps, optim::Optimizer<T>& opt) {
+template <class C, class T, class B = backend::Cpu>
+void call_resume(C& c, FitState<T, B>& st, const std::vector<Parameter<T, B>*>& ps, optim::Optimizer<T, B>& opt) {
   if constexpr (requires { c.on_resume(st, ps, opt); }) c.on_resume(st, ps, opt);
 }
-template <class C, class T>
-void call_epoch_state(C& c, const FitState<T>& st, const std::vector<Parameter<T>*>& ps, optim::Optimizer<T>& opt) {
+template <class C, class T, class B = backend::Cpu>
+void call_epoch_state(C& c, const FitState<T, B>& st, const std::vector<Parameter<T, B>*>& ps, optim::Optimizer<T, B>& opt) {
   if constexpr (requires { c.on_epoch_state(st, ps, opt); }) c.on_epoch_state(st, ps, opt);
 }
 /// Seed of a per-process stream for one epoch (Rng::reseed mixes it further with splitmix64).
@@ -166,6 +166,7 @@ TrainResult fit_synced(Model& model, int k, const data::Split& split, const Trai
                        Callbacks&... callbacks) {
   static_assert(check_sequence_model<Model>(), "train::fit needs a SequenceModel (model/contract.hpp)");
   using T = typename Model::Scalar;
+  using B = backend_of<Model>;
   using Clock = std::chrono::steady_clock;
   cfg.validate();
   if (split.n_items != model.domain(k).n_items)
@@ -180,11 +181,11 @@ TrainResult fit_synced(Model& model, int k, const data::Split& split, const Trai
   const std::uint64_t input_stream = sync.stream_seed(cfg.seed + 17), dropout_stream = sync.stream_seed(cfg.seed + 31);
   BatchInputs inputs(split, cfg.loss, input_stream, {cfg.negatives, cfg.sampling, cfg.gbce_t});
   const EvalOptions eval_opt = for_split(cfg.eval, split);
-  const auto opt = optim::make_optimizer<T>(
+  const auto opt = optim::make_optimizer<T, B>(
       model.parameters().all(), {.kind = cfg.optimizer, .lr = cfg.lr, .weight_decay = cfg.weight_decay, .momentum = cfg.momentum});
-  Tape<T> tape(dropout_stream), eval_tape(cfg.seed + 47);
-  const std::vector<Parameter<T>*> params = model.parameters().all();
-  FitState<T> st;
+  Tape<T, B> tape(dropout_stream), eval_tape(cfg.seed + 47);
+  const std::vector<Parameter<T, B>*> params = model.parameters().all();
+  FitState<T, B> st;
   TrainResult& res = st.result;
   (detail::call_resume(callbacks, st, params, *opt), ...);
   if (st.epoch > cfg.epochs)
@@ -213,8 +214,8 @@ TrainResult fit_synced(Model& model, int k, const data::Split& split, const Trai
       if (mine.batch > 0) {  // a process may get no row of a small last batch; it still joins the reduction
         const TrainInputs& in = inputs.prepare(mine);
         tape.reset();
-        Var<T> loss = model.loss(tape, k, in, cfg.loss);
-        lv = static_cast<double>(loss.value()[0]);
+        Var<T, B> loss = model.loss(tape, k, in, cfg.loss);
+        lv = static_cast<double>(loss.item());
         if (!std::isfinite(lv))
           throw NumericError("fit: training loss is " + std::to_string(lv) + " at epoch " + std::to_string(epoch) +
                              ", batch " + std::to_string(b));

@@ -26,9 +26,9 @@ struct Math<X, std::enable_if_t<std::is_base_of_v<Eigen::ArrayBase<X>, X>>> {
 namespace metarec::ops {
 
 namespace detail {
-template <class T>
+template <class T, class B = backend::Cpu>
 using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <class T>
+template <class T, class B = backend::Cpu>
 using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
 /// Calls fn(begin, length) on consecutive chunks of [0, n), in parallel when n is large.
@@ -43,6 +43,7 @@ void for_each_chunk(index_t n, F&& fn) {
 // Each activation: forward(x) -> y, and grad(x, y, g) = g * dy/dx.
 struct Relu {
   static constexpr const char* name = "relu";
+  static constexpr cuda::elem::Activation device = cuda::elem::Activation::relu;
   template <class X>
   static auto forward(const X& x) { return x.max(typename X::Scalar(0)); }
   template <class X, class Y, class G>
@@ -56,6 +57,7 @@ struct Relu {
 /// (cuda/element_ops.hpp), evaluated here as an Eigen array expression.
 struct Gelu {
   static constexpr const char* name = "gelu";
+  static constexpr cuda::elem::Activation device = cuda::elem::Activation::gelu;
   template <class X>
   static auto forward(const X& x) { return cuda::elem::gelu_forward<typename X::Scalar>(x); }
   template <class X, class Y, class G>
@@ -64,6 +66,7 @@ struct Gelu {
 
 struct Tanh {
   static constexpr const char* name = "tanh";
+  static constexpr cuda::elem::Activation device = cuda::elem::Activation::tanh;
   template <class X>
   static auto forward(const X& x) { return x.tanh(); }
   template <class X, class Y, class G>
@@ -75,6 +78,7 @@ struct Tanh {
 
 struct Sigmoid {
   static constexpr const char* name = "sigmoid";
+  static constexpr cuda::elem::Activation device = cuda::elem::Activation::sigmoid;
   template <class X>
   static auto forward(const X& x) { return x.logistic(); }
   template <class X, class Y, class G>
@@ -84,8 +88,12 @@ struct Sigmoid {
   }
 };
 
-template <class T, class A>
-void activation_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B, class A>
+void activation_backward(Tape<T, B>& t, Node<T, B>& n) {
+  if constexpr (!B::is_host) {
+    cuda::activation_backward(memory<B>::context(), A::device, t.value(n.in[0]), n.value, n.grad, t.grad(n.in[0]));
+    return;
+  } else {
   const T* x = t.value(n.in[0]).data();
   const T* y = n.value.data();
   const T* g = n.grad.data();
@@ -94,32 +102,39 @@ void activation_backward(Tape<T>& t, Node<T>& n) {
     ArrayMap<T>(gx + b, len) +=
         A::grad(ConstArrayMap<T>(x + b, len), ConstArrayMap<T>(y + b, len), ConstArrayMap<T>(g + b, len));
   });
+  }
 }
 
-template <class T, class A>
-Var<T> activation(Var<T> x) {
-  Tape<T>& t = *x.tape;
-  const Tensor<T>& xv = x.value();
-  Tensor<T> y = t.alloc(xv.shape());
+template <class T, class B, class A>
+Var<T, B> activation(Var<T, B> x) {
+  Tape<T, B>& t = *x.tape;
+  const TensorOf<T, B>& xv = x.value();
+  TensorOf<T, B> y = t.alloc(xv.shape());
+  if constexpr (!B::is_host) {
+    static_assert(requires { A::device; }, "this activation has no device kernel (cuda::elem::Activation)");
+    cuda::activation_forward(memory<B>::context(), A::device, xv, y);
+    return t.record(A::name, y, {x}, &activation_backward<T, B, A>);
+  } else {
   const T* xp = xv.data();
   T* yp = y.data();
   for_each_chunk(xv.size(), [&](index_t b, index_t len) {
     ArrayMap<T>(yp + b, len) = A::forward(ConstArrayMap<T>(xp + b, len));
   });
-  return t.record(A::name, y, {x}, &activation_backward<T, A>);
+  return t.record(A::name, y, {x}, &activation_backward<T, B, A>);
+  }
 }
 }  // namespace detail
 
 /// max(x, 0); the gradient at exactly 0 is 0 (as PyTorch).
-template <class T>
-Var<T> relu(Var<T> x) { return detail::activation<T, detail::Relu>(x); }
+template <class T, class B = backend::Cpu>
+Var<T, B> relu(Var<T, B> x) { return detail::activation<T, B, detail::Relu>(x); }
 /// x * Phi(x) with the exact erf-based normal CDF.
-template <class T>
-Var<T> gelu(Var<T> x) { return detail::activation<T, detail::Gelu>(x); }
-template <class T>
-Var<T> tanh(Var<T> x) { return detail::activation<T, detail::Tanh>(x); }
+template <class T, class B = backend::Cpu>
+Var<T, B> gelu(Var<T, B> x) { return detail::activation<T, B, detail::Gelu>(x); }
+template <class T, class B = backend::Cpu>
+Var<T, B> tanh(Var<T, B> x) { return detail::activation<T, B, detail::Tanh>(x); }
 /// 1 / (1 + exp(-x)).
-template <class T>
-Var<T> sigmoid(Var<T> x) { return detail::activation<T, detail::Sigmoid>(x); }
+template <class T, class B = backend::Cpu>
+Var<T, B> sigmoid(Var<T, B> x) { return detail::activation<T, B, detail::Sigmoid>(x); }
 
 }  // namespace metarec::ops

@@ -34,7 +34,7 @@ namespace detail {
 /// Masked, numerically stable softmax of one score row in place. Disallowed
 /// keys (causal future, padding) get exactly 0; a row without any allowed key
 /// becomes all zeros, so its output and gradients are zero, never NaN.
-template <class T>
+template <class T, class B = backend::Cpu>
 void masked_softmax_row(T* s, index_t Lk, index_t last_key, const std::uint8_t* key_mask) {
   T mx = -std::numeric_limits<T>::infinity();
   for (index_t j = 0; j <= last_key; ++j)
@@ -67,7 +67,7 @@ inline std::uint64_t splitmix_at(std::uint64_t key, std::uint64_t i) {
 /// out = p * keep_mask / keep (inverted dropout); each 64-bit draw decides two elements with 32 bits each.
 /// Branch-free: a data-dependent branch at rate ~p mispredicts on every other element (GCC turns a
 /// `cond ? x : 0` or `x * bool` into exactly such a branch on baseline x86-64).
-template <class T>
+template <class T, class B = backend::Cpu>
 void dropout_probabilities(const T* p, T* out, index_t n, double keep, std::uint64_t key) {
   const auto threshold = static_cast<std::uint64_t>(keep * 4294967296.0);
   const T scale = static_cast<T>(1.0 / keep);
@@ -111,11 +111,35 @@ struct AttnLayout {
   }
 };
 
-template <class T>
-void attention_backward(Tape<T>& t, Node<T>& n) {
-  const Tensor<T>& qv = t.value(n.in[0]);
-  const Tensor<T>& kv = t.value(n.in[1]);
-  const Tensor<T>& vv = t.value(n.in[2]);
+/// The device op's arguments, from a node recorded by attention_impl on a device tape.
+template <class T, class B>
+cuda::AttentionArgs device_attention_args(const Node<T, B>& n) {
+  cuda::AttentionArgs a;
+  a.heads = static_cast<int>(n.integer[0]);
+  a.sequences = n.integer[1];
+  a.seed = static_cast<std::uint64_t>(n.integer[5]);
+  a.causal = n.real[1] != 0;
+  a.dropout = n.real[2];
+  a.offsets = static_cast<const std::int32_t*>(n.ptr[0]);
+  a.plane_offsets = static_cast<const std::int64_t*>(n.ptr[1]);
+  a.key_mask = static_cast<const std::uint8_t*>(n.ptr[2]);
+  return a;
+}
+
+template <class T, class B = backend::Cpu>
+void attention_backward(Tape<T, B>& t, Node<T, B>& n) {
+  if constexpr (!B::is_host) {
+    const TensorOf<T, B> none;
+    cuda::attention_backward(memory<B>::context(), t.value(n.in[0]), t.value(n.in[1]), t.value(n.in[2]),
+                             device_attention_args(n), n.saved[0], n.saved[1], n.grad,
+                             t.wants_grad(n.in[0]) ? t.grad(n.in[0]) : none,
+                             t.wants_grad(n.in[1]) ? t.grad(n.in[1]) : none,
+                             t.wants_grad(n.in[2]) ? t.grad(n.in[2]) : none);
+    return;
+  } else {
+  const TensorOf<T, B>& qv = t.value(n.in[0]);
+  const TensorOf<T, B>& kv = t.value(n.in[1]);
+  const TensorOf<T, B>& vv = t.value(n.in[2]);
   const AttnLayout D{n.integer[1], n.integer[2], n.integer[3], qv.cols(), n.integer[0],
                      static_cast<const std::int32_t*>(n.ptr[0]), static_cast<const index_t*>(n.ptr[1]), nullptr};
   const T scale = static_cast<T>(n.real[0]);
@@ -157,21 +181,47 @@ void attention_backward(Tape<T>& t, Node<T>& n) {
     if (gq) gemm<T>(false, false, Lq, dh, Lk, scale, ds, Lk, kv.data() + a.ko, d, T(1), gq + a.qo, d);
     if (gk) gemm<T>(true, false, Lk, dh, Lq, scale, ds, Lk, qv.data() + a.qo, d, T(1), gk + a.ko, d);
   }
+  }
 }
 
-template <class T>
-Var<T> attention_impl(Var<T> q, Var<T> k, Var<T> v, const AttnLayout& D, bool causal, double dropout) {
-  Tape<T>& t = *q.tape;
-  const Tensor<T>& qv = q.value();
-  const Tensor<T>& kv = k.value();
-  const Tensor<T>& vv = v.value();
+template <class T, class B = backend::Cpu>
+Var<T, B> attention_impl(Var<T, B> q, Var<T, B> k, Var<T, B> v, const AttnLayout& D, bool causal, double dropout) {
+  Tape<T, B>& t = *q.tape;
+  const TensorOf<T, B>& qv = q.value();
+  const TensorOf<T, B>& kv = k.value();
+  const TensorOf<T, B>& vv = v.value();
   const index_t d = D.d, dh = D.dh();
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(dh)));
   const bool dropping = t.training() && dropout > 0.0;
   const double keep = 1.0 - dropout;
-  Tensor<T> P = t.alloc(Shape{D.planes()});
-  Tensor<T> Pd = dropping ? t.alloc(Shape{D.planes()}) : P;
-  Tensor<T> out = t.alloc(qv.shape());
+  TensorOf<T, B> P = t.alloc(Shape{D.planes()});
+  TensorOf<T, B> Pd = dropping ? t.alloc(Shape{D.planes()}) : P;
+  TensorOf<T, B> out = t.alloc(qv.shape());
+  if constexpr (!B::is_host) {
+    // The host layout's index arrays go to the step's arena; the seed is the host op's one draw.
+    const std::uint64_t seed = dropping ? t.rng().next() : 0;
+    const std::int32_t* dev_offsets = D.offsets ? t.upload_n(D.offsets, D.B + 1) : nullptr;
+    const std::int64_t* dev_planes =
+        D.offsets ? t.upload_n(reinterpret_cast<const std::int64_t*>(D.plane_offsets), D.B + 1) : nullptr;
+    const std::uint8_t* dev_mask = D.key_mask ? t.upload_n(D.key_mask, D.B * D.Lk) : nullptr;
+    Var<T, B> y = t.record("attention", out, {q, k, v}, &detail::attention_backward<T, B>);
+    Node<T, B>& node = t.node(y);
+    node.saved[0] = P;
+    node.saved[1] = Pd;
+    node.integer[0] = D.H;
+    node.integer[1] = D.B;
+    node.integer[2] = D.Lq;
+    node.integer[3] = D.Lk;
+    node.integer[5] = static_cast<index_t>(seed);
+    node.ptr[0] = dev_offsets;
+    node.ptr[1] = dev_planes;
+    node.ptr[2] = dev_mask;
+    node.real[0] = static_cast<double>(scale);
+    node.real[1] = causal ? 1.0 : 0.0;
+    node.real[2] = dropping ? dropout : 0.0;
+    cuda::attention_forward(memory<B>::context(), qv, kv, vv, device_attention_args(node), P, Pd, out);
+    return y;
+  } else {
   index_t max_plane = 0;
   for (index_t i = 0; i < D.tasks(); i += D.H) {
     const AttnTask a = D.task(i);
@@ -198,8 +248,8 @@ Var<T> attention_impl(Var<T> q, Var<T> k, Var<T> v, const AttnLayout& D, bool ca
     gemm<T>(false, false, Lq, dh, Lk, T(1), pd, Lk, vv.data() + a.ko, d, T(0), out.data() + a.qo, d);
   }
 
-  Var<T> y = t.record("attention", out, {q, k, v}, &detail::attention_backward<T>);
-  Node<T>& node = t.node(y);
+  Var<T, B> y = t.record("attention", out, {q, k, v}, &detail::attention_backward<T, B>);
+  Node<T, B>& node = t.node(y);
   node.saved[0] = P;
   node.saved[1] = Pd;
   node.integer[0] = D.H;
@@ -211,6 +261,7 @@ Var<T> attention_impl(Var<T> q, Var<T> k, Var<T> v, const AttnLayout& D, bool ca
   node.ptr[1] = D.plane_offsets;
   node.real[0] = static_cast<double>(scale);
   return y;
+  }
 }
 
 inline void check_attention_config(int heads, index_t d, double dropout) {
@@ -230,11 +281,11 @@ inline void check_attention_config(int heads, index_t d, double dropout) {
 /// @return [B, Lq, d], heads concatenated along the last dimension.
 /// requires: heads >= 1, d % heads == 0, Lq == Lk when causal, 0 <= dropout < 1.
 /// ensures: a query whose keys are all masked gets a zero output and zero gradient.
-template <class T>
-Var<T> attention(Var<T> q, Var<T> k, Var<T> v, int heads, const AttentionOptions& opt = {}) {
-  const Tensor<T>& qv = q.value();
-  const Tensor<T>& kv = k.value();
-  const Tensor<T>& vv = v.value();
+template <class T, class B = backend::Cpu>
+Var<T, B> attention(Var<T, B> q, Var<T, B> k, Var<T, B> v, int heads, const AttentionOptions& opt = {}) {
+  const TensorOf<T, B>& qv = q.value();
+  const TensorOf<T, B>& kv = k.value();
+  const TensorOf<T, B>& vv = v.value();
   expect_rank("attention", "query", qv.shape(), 3);
   expect_rank("attention", "key", kv.shape(), 3);
   expect_shape("attention", "value", vv.shape(), kv.shape());
@@ -254,18 +305,18 @@ Var<T> attention(Var<T> q, Var<T> k, Var<T> v, int heads, const AttentionOptions
 /// offsets[B] = N, non-decreasing; borrowed until backward). Each sequence
 /// attends only to itself (causally if asked), which equals padded attention
 /// with a key-padding mask on the real positions, without computing padding.
-template <class T>
-Var<T> packed_attention(Var<T> q, Var<T> k, Var<T> v, int heads, const std::int32_t* offsets, index_t sequences,
+template <class T, class B = backend::Cpu>
+Var<T, B> packed_attention(Var<T, B> q, Var<T, B> k, Var<T, B> v, int heads, const std::int32_t* offsets, index_t sequences,
                         bool causal, double dropout = 0.0) {
-  Tape<T>& t = *q.tape;
-  const Tensor<T>& qv = q.value();
+  Tape<T, B>& t = *q.tape;
+  const TensorOf<T, B>& qv = q.value();
   expect_rank("packed_attention", "query", qv.shape(), 2);
   expect_shape("packed_attention", "key", k.shape(), qv.shape());
   expect_shape("packed_attention", "value", v.shape(), qv.shape());
   detail::check_attention_config(heads, qv.dim(1), dropout);
   if (sequences < 0 || offsets[0] != 0 || offsets[sequences] != qv.dim(0))
     throw ShapeError("packed_attention: offsets must run from 0 to the " + std::to_string(qv.dim(0)) + " rows");
-  index_t* planes = t.template alloc_n<index_t>(sequences + 1);
+  index_t* planes = t.template host_n<index_t>(sequences + 1);
   planes[0] = 0;
   for (index_t b = 0; b < sequences; ++b) {
     const index_t n = offsets[b + 1] - offsets[b];

@@ -42,8 +42,8 @@ namespace detail {
 
 /// Throws ShapeError naming op, row and value unless lo <= targets[i] < hi.
 /// Hidden states [N >= 1, d] scored against an item table [rows, d].
-template <class T>
-void check_scoring_shapes(const char* op, const Tensor<T>& hv, const Tensor<T>& ev) {
+template <class AnyTensor>
+void check_scoring_shapes(const char* op, const AnyTensor& hv, const AnyTensor& ev) {
   expect_rank(op, "hidden states", hv.shape(), 2);
   expect_rank(op, "item table", ev.shape(), 2);
   if (hv.dim(1) != ev.dim(1))
@@ -69,16 +69,16 @@ inline void check_loss(const char* op, double loss) {
 
 /// The scalar node every loss op ends with: checks the value, records it with
 /// the loss's backward on (h, items); the caller fills the node's saved state.
-template <class T>
-Var<T> record_loss(Tape<T>& t, const char* op, double loss, Var<T> h, Var<T> items, typename Node<T>::Backward backward) {
+template <class T, class B = backend::Cpu>
+Var<T, B> record_loss(Tape<T, B>& t, const char* op, double loss, Var<T, B> h, Var<T, B> items, typename Node<T, B>::Backward backward) {
   check_loss(op, loss);
-  Tensor<T> y = t.alloc(Shape{});
-  y[0] = static_cast<T>(loss);
+  TensorOf<T, B> y = t.alloc(Shape{});
+  memory<B>::fill(y, static_cast<T>(loss));
   return t.record(op, y, {h, items}, backward);
 }
 
 /// out += g * x over n elements (parallel, elementwise so deterministic).
-template <class T>
+template <class T, class B = backend::Cpu>
 void axpy(T* out, const T* x, T g, index_t n) {
   METAREC_PARALLEL_FOR(n)
   for (index_t i = 0; i < n; ++i) out[i] += g * x[i];
@@ -86,7 +86,7 @@ void axpy(T* out, const T* x, T g, index_t n) {
 
 /// Problem description for the fused kernel. Logits are scale * <h_i, e_j>
 /// for candidate rows j in [first, end) of `items`; targets are table rows.
-template <class T>
+template <class T, class B = backend::Cpu>
 struct FullCEProblem {
   const T* h = nullptr;
   const T* items = nullptr;
@@ -99,7 +99,7 @@ struct FullCEProblem {
 };
 
 /// Runs the blocked loss (and gradients when dh / de are set); returns the mean loss.
-template <class T>
+template <class T, class B = backend::Cpu>
 double full_ce_kernel(Workspace& ws, const FullCEProblem<T>& p) {
   using Row = Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>;
   const index_t N = p.n, d = p.d, nc = p.end - p.first;
@@ -230,29 +230,55 @@ double full_ce_kernel(Workspace& ws, const FullCEProblem<T>& p) {
   return loss * invN;
 }
 
-template <class T>
-void full_ce_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void full_ce_backward(Tape<T, B>& t, Node<T, B>& n) {
+  if constexpr (!B::is_host) {
+    cuda::Context& ctx = memory<B>::context();
+    if (t.wants_grad(n.in[0]) && !n.saved[0].empty()) cuda::axpy_device_scalar(ctx, n.grad, n.saved[0], t.grad(n.in[0]));
+    if (t.wants_grad(n.in[1]) && !n.saved[1].empty()) {
+      TensorOf<T, B>& ge = t.grad(n.in[1]);
+      cuda::axpy_device_scalar(ctx, n.grad, n.saved[1], ge.slice(n.integer[0], n.integer[0] + n.saved[1].dim(0)));
+    }
+  } else {
   const T g = n.grad[0];
   if (t.wants_grad(n.in[0]) && !n.saved[0].empty())
     axpy(t.grad(n.in[0]).data(), n.saved[0].data(), g, n.saved[0].size());
   if (t.wants_grad(n.in[1]) && !n.saved[1].empty()) {
-    Tensor<T>& ge = t.grad(n.in[1]);  // dense: every candidate row receives gradient
+    TensorOf<T, B>& ge = t.grad(n.in[1]);  // dense: every candidate row receives gradient
     axpy(ge.data() + n.integer[0] * ge.cols(), n.saved[1].data(), g, n.saved[1].size());
+  }
   }
 }
 
 /// Shared by full_softmax_ce and info_nce: validates, runs the kernel, records.
-template <class T>
-Var<T> full_ce(const char* op, Var<T> h, Var<T> items, const std::int32_t* targets, index_t first, index_t end,
+template <class T, class B = backend::Cpu>
+Var<T, B> full_ce(const char* op, Var<T, B> h, Var<T, B> items, const std::int32_t* targets, index_t first, index_t end,
                T scale, index_t row_block, index_t item_block) {
-  Tape<T>& t = *h.tape;
-  const Tensor<T>& hv = h.value();
-  const Tensor<T>& ev = items.value();
+  Tape<T, B>& t = *h.tape;
+  const TensorOf<T, B>& hv = h.value();
+  const TensorOf<T, B>& ev = items.value();
   check_scoring_shapes(op, hv, ev);
   if (first < 0 || end > ev.dim(0) || first >= end)
     throw ShapeError(std::string(op) + ": candidate rows [" + std::to_string(first) + ", " + std::to_string(end) +
                      ") are empty or outside the item table " + ev.shape().str());
   check_targets(op, targets, hv.dim(0), first, end);
+  if constexpr (!B::is_host) {
+    // cuda::full_softmax_ce streams item chunks with an online log-sum-exp and writes dh and de, as the host kernel.
+    TensorOf<T, B> dh, de;
+    if (t.wants_grad(h.id)) dh = t.alloc(hv.shape());
+    if (t.wants_grad(items.id)) de = t.alloc(Shape{end - first, ev.dim(1)});
+    const index_t n = hv.dim(0);
+    const std::int32_t* dev_targets = t.upload_n(targets, n);
+    const double loss = cuda::full_softmax_ce(
+        memory<B>::context(), hv, ev, cuda::DeviceTensor<std::int32_t>::wrap(const_cast<std::int32_t*>(dev_targets), Shape{n}),
+        first, end, scale, item_block, dh, de);
+    Var<T, B> out = record_loss(t, op, loss, h, items, &full_ce_backward<T, B>);
+    Node<T, B>& nd = t.node(out);
+    nd.saved[0] = dh;
+    nd.saved[1] = de;
+    nd.integer[0] = first;
+    return out;
+  } else {
   FullCEProblem<T> p;
   p.h = hv.data();
   p.items = ev.data();
@@ -264,20 +290,21 @@ Var<T> full_ce(const char* op, Var<T> h, Var<T> items, const std::int32_t* targe
   p.scale = scale;
   p.row_block = row_block;
   p.item_block = item_block;
-  Tensor<T> dh, de;
+  TensorOf<T, B> dh, de;
   if (t.wants_grad(h.id)) p.dh = (dh = t.alloc(hv.shape())).data();
   if (t.wants_grad(items.id)) p.de = (de = t.alloc(Shape{end - first, ev.dim(1)})).data();
   const double loss = full_ce_kernel(t.workspace(), p);
-  Var<T> out = record_loss(t, op, loss, h, items, &full_ce_backward<T>);
-  Node<T>& nd = t.node(out);
+  Var<T, B> out = record_loss(t, op, loss, h, items, &full_ce_backward<T, B>);
+  Node<T, B>& nd = t.node(out);
   nd.saved[0] = dh;
   nd.saved[1] = de;
   nd.integer[0] = first;
   return out;
+  }
 }
 
-template <class T>
-void softmax_ce_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void softmax_ce_backward(Tape<T, B>& t, Node<T, B>& n) {
   axpy(t.grad(n.in[0]).data(), n.saved[0].data(), n.grad[0], n.saved[0].size());
 }
 
@@ -287,24 +314,24 @@ void softmax_ce_backward(Tape<T>& t, Node<T>& n) {
 /// rows [first_item, end_item). h: [N, d] (real positions only), items:
 /// [n_rows, d] (tied table), targets: N table rows in the candidate range.
 /// Gradients reach h and (densely) the item table.
-template <class T>
-Var<T> full_softmax_ce(Var<T> h, Var<T> items, const std::int32_t* targets, const FullCEOptions& opt = {}) {
+template <class T, class B = backend::Cpu>
+Var<T, B> full_softmax_ce(Var<T, B> h, Var<T, B> items, const std::int32_t* targets, const FullCEOptions& opt = {}) {
   const index_t end = opt.end_item < 0 ? items.value().dim(0) : opt.end_item;
   return detail::full_ce("full_softmax_ce", h, items, targets, opt.first_item, end, T(1), opt.row_block,
                          opt.item_block);
 }
 
 /// Mean CE over a small logit matrix. logits: [N, C], targets: N classes in [0, C).
-template <class T>
-Var<T> softmax_cross_entropy(Var<T> logits, const std::int32_t* targets) {
-  Tape<T>& t = *logits.tape;
-  const Tensor<T>& x = logits.value();
+template <class T, class B = backend::Cpu>
+Var<T, B> softmax_cross_entropy(Var<T, B> logits, const std::int32_t* targets) {
+  Tape<T, B>& t = *logits.tape;
+  const TensorOf<T, B>& x = logits.value();
   expect_rank("softmax_cross_entropy", "logits", x.shape(), 2);
   const index_t N = x.dim(0), C = x.dim(1);
   if (N == 0 || C == 0) throw ShapeError("softmax_cross_entropy: empty logits " + x.shape().str());
   detail::check_targets("softmax_cross_entropy", targets, N, 0, C);
   const bool grad = t.wants_grad(logits.id);
-  Tensor<T> g = grad ? t.alloc(x.shape()) : Tensor<T>();
+  TensorOf<T, B> g = grad ? t.alloc(x.shape()) : TensorOf<T, B>();
   double* loss_row = t.template alloc_n<double>(N);
   const double invN = 1.0 / static_cast<double>(N);
   METAREC_PARALLEL_FOR(N * C)
@@ -324,9 +351,9 @@ Var<T> softmax_cross_entropy(Var<T> logits, const std::int32_t* targets) {
   for (index_t i = 0; i < N; ++i) loss += loss_row[i];
   loss *= invN;
   detail::check_loss("softmax_cross_entropy", loss);
-  Tensor<T> y = t.alloc(Shape{});
+  TensorOf<T, B> y = t.alloc(Shape{});
   y[0] = static_cast<T>(loss);
-  Var<T> out = t.record("softmax_cross_entropy", y, {logits}, &detail::softmax_ce_backward<T>);
+  Var<T, B> out = t.record("softmax_cross_entropy", y, {logits}, &detail::softmax_ce_backward<T, B>);
   t.node(out).saved[0] = g;
   return out;
 }

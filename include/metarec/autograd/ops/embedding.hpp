@@ -23,7 +23,7 @@ namespace metarec::ops {
 
 namespace detail {
 /// G[ids[i]] += g[i] for every i with ids[i] != padding_idx. G: [rows, d].
-template <class T>
+template <class T, class B = backend::Cpu>
 void scatter_add_rows(T* G, index_t rows, index_t d, const T* g, const std::int32_t* ids, index_t n,
                       std::int32_t padding_idx) {
   // Rows are owned in groups spanning >= one 64-byte line (no false sharing).
@@ -48,15 +48,21 @@ void scatter_add_rows(T* G, index_t rows, index_t d, const T* g, const std::int3
   run(0, 1);
 }
 
-template <class T>
-void embedding_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void embedding_backward(Tape<T, B>& t, Node<T, B>& n) {
   const int tid = n.in[0];
   if (!t.wants_grad(tid)) return;
   const auto* ids = static_cast<const std::int32_t*>(n.ptr[0]);
   const auto pad = static_cast<std::int32_t>(n.integer[0]);
   const index_t count = n.integer[1];
-  const Tensor<T>& table = t.value(tid);
-  Parameter<T>* p = t.node(tid).param;
+  const TensorOf<T, B>& table = t.value(tid);
+  if constexpr (!B::is_host) {  // ids were uploaded by the forward; atomics on the device
+    cuda::embedding_backward(memory<B>::context(), n.grad.reshape(Shape{count, table.dim(1)}),
+                             cuda::DeviceTensor<std::int32_t>::wrap(const_cast<std::int32_t*>(ids), Shape{count}), pad,
+                             t.grad(tid));
+    return;
+  } else {
+  Parameter<T, B>* p = t.node(tid).param;
   if (p && p->sparse_rows) {
     // raw_grad: writing only rows keeps the parameter's gradient sparse.
     scatter_add_rows(t.raw_grad(tid).data(), table.dim(0), table.dim(1), n.grad.data(), ids, count, pad);
@@ -65,18 +71,20 @@ void embedding_backward(Tape<T>& t, Node<T>& n) {
   } else {
     scatter_add_rows(t.grad(tid).data(), table.dim(0), table.dim(1), n.grad.data(), ids, count, pad);
   }
+  }
 }
 }  // namespace detail
 
 /// Gathers rows of `table` [N, d]: output shape ids_shape + [d].
-/// @param ids          ids_shape.size() row indices in [0, N); borrowed, must
-///                     stay alive until backward() has run.
+/// @param ids          ids_shape.size() row indices in [0, N), host memory on
+///                     every backend (checked here; a device tape uploads
+///                     them); borrowed, must stay alive until backward() has run.
 /// @param padding_idx  rows equal to it get no gradient (-1: none). Their
 ///                     output is the table row as stored (as PyTorch).
-template <class T>
-Var<T> embedding(Var<T> table, const std::int32_t* ids, Shape ids_shape, std::int32_t padding_idx = -1) {
-  Tape<T>& t = *table.tape;
-  const Tensor<T>& tv = table.value();
+template <class T, class B = backend::Cpu>
+Var<T, B> embedding(Var<T, B> table, const std::int32_t* ids, Shape ids_shape, std::int32_t padding_idx = -1) {
+  Tape<T, B>& t = *table.tape;
+  const TensorOf<T, B>& tv = table.value();
   expect_rank("embedding", "table", tv.shape(), 2);
   if (ids_shape.rank >= max_rank)
     throw ShapeError("embedding: ids shape " + ids_shape.str() + " has rank " + std::to_string(ids_shape.rank) +
@@ -90,14 +98,21 @@ Var<T> embedding(Var<T> table, const std::int32_t* ids, Shape ids_shape, std::in
                        tv.shape().str() + ")");
   Shape os = ids_shape;
   os.dims[static_cast<std::size_t>(os.rank++)] = d;
-  Tensor<T> y = t.alloc(os);
-  const T* src = tv.data();
-  T* dst = y.data();
-  METAREC_PARALLEL_FOR(count * d)
-  for (index_t i = 0; i < count; ++i)
-    std::memcpy(dst + i * d, src + static_cast<index_t>(ids[i]) * d, static_cast<std::size_t>(d) * sizeof(T));
-  Var<T> out = t.record("embedding", y, {table}, &detail::embedding_backward<T>);
-  Node<T>& n = t.node(out);
+  TensorOf<T, B> y = t.alloc(os);
+  if constexpr (B::is_host) {
+    const T* src = tv.data();
+    T* dst = y.data();
+    METAREC_PARALLEL_FOR(count * d)
+    for (index_t i = 0; i < count; ++i)
+      std::memcpy(dst + i * d, src + static_cast<index_t>(ids[i]) * d, static_cast<std::size_t>(d) * sizeof(T));
+  } else {
+    ids = t.upload_n(ids, count);  // the device copy lives in the step's arena until backward has run
+    cuda::embedding_forward(memory<B>::context(), tv,
+                            cuda::DeviceTensor<std::int32_t>::wrap(const_cast<std::int32_t*>(ids), Shape{count}),
+                            y.reshape(Shape{count, d}));
+  }
+  Var<T, B> out = t.record("embedding", y, {table}, &detail::embedding_backward<T, B>);
+  Node<T, B>& n = t.node(out);
   n.ptr[0] = ids;
   n.integer[0] = padding_idx;
   n.integer[1] = count;

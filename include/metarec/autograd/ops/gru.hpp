@@ -30,8 +30,8 @@ namespace metarec::ops {
 namespace detail {
 
 /// Number of batch chunks: one per thread when the work is worth forking for.
-inline index_t batch_chunks(index_t B, index_t work) {
-  return work >= parallel_grain ? std::max<index_t>(1, std::min<index_t>(B, num_threads())) : 1;
+inline index_t batch_chunks(index_t NB, index_t work) {
+  return work >= parallel_grain ? std::max<index_t>(1, std::min<index_t>(NB, num_threads())) : 1;
 }
 
 /// Runs fn(chunk, b0, b1) over `chunks` contiguous batch chunks, one per
@@ -40,18 +40,18 @@ inline index_t batch_chunks(index_t B, index_t work) {
 /// meet at a per-step barrier: L barriers per call would cost more than the
 /// arithmetic on a busy machine.
 template <class F>
-void for_batch_chunks(index_t B, index_t chunks, F&& fn) {
+void for_batch_chunks(index_t NB, index_t chunks, F&& fn) {
 #ifdef METAREC_WITH_OPENMP
 #pragma omp parallel for schedule(static, 1) if (chunks > 1)
 #endif
-  for (index_t c = 0; c < chunks; ++c) fn(c, B * c / chunks, B * (c + 1) / chunks);
+  for (index_t c = 0; c < chunks; ++c) fn(c, NB * c / chunks, NB * (c + 1) / chunks);
 }
 
 /// Sizes and buffers of one recurrence; gates saved per (b, t) are r, z, n and
 /// W_hn h + b_hn (the last feeds dr), 4h values.
-template <class T>
+template <class T, class B = backend::Cpu>
 struct GruRun {
-  index_t B, L, H;
+  index_t NB, L, H;
   const std::uint8_t* mask;  ///< [B, L] or null
   const T* w_hh;             ///< [3h, h]
   T* y;                      ///< [B, L, h] hidden states
@@ -61,7 +61,7 @@ struct GruRun {
 };
 
 /// Forward of rows [b0, b1). gi: [B, L, 3h] input pre-activations; gh: [B, 3h] scratch.
-template <class T>
+template <class T, class B = backend::Cpu>
 void gru_forward_rows(const GruRun<T>& R, index_t b0, index_t b1, const T* gi, const T* b_hh, T* gh) {
   const index_t L = R.L, H = R.H, H3 = 3 * H;
   for (index_t step = 0; step < L; ++step) {
@@ -85,7 +85,7 @@ void gru_forward_rows(const GruRun<T>& R, index_t b0, index_t b1, const T* gi, c
 
 /// Back-propagation through time for rows [b0, b1). gy: [B, L, h] output gradient; g_in: gradient of gi
 /// (accumulated, may be null); d_hid: [B, L, 3h] receives dLoss/d(W_hh h + b_hh); carry: [B, h] zeros.
-template <class T>
+template <class T, class B = backend::Cpu>
 void gru_backward_rows(const GruRun<T>& R, index_t b0, index_t b1, const T* gy, T* g_in, T* d_hid, T* carry) {
   const index_t L = R.L, H = R.H, H3 = 3 * H;
   for (index_t step = L - 1; step >= 0; --step) {
@@ -113,7 +113,7 @@ void gru_backward_rows(const GruRun<T>& R, index_t b0, index_t b1, const T* gy, 
 /// Weight gradients of rows [b0, b1) into a chunk's partial sums: gw [3h, h] = sum_{b, t} dGh[b, t]^T h[b, t-1]
 /// and gb [3h] = sum dGh. Pairing row r of dGh with row r-1 of y makes gw one GEMM once the t = 0 rows
 /// (whose h_{-1} = 0, but whose row r-1 belongs to the previous sequence) are zeroed.
-template <class T>
+template <class T, class B = backend::Cpu>
 void gru_weight_grads_rows(const GruRun<T>& R, index_t b0, index_t b1, T* d_hid, T* gw, T* gb) {
   const index_t H = R.H, H3 = 3 * H, rows = (b1 - b0) * R.L;
   accumulate_column_sums(gb, d_hid + b0 * R.L * H3, rows, H3);
@@ -147,10 +147,10 @@ struct PackedGruOrder {
 };
 
 /// The packed order when `mask` is left padding (else false: the masked path runs).
-template <class T>
-bool packed_gru_order(Tape<T>& t, const std::uint8_t* mask, index_t B, index_t L, index_t chunks, PackedGruOrder& P) {
-  P.start = t.template alloc_n<std::int32_t>(B);
-  for (index_t b = 0; b < B; ++b) {
+template <class T, class B = backend::Cpu>
+bool packed_gru_order(Tape<T, B>& t, const std::uint8_t* mask, index_t NB, index_t L, index_t chunks, PackedGruOrder& P) {
+  P.start = t.template alloc_n<std::int32_t>(NB);
+  for (index_t b = 0; b < NB; ++b) {
     const std::uint8_t* m = mask ? mask + b * L : nullptr;
     index_t s = 0;
     if (m) {
@@ -161,24 +161,24 @@ bool packed_gru_order(Tape<T>& t, const std::uint8_t* mask, index_t B, index_t L
     P.start[b] = static_cast<std::int32_t>(s);
   }
   thread_local std::vector<std::int32_t> sorted;
-  sorted.resize(static_cast<std::size_t>(B));
-  for (index_t b = 0; b < B; ++b) sorted[static_cast<std::size_t>(b)] = static_cast<std::int32_t>(b);
+  sorted.resize(static_cast<std::size_t>(NB));
+  for (index_t b = 0; b < NB; ++b) sorted[static_cast<std::size_t>(b)] = static_cast<std::int32_t>(b);
   std::stable_sort(sorted.begin(), sorted.end(), [&](std::int32_t a, std::int32_t b) { return P.start[a] < P.start[b]; });
   P.chunks = chunks;
-  P.order = t.template alloc_n<std::int32_t>(B);
+  P.order = t.template alloc_n<std::int32_t>(NB);
   P.off = t.template alloc_n<std::int32_t>(chunks + 1);
   index_t pos = 0;
   for (index_t c = 0; c < chunks; ++c) {
     P.off[c] = static_cast<std::int32_t>(pos);
-    for (index_t i = c; i < B; i += chunks) P.order[pos++] = sorted[static_cast<std::size_t>(i)];
+    for (index_t i = c; i < NB; i += chunks) P.order[pos++] = sorted[static_cast<std::size_t>(i)];
   }
-  P.off[chunks] = static_cast<std::int32_t>(B);
+  P.off[chunks] = static_cast<std::int32_t>(NB);
   return true;
 }
 
 /// Forward of chunk c in packed order. hs: [B, h] states by packed position
 /// (zero = h before the first real item); gh: [B, 3h] scratch.
-template <class T>
+template <class T, class B = backend::Cpu>
 void gru_forward_packed(const GruRun<T>& R, const PackedGruOrder& P, index_t c, const T* gi, const T* b_hh, T* hs,
                         T* gh) {
   const index_t L = R.L, H = R.H, H3 = 3 * H, p0 = P.off[c];
@@ -202,7 +202,7 @@ void gru_forward_packed(const GruRun<T>& R, const PackedGruOrder& P, index_t c, 
 
 /// Back-propagation through time of chunk c in packed order. carry: [B, h] zeros by packed position;
 /// dgs: [B, 3h] scratch by packed position; d_hid as in gru_backward_rows (padding rows get zeros).
-template <class T>
+template <class T, class B = backend::Cpu>
 void gru_backward_packed(const GruRun<T>& R, const PackedGruOrder& P, index_t c, const T* gy, T* g_in, T* d_hid,
                          T* carry, T* dgs) {
   const index_t L = R.L, H = R.H, H3 = 3 * H, p0 = P.off[c];
@@ -229,36 +229,43 @@ void gru_backward_packed(const GruRun<T>& R, const PackedGruOrder& P, index_t c,
   }
 }
 
-template <class T>
-void gru_recurrence_backward(Tape<T>& t, Node<T>& n) {
-  const Tensor<T>& y = n.value;
-  const index_t B = y.dim(0), L = y.dim(1), H = y.dim(2), H3 = 3 * H;
-  const GruRun<T> R{B, L, H, static_cast<const std::uint8_t*>(n.ptr[0]), t.value(n.in[1]).data(), y.data(),
+template <class T, class B = backend::Cpu>
+void gru_recurrence_backward(Tape<T, B>& t, Node<T, B>& n) {
+  if constexpr (!B::is_host) {
+    const TensorOf<T, B> none;
+    cuda::gru_recurrence_backward(memory<B>::context(), t.value(n.in[1]), static_cast<const std::uint8_t*>(n.ptr[0]),
+                                  n.value, n.saved[0], n.grad, t.wants_grad(n.in[0]) ? t.grad(n.in[0]) : none,
+                                  t.wants_grad(n.in[1]) ? t.grad(n.in[1]) : none,
+                                  t.wants_grad(n.in[2]) ? t.grad(n.in[2]) : none);
+  } else {
+  const TensorOf<T, B>& y = n.value;
+  const index_t NB = y.dim(0), L = y.dim(1), H = y.dim(2), H3 = 3 * H;
+  const GruRun<T> R{NB, L, H, static_cast<const std::uint8_t*>(n.ptr[0]), t.value(n.in[1]).data(), y.data(),
                     n.saved[0].data()};
   T* g_in = t.wants_grad(n.in[0]) ? t.grad(n.in[0]).data() : nullptr;
   const bool want_w = t.wants_grad(n.in[1]) || t.wants_grad(n.in[2]);
-  T* d_hid = t.template alloc_n<T>(B * L * H3);
-  T* carry = t.zeros(Shape{B, H}).data();
+  T* d_hid = t.template alloc_n<T>(NB * L * H3);
+  T* carry = t.zeros(Shape{NB, H}).data();
   const T* gy = n.grad.data();
   // Weight gradients are summed over all B * L steps: each chunk sums its own rows (no parallel GEMM with a
   // long inner dimension, whose threads would spin-wait on each other), then the partials are added.
-  const index_t chunks = batch_chunks(B, B * L * H3 * H), part = H3 * H + H3;
+  const index_t chunks = batch_chunks(NB, NB * L * H3 * H), part = H3 * H + H3;
   T* partial = want_w && !n.ptr[1] ? t.zeros(Shape{chunks, part}).data() : nullptr;
   if (n.ptr[1]) {  // packed: chunks as in the forward pass
     const PackedGruOrder& P = *static_cast<const PackedGruOrder*>(n.ptr[1]);
-    T* dgs = t.template alloc_n<T>(B * H3);
+    T* dgs = t.template alloc_n<T>(NB * H3);
     T* part_p = want_w ? t.zeros(Shape{P.chunks, part}).data() : nullptr;
     for_batch_chunks(P.chunks, P.chunks, [&](index_t c, index_t, index_t) {
       gru_backward_packed(R, P, c, gy, g_in, d_hid, carry, dgs);
     });
     // Weight gradients over row-contiguous chunks of d_hid (zeros at padding), as in the masked path.
     if (want_w)
-      for_batch_chunks(B, P.chunks, [&](index_t c, index_t b0, index_t b1) {
+      for_batch_chunks(NB, P.chunks, [&](index_t c, index_t b0, index_t b1) {
         if (b1 > b0) gru_weight_grads_rows(R, b0, b1, d_hid, part_p + c * part, part_p + c * part + H3 * H);
       });
     partial = part_p;
   } else {
-    for_batch_chunks(B, chunks, [&](index_t c, index_t b0, index_t b1) {
+    for_batch_chunks(NB, chunks, [&](index_t c, index_t b0, index_t b1) {
       gru_backward_rows(R, b0, b1, gy, g_in, d_hid, carry);
       if (want_w && b1 > b0) gru_weight_grads_rows(R, b0, b1, d_hid, partial + c * part, partial + c * part + H3 * H);
     });
@@ -272,37 +279,48 @@ void gru_recurrence_backward(Tape<T>& t, Node<T>& n) {
     for (index_t c = 0; c < n_parts; ++c)
       for (index_t i = 0; i < len; ++i) g[i] += partial[c * part + off + i];
   }
+  }
 }
 
 /// The recurrence given the input pre-activations gi = x W_ih^T + b_ih: [B, L, 3h].
 /// @param packed_ok run left-padded batches packed (false: always the masked path; tests compare both)
-template <class T>
-Var<T> gru_recurrence(Var<T> gi, Var<T> w_hh, Var<T> b_hh, const std::uint8_t* mask, bool packed_ok = true) {
-  Tape<T>& t = *gi.tape;
-  const index_t B = gi.shape()[0], L = gi.shape()[1], H = w_hh.shape()[1], H3 = 3 * H;
-  Tensor<T> y = t.alloc(Shape{B, L, H});
-  Tensor<T> gates = t.alloc(Shape{B, L, 4 * H});
-  T* gh = t.template alloc_n<T>(B * H3);
-  const GruRun<T> R{B, L, H, mask, w_hh.value().data(), y.data(), gates.data()};
+template <class T, class B = backend::Cpu>
+Var<T, B> gru_recurrence(Var<T, B> gi, Var<T, B> w_hh, Var<T, B> b_hh, const std::uint8_t* mask, bool packed_ok = true) {
+  Tape<T, B>& t = *gi.tape;
+  const index_t NB = gi.shape()[0], L = gi.shape()[1], H = w_hh.shape()[1], H3 = 3 * H;
+  TensorOf<T, B> y = t.alloc(Shape{NB, L, H});
+  TensorOf<T, B> gates = t.alloc(Shape{NB, L, 4 * H});
+  if constexpr (!B::is_host) {
+    // The device runs the masked recurrence (one launch per step); the mask goes to the step's arena.
+    const std::uint8_t* dev_mask = mask ? t.upload_n(mask, NB * L) : nullptr;
+    cuda::gru_recurrence_forward(memory<B>::context(), gi.value(), w_hh.value(), b_hh.value(), dev_mask, y, gates);
+    Var<T, B> out = t.record("gru", y, {gi, w_hh, b_hh}, &gru_recurrence_backward<T, B>);
+    t.node(out).saved[0] = gates;
+    t.node(out).ptr[0] = dev_mask;
+    return out;
+  } else {
+  T* gh = t.template alloc_n<T>(NB * H3);
+  const GruRun<T> R{NB, L, H, mask, w_hh.value().data(), y.data(), gates.data()};
   const T* giv = gi.value().data();
   const T* bh = b_hh.value().data();
-  const index_t chunks = batch_chunks(B, B * L * H3 * H);
+  const index_t chunks = batch_chunks(NB, NB * L * H3 * H);
   PackedGruOrder* P = nullptr;
   if (packed_ok && mask) {
     P = new (t.template alloc_n<PackedGruOrder>(1)) PackedGruOrder{};
-    if (!packed_gru_order(t, mask, B, L, chunks, *P)) P = nullptr;
+    if (!packed_gru_order(t, mask, NB, L, chunks, *P)) P = nullptr;
   }
   if (P) {
-    T* hs = t.zeros(Shape{B, H}).data();
+    T* hs = t.zeros(Shape{NB, H}).data();
     for_batch_chunks(chunks, chunks, [&](index_t c, index_t, index_t) { gru_forward_packed(R, *P, c, giv, bh, hs, gh); });
   } else {
-    for_batch_chunks(B, chunks, [&](index_t, index_t b0, index_t b1) { gru_forward_rows(R, b0, b1, giv, bh, gh); });
+    for_batch_chunks(NB, chunks, [&](index_t, index_t b0, index_t b1) { gru_forward_rows(R, b0, b1, giv, bh, gh); });
   }
-  Var<T> out = t.record("gru", y, {gi, w_hh, b_hh}, &gru_recurrence_backward<T>);
+  Var<T, B> out = t.record("gru", y, {gi, w_hh, b_hh}, &gru_recurrence_backward<T, B>);
   t.node(out).saved[0] = gates;
   t.node(out).ptr[0] = mask;
   t.node(out).ptr[1] = P;
   return out;
+  }
 }
 
 }  // namespace detail
@@ -311,8 +329,8 @@ Var<T> gru_recurrence(Var<T> gi, Var<T> w_hh, Var<T> b_hh, const std::uint8_t* m
 /// Weights in PyTorch nn.GRU layout: w_ih [3h, in], w_hh [3h, h], b_ih [3h], b_hh [3h].
 /// @param mask optional [B, L], nonzero = real step; borrowed until backward. At a masked step the state
 ///             is carried over unchanged and output, so left padding keeps h = 0 until the first real item.
-template <class T>
-Var<T> gru(Var<T> x, Var<T> w_ih, Var<T> w_hh, Var<T> b_ih, Var<T> b_hh, const std::uint8_t* mask = nullptr) {
+template <class T, class B = backend::Cpu>
+Var<T, B> gru(Var<T, B> x, Var<T, B> w_ih, Var<T, B> w_hh, Var<T, B> b_ih, Var<T, B> b_hh, const std::uint8_t* mask = nullptr) {
   expect_rank("gru", "input", x.shape(), 3);
   expect_rank("gru", "w_hh", w_hh.shape(), 2);
   const index_t H = w_hh.shape()[1];

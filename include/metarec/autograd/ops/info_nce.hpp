@@ -13,8 +13,8 @@
 namespace metarec::ops {
 
 /// Mean over rows of -log softmax(a b^T / temperature)[i, i]. a, b: [N, d].
-template <class T>
-Var<T> info_nce(Var<T> a, Var<T> b, double temperature) {
+template <class T, class B = backend::Cpu>
+Var<T, B> info_nce(Var<T, B> a, Var<T, B> b, double temperature) {
   if (!(temperature > 0) || !std::isfinite(temperature))
     throw ConfigError("info_nce: temperature = " + std::to_string(temperature) + " must be positive and finite");
   expect_rank("info_nce", "a", a.shape(), 2);

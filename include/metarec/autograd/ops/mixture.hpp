@@ -25,10 +25,10 @@ struct Softplus {
   static auto grad(const X& x, const Y&, const G& g) { return g * x.logistic(); }
 };
 
-template <class T>
-void gated_sum_backward(Tape<T>& t, Node<T>& n) {
-  const Tensor<T>& y = t.value(n.in[0]);
-  const Tensor<T>& g = t.value(n.in[1]);
+template <class T, class B = backend::Cpu>
+void gated_sum_backward(Tape<T, B>& t, Node<T, B>& n) {
+  const TensorOf<T, B>& y = t.value(n.in[0]);
+  const TensorOf<T, B>& g = t.value(n.in[1]);
   const index_t R = g.dim(0), E = g.dim(1), d = n.value.cols();
   const T* go = n.grad.data();
   T* gy = t.wants_grad(n.in[0]) ? t.grad(n.in[0]).data() : nullptr;
@@ -54,17 +54,17 @@ void gated_sum_backward(Tape<T>& t, Node<T>& n) {
 }  // namespace detail
 
 /// softplus(x) = log(1 + exp(x)), elementwise; gradient sigmoid(x).
-template <class T>
-Var<T> softplus(Var<T> x) { return detail::activation<T, detail::Softplus>(x); }
+template <class T, class B = backend::Cpu>
+Var<T, B> softplus(Var<T, B> x) { return detail::activation<T, B, detail::Softplus>(x); }
 
 /// out[r, :] = sum_k gates[r, k] * experts[r, k, :].
 /// experts: [R, E, d] (or [R, E * d]: the row of E stacked outputs of one
 /// GEMM), gates: [R, E]. out: [R, d].
-template <class T>
-Var<T> gated_sum(Var<T> experts, Var<T> gates) {
-  Tape<T>& t = *experts.tape;
-  const Tensor<T>& yv = experts.value();
-  const Tensor<T>& gv = gates.value();
+template <class T, class B = backend::Cpu>
+Var<T, B> gated_sum(Var<T, B> experts, Var<T, B> gates) {
+  Tape<T, B>& t = *experts.tape;
+  const TensorOf<T, B>& yv = experts.value();
+  const TensorOf<T, B>& gv = gates.value();
   expect_rank("gated_sum", "gates", gv.shape(), 2);
   const index_t R = gv.dim(0), E = gv.dim(1);
   const bool ok = (yv.rank() == 3 && yv.dim(0) == R && yv.dim(1) == E) ||
@@ -73,7 +73,7 @@ Var<T> gated_sum(Var<T> experts, Var<T> gates) {
     throw ShapeError("gated_sum: experts " + yv.shape().str() + " do not match gates " + gv.shape().str() +
                      " (expected [R, E, d] or [R, E * d] for gates [R, E], E >= 1)");
   const index_t d = yv.rank() == 3 ? yv.dim(2) : yv.dim(1) / E;
-  Tensor<T> out = t.zeros(Shape{R, d});
+  TensorOf<T, B> out = t.zeros(Shape{R, d});
   const T* y = yv.data();
   const T* g = gv.data();
   T* o = out.data();
@@ -85,7 +85,7 @@ Var<T> gated_sum(Var<T> experts, Var<T> gates) {
       T* orow = o + r * d;
       for (index_t j = 0; j < d; ++j) orow[j] += gk * yk[j];
     }
-  return t.record("gated_sum", out, {experts, gates}, &detail::gated_sum_backward<T>);
+  return t.record("gated_sum", out, {experts, gates}, &detail::gated_sum_backward<T, B>);
 }
 
 }  // namespace metarec::ops

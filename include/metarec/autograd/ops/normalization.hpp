@@ -16,9 +16,16 @@
 namespace metarec::ops {
 
 namespace detail {
-template <class T>
-void layer_norm_backward(Tape<T>& t, Node<T>& n) {
-  const Tensor<T>& xv = t.value(n.in[0]);
+template <class T, class B = backend::Cpu>
+void layer_norm_backward(Tape<T, B>& t, Node<T, B>& n) {
+  if constexpr (!B::is_host) {
+    const TensorOf<T, B> none;
+    cuda::layer_norm_backward(memory<B>::context(), t.value(n.in[0]), t.value(n.in[1]), n.saved[0], n.saved[1],
+                              n.grad, t.wants_grad(n.in[0]) ? t.grad(n.in[0]) : none,
+                              t.wants_grad(n.in[1]) ? t.grad(n.in[1]) : none,
+                              t.wants_grad(n.in[2]) ? t.grad(n.in[2]) : none);
+  } else {
+  const TensorOf<T, B>& xv = t.value(n.in[0]);
   const index_t rows = xv.rows(), d = xv.cols();
   const T* x = xv.data();
   const T* g = n.grad.data();
@@ -62,10 +69,11 @@ void layer_norm_backward(Tape<T>& t, Node<T>& n) {
     RowMap<T> out(t.grad(n.in[static_cast<std::size_t>(k)]).data(), d);
     for (index_t b = 0; b < blocks; ++b) out += ConstRowMap<T>(partial + b * 2 * d + (k - 1) * d, d);
   }
+  }
 }
 
-template <class T>
-void l2_normalize_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void l2_normalize_backward(Tape<T, B>& t, Node<T, B>& n) {
   // norm > eps: gx = (g - y <g, y>) / norm; otherwise the clamp is constant: gx = g / eps
   const index_t rows = n.value.rows(), d = n.value.cols();
   const T* y = n.value.data();
@@ -85,17 +93,26 @@ void l2_normalize_backward(Tape<T>& t, Node<T>& n) {
 
 /// y = (x - mean) / sqrt(var + eps) * gamma + beta over the last dimension
 /// (biased variance, as PyTorch). x: [..., d]; gamma, beta: [d].
-template <class T>
-Var<T> layer_norm(Var<T> x, Var<T> gamma, Var<T> beta, double eps = 1e-5) {
-  Tape<T>& t = *x.tape;
-  const Tensor<T>& xv = x.value();
+template <class T, class B = backend::Cpu>
+Var<T, B> layer_norm(Var<T, B> x, Var<T, B> gamma, Var<T, B> beta, double eps = 1e-5) {
+  Tape<T, B>& t = *x.tape;
+  const TensorOf<T, B>& xv = x.value();
   detail::expect_last_dim("layer_norm", xv.shape());
   const index_t rows = xv.rows(), d = xv.cols();
   expect_shape("layer_norm", "gamma", gamma.shape(), Shape{d});
   expect_shape("layer_norm", "beta", beta.shape(), Shape{d});
   if (!(eps > 0)) throw ConfigError("layer_norm: eps = " + std::to_string(eps) + " must be > 0");
-  Tensor<T> y = t.alloc(xv.shape());
-  Tensor<T> mean = t.alloc(Shape{rows}), rstd = t.alloc(Shape{rows});
+  TensorOf<T, B> y = t.alloc(xv.shape());
+  TensorOf<T, B> mean = t.alloc(Shape{rows}), rstd = t.alloc(Shape{rows});
+  if constexpr (!B::is_host) {
+    cuda::layer_norm_forward(memory<B>::context(), xv, gamma.value(), beta.value(), eps, y, mean, rstd);
+    Var<T, B> out = t.record("layer_norm", y, {x, gamma, beta}, &detail::layer_norm_backward<T, B>);
+    Node<T, B>& n = t.node(out);
+    n.saved[0] = mean;
+    n.saved[1] = rstd;
+    n.real[0] = eps;
+    return out;
+  } else {
   const T* xp = xv.data();
   const T* gp = gamma.value().data();
   const T* bp = beta.value().data();
@@ -110,23 +127,24 @@ Var<T> layer_norm(Var<T> x, Var<T> gamma, Var<T> beta, double eps = 1e-5) {
     mean[r] = mu;
     rstd[r] = rs;
   }
-  Var<T> out = t.record("layer_norm", y, {x, gamma, beta}, &detail::layer_norm_backward<T>);
-  Node<T>& n = t.node(out);
+  Var<T, B> out = t.record("layer_norm", y, {x, gamma, beta}, &detail::layer_norm_backward<T, B>);
+  Node<T, B>& n = t.node(out);
   n.saved[0] = mean;
   n.saved[1] = rstd;
   n.real[0] = eps;
   return out;
+  }
 }
 
 /// y = x / max(||x||_2, eps) over the last dimension (torch.nn.functional.normalize).
-template <class T>
-Var<T> l2_normalize(Var<T> x, double eps = 1e-12) {
-  Tape<T>& t = *x.tape;
-  const Tensor<T>& xv = x.value();
+template <class T, class B = backend::Cpu>
+Var<T, B> l2_normalize(Var<T, B> x, double eps = 1e-12) {
+  Tape<T, B>& t = *x.tape;
+  const TensorOf<T, B>& xv = x.value();
   detail::expect_last_dim("l2_normalize", xv.shape());
   if (!(eps > 0)) throw ConfigError("l2_normalize: eps = " + std::to_string(eps) + " must be > 0");
   const index_t rows = xv.rows(), d = xv.cols();
-  Tensor<T> y = t.alloc(xv.shape()), norm = t.alloc(Shape{rows});
+  TensorOf<T, B> y = t.alloc(xv.shape()), norm = t.alloc(Shape{rows});
   const T* xp = xv.data();
   T* yp = y.data();
   METAREC_PARALLEL_FOR(rows * d)
@@ -136,7 +154,7 @@ Var<T> l2_normalize(Var<T> x, double eps = 1e-12) {
     norm[r] = nr;
     detail::RowMap<T>(yp + r * d, d) = xr / std::max(nr, static_cast<T>(eps));
   }
-  Var<T> out = t.record("l2_normalize", y, {x}, &detail::l2_normalize_backward<T>);
+  Var<T, B> out = t.record("l2_normalize", y, {x}, &detail::l2_normalize_backward<T, B>);
   t.node(out).saved[0] = norm;
   t.node(out).real[0] = eps;
   return out;

@@ -30,11 +30,11 @@ inline double sigmoid(double x) {
 /// The gradient of an item table that receives a few rows: a sparse_rows
 /// Parameter gets them in its raw gradient (touched rows, so the optimizer
 /// visits only those), anything else a dense gradient.
-template <class T>
+template <class T, class B = backend::Cpu>
 class TableGrad {
  public:
-  TableGrad(Tape<T>& t, int id) {
-    Node<T>& n = t.node(id);
+  TableGrad(Tape<T, B>& t, int id) {
+    Node<T, B>& n = t.node(id);
     sparse_ = n.param && n.param->sparse_rows && !n.grad.empty() ? n.param : nullptr;
     data_ = sparse_ ? t.raw_grad(id).data() : t.grad(id).data();
   }
@@ -47,13 +47,13 @@ class TableGrad {
 
  private:
   T* data_ = nullptr;
-  Parameter<T>* sparse_ = nullptr;
+  Parameter<T, B>* sparse_ = nullptr;
 };
 
-template <class T>
-void pair_loss_backward(Tape<T>& t, Node<T>& n) {
-  const Tensor<T>& hv = t.value(n.in[0]);
-  const Tensor<T>& ev = t.value(n.in[1]);
+template <class T, class B = backend::Cpu>
+void pair_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
+  const TensorOf<T, B>& hv = t.value(n.in[0]);
+  const TensorOf<T, B>& ev = t.value(n.in[1]);
   const index_t N = hv.dim(0), d = hv.dim(1);
   const auto* pos = static_cast<const std::int32_t*>(n.ptr[0]);
   const auto* neg = static_cast<const std::int32_t*>(n.ptr[1]);
@@ -79,17 +79,17 @@ void pair_loss_backward(Tape<T>& t, Node<T>& n) {
   }
 }
 
-template <class T>
-Var<T> pair_loss(const char* op, PairLoss kind, Var<T> h, Var<T> items, const std::int32_t* pos,
+template <class T, class B = backend::Cpu>
+Var<T, B> pair_loss(const char* op, PairLoss kind, Var<T, B> h, Var<T, B> items, const std::int32_t* pos,
                  const std::int32_t* neg) {
-  Tape<T>& t = *h.tape;
-  const Tensor<T>& hv = h.value();
-  const Tensor<T>& ev = items.value();
+  Tape<T, B>& t = *h.tape;
+  const TensorOf<T, B>& hv = h.value();
+  const TensorOf<T, B>& ev = items.value();
   check_scoring_shapes(op, hv, ev);
   const index_t N = hv.dim(0), d = hv.dim(1);
   check_targets(op, pos, N, 0, ev.dim(0));
   check_targets(op, neg, N, 0, ev.dim(0));
-  Tensor<T> coef = t.alloc(Shape{N, 2});
+  TensorOf<T, B> coef = t.alloc(Shape{N, 2});
   double* loss_row = t.template alloc_n<double>(N);
   const double invN = 1.0 / static_cast<double>(N);
   METAREC_PARALLEL_FOR(N * d)
@@ -112,8 +112,8 @@ Var<T> pair_loss(const char* op, PairLoss kind, Var<T> h, Var<T> items, const st
   }
   double loss = 0;
   for (index_t i = 0; i < N; ++i) loss += loss_row[i];
-  Var<T> out = record_loss(t, op, loss * invN, h, items, &pair_loss_backward<T>);
-  Node<T>& nd = t.node(out);
+  Var<T, B> out = record_loss(t, op, loss * invN, h, items, &pair_loss_backward<T, B>);
+  Node<T, B>& nd = t.node(out);
   nd.saved[0] = coef;
   nd.ptr[0] = pos;  // borrowed until backward
   nd.ptr[1] = neg;
@@ -124,14 +124,14 @@ Var<T> pair_loss(const char* op, PairLoss kind, Var<T> h, Var<T> items, const st
 
 /// One sampled negative per row (SASRec): mean of -log s(<h,e_pos>) - log(1 - s(<h,e_neg>)).
 /// h: [N, d], items: [n_rows, d], pos/neg: N table rows (borrowed until backward).
-template <class T>
-Var<T> sampled_bce(Var<T> h, Var<T> items, const std::int32_t* pos, const std::int32_t* neg) {
+template <class T, class B = backend::Cpu>
+Var<T, B> sampled_bce(Var<T, B> h, Var<T, B> items, const std::int32_t* pos, const std::int32_t* neg) {
   return detail::pair_loss("sampled_bce", detail::PairLoss::bce, h, items, pos, neg);
 }
 
 /// BPR: mean of -log s(<h,e_pos> - <h,e_neg>). Same arguments as sampled_bce.
-template <class T>
-Var<T> bpr(Var<T> h, Var<T> items, const std::int32_t* pos, const std::int32_t* neg) {
+template <class T, class B = backend::Cpu>
+Var<T, B> bpr(Var<T, B> h, Var<T, B> items, const std::int32_t* pos, const std::int32_t* neg) {
   return detail::pair_loss("bpr", detail::PairLoss::bpr, h, items, pos, neg);
 }
 

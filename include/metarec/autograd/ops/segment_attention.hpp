@@ -35,11 +35,11 @@ struct SegmentLayout {
   index_t plane(index_t s, index_t h) const { return planes[s] * H + h * nq(s) * nk(s); }
 };
 
-template <class T>
-void segment_attention_backward(Tape<T>& t, Node<T>& n) {
-  const Tensor<T>& qv = t.value(n.in[0]);
-  const Tensor<T>& kv = t.value(n.in[1]);
-  const Tensor<T>& vv = t.value(n.in[2]);
+template <class T, class B = backend::Cpu>
+void segment_attention_backward(Tape<T, B>& t, Node<T, B>& n) {
+  const TensorOf<T, B>& qv = t.value(n.in[0]);
+  const TensorOf<T, B>& kv = t.value(n.in[1]);
+  const TensorOf<T, B>& vv = t.value(n.in[2]);
   const SegmentLayout D{n.integer[0], qv.cols(), n.integer[1], static_cast<const std::int32_t*>(n.ptr[0]),
                         static_cast<const std::int32_t*>(n.ptr[1]), static_cast<const index_t*>(n.ptr[2])};
   const T scale = static_cast<T>(n.real[0]);
@@ -92,13 +92,13 @@ void segment_attention_backward(Tape<T>& t, Node<T>& n) {
 /// @param k_off    [S + 1] non-decreasing, k_off[0] = 0, k_off[S] = Nk (borrowed until backward)
 /// @param dropout  on the attention probabilities (training mode only), in [0, 1)
 /// @return [Nq, d]; a segment without keys gets zero outputs and zero gradients.
-template <class T>
-Var<T> segment_attention(Var<T> q, Var<T> k, Var<T> v, int heads, const std::int32_t* q_off,
+template <class T, class B = backend::Cpu>
+Var<T, B> segment_attention(Var<T, B> q, Var<T, B> k, Var<T, B> v, int heads, const std::int32_t* q_off,
                          const std::int32_t* k_off, index_t segments, double dropout = 0.0) {
-  Tape<T>& t = *q.tape;
-  const Tensor<T>& qv = q.value();
-  const Tensor<T>& kv = k.value();
-  const Tensor<T>& vv = v.value();
+  Tape<T, B>& t = *q.tape;
+  const TensorOf<T, B>& qv = q.value();
+  const TensorOf<T, B>& kv = k.value();
+  const TensorOf<T, B>& vv = v.value();
   expect_rank("segment_attention", "query", qv.shape(), 2);
   expect_rank("segment_attention", "key", kv.shape(), 2);
   expect_shape("segment_attention", "value", vv.shape(), kv.shape());
@@ -124,9 +124,9 @@ Var<T> segment_attention(Var<T> q, Var<T> k, Var<T> v, int heads, const std::int
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(dh)));
   const bool dropping = t.training() && dropout > 0.0;
   const double keep = 1.0 - dropout;
-  Tensor<T> P = t.alloc(Shape{std::max<index_t>(planes[segments] * heads, 1)});
-  Tensor<T> Pd = dropping ? t.alloc(P.shape()) : P;
-  Tensor<T> out = t.zeros(qv.shape());
+  TensorOf<T, B> P = t.alloc(Shape{std::max<index_t>(planes[segments] * heads, 1)});
+  TensorOf<T, B> Pd = dropping ? t.alloc(P.shape()) : P;
+  TensorOf<T, B> out = t.zeros(qv.shape());
   const std::uint64_t seed = dropping ? t.rng().next() : 0;
 #ifdef METAREC_WITH_OPENMP
 #pragma omp parallel for schedule(dynamic, 4) if (planes[segments] * d >= ::metarec::parallel_grain)
@@ -147,8 +147,8 @@ Var<T> segment_attention(Var<T> q, Var<T> k, Var<T> v, int heads, const std::int
       gemm<T>(false, false, Lq, dh, Lk, T(1), pd, Lk, vv.data() + kh, d, T(0), out.data() + qh, d);
     }
   }
-  Var<T> y = t.record("segment_attention", out, {q, k, v}, &detail::segment_attention_backward<T>);
-  Node<T>& node = t.node(y);
+  Var<T, B> y = t.record("segment_attention", out, {q, k, v}, &detail::segment_attention_backward<T, B>);
+  Node<T, B>& node = t.node(y);
   node.saved[0] = P;
   node.saved[1] = Pd;
   node.integer[0] = segments;

@@ -48,16 +48,16 @@ namespace detail {
 
 enum class SharedLoss { softmax, gbce };
 
-template <class T>
-void shared_loss_backward(Tape<T>& t, Node<T>& n) {
-  const Tensor<T>& hv = t.value(n.in[0]);
-  const Tensor<T>& G = n.saved[0];   // [N, K] dloss/dscore of the negatives (already / N)
-  const Tensor<T>& gp = n.saved[1];  // [N] dloss/dscore of the positive
-  const Tensor<T>& en = n.saved[2];  // [K, d] gathered negative rows
+template <class T, class B = backend::Cpu>
+void shared_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
+  const TensorOf<T, B>& hv = t.value(n.in[0]);
+  const TensorOf<T, B>& G = n.saved[0];   // [N, K] dloss/dscore of the negatives (already / N)
+  const TensorOf<T, B>& gp = n.saved[1];  // [N] dloss/dscore of the positive
+  const TensorOf<T, B>& en = n.saved[2];  // [K, d] gathered negative rows
   const index_t N = hv.dim(0), d = hv.dim(1), K = en.dim(0);
   const auto* pos = static_cast<const std::int32_t*>(n.ptr[0]);
   const auto* neg = static_cast<const std::int32_t*>(n.ptr[1]);
-  const Tensor<T>& ev = t.value(n.in[1]);
+  const TensorOf<T, B>& ev = t.value(n.in[1]);
   const T g = n.grad[0];
   if (t.wants_grad(n.in[0])) {
     T* gh = t.grad(n.in[0]).data();
@@ -70,7 +70,7 @@ void shared_loss_backward(Tape<T>& t, Node<T>& n) {
     }
   }
   if (t.wants_grad(n.in[1])) {
-    Tensor<T> de = t.alloc(Shape{K, d});
+    TensorOf<T, B> de = t.alloc(Shape{K, d});
     gemm<T>(true, false, K, d, N, g, G.data(), K, hv.data(), d, T(0), de.data(), d);
     TableGrad<T> ge(t, n.in[1]);
     for (index_t j = 0; j < K; ++j) ge.add_row(neg[j], T(1), de.data() + j * d, d);
@@ -80,22 +80,22 @@ void shared_loss_backward(Tape<T>& t, Node<T>& n) {
 
 /// Shared by sampled_softmax and gbce: gathers the negatives, scores them with one GEMM,
 /// turns each row's scores into its loss and dloss/dscore, records.
-template <class T>
-Var<T> shared_loss(const char* op, SharedLoss kind, Var<T> h, Var<T> items, const std::int32_t* pos,
+template <class T, class B = backend::Cpu>
+Var<T, B> shared_loss(const char* op, SharedLoss kind, Var<T, B> h, Var<T, B> items, const std::int32_t* pos,
                    const SharedNegatives& neg, double beta) {
-  Tape<T>& t = *h.tape;
-  const Tensor<T>& hv = h.value();
-  const Tensor<T>& ev = items.value();
+  Tape<T, B>& t = *h.tape;
+  const TensorOf<T, B>& hv = h.value();
+  const TensorOf<T, B>& ev = items.value();
   check_scoring_shapes(op, hv, ev);
   const index_t N = hv.dim(0), d = hv.dim(1), K = neg.count;
   if (K < 1) throw ShapeError(std::string(op) + ": no shared negatives (count " + std::to_string(K) + ")");
   check_targets(op, pos, N, 0, ev.dim(0));
   check_targets(op, neg.items, K, 0, ev.dim(0));
-  Tensor<T> en = t.alloc(Shape{K, d});
+  TensorOf<T, B> en = t.alloc(Shape{K, d});
   for (index_t j = 0; j < K; ++j) std::copy_n(ev.data() + neg.items[j] * d, d, en.data() + j * d);
-  Tensor<T> G = t.alloc(Shape{N, K});  // scores, then dloss/dscore in place
+  TensorOf<T, B> G = t.alloc(Shape{N, K});  // scores, then dloss/dscore in place
   gemm<T>(false, true, N, K, d, T(1), hv.data(), d, en.data(), d, T(0), G.data(), K);
-  Tensor<T> gp = t.alloc(Shape{N});
+  TensorOf<T, B> gp = t.alloc(Shape{N});
   double* loss_row = t.template alloc_n<double>(N);
   const double invN = 1.0 / static_cast<double>(N), invK1 = 1.0 / static_cast<double>(K + 1);
   METAREC_PARALLEL_FOR(N * K)
@@ -134,8 +134,8 @@ Var<T> shared_loss(const char* op, SharedLoss kind, Var<T> h, Var<T> items, cons
   }
   double loss = 0;
   for (index_t i = 0; i < N; ++i) loss += loss_row[i];
-  Var<T> out = record_loss(t, op, loss * invN, h, items, &shared_loss_backward<T>);
-  Node<T>& nd = t.node(out);
+  Var<T, B> out = record_loss(t, op, loss * invN, h, items, &shared_loss_backward<T, B>);
+  Node<T, B>& nd = t.node(out);
   nd.saved[0] = G;
   nd.saved[1] = gp;
   nd.saved[2] = en;
@@ -148,15 +148,15 @@ Var<T> shared_loss(const char* op, SharedLoss kind, Var<T> h, Var<T> items, cons
 
 /// Sampled softmax: mean over the N rows of -log softmax([s+, s_j - log(K Q(j))])[0].
 /// h: [N, d], items: [n_rows, d] (tied table), pos: N table rows (borrowed until backward).
-template <class T>
-Var<T> sampled_softmax(Var<T> h, Var<T> items, const std::int32_t* pos, const SharedNegatives& neg) {
+template <class T, class B = backend::Cpu>
+Var<T, B> sampled_softmax(Var<T, B> h, Var<T, B> items, const std::int32_t* pos, const SharedNegatives& neg) {
   return detail::shared_loss("sampled_softmax", detail::SharedLoss::softmax, h, items, pos, neg, 0.0);
 }
 
 /// gSASRec's gBCE with the given beta (gbce_beta); neg.log_q is not used
 /// (beta assumes uniform negatives). Same arguments as sampled_softmax.
-template <class T>
-Var<T> gbce(Var<T> h, Var<T> items, const std::int32_t* pos, const SharedNegatives& neg, double beta) {
+template <class T, class B = backend::Cpu>
+Var<T, B> gbce(Var<T, B> h, Var<T, B> items, const std::int32_t* pos, const SharedNegatives& neg, double beta) {
   return detail::shared_loss("gbce", detail::SharedLoss::gbce, h, items, pos, neg, beta);
 }
 

@@ -14,9 +14,9 @@
 namespace metarec::ops {
 
 namespace detail {
-template <class T>
+template <class T, class B = backend::Cpu>
 using RowMap = Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>;
-template <class T>
+template <class T, class B = backend::Cpu>
 using ConstRowMap = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>;
 
 inline void expect_last_dim(const char* op, const Shape& s) {
@@ -26,11 +26,11 @@ inline void expect_last_dim(const char* op, const Shape& s) {
 
 /// Below this, exp underflows; Eigen's SIMD exp clamps its argument and
 /// would return a tiny denormal (even for -inf), so such entries are set to 0.
-template <class T>
+template <class T, class B = backend::Cpu>
 T underflow_log() { return std::log(std::numeric_limits<T>::min()); }
 
-template <class T>
-void softmax_backward(Tape<T>& t, Node<T>& n) {  // gx = y * (g - <g, y>)
+template <class T, class B = backend::Cpu>
+void softmax_backward(Tape<T, B>& t, Node<T, B>& n) {  // gx = y * (g - <g, y>)
   const index_t rows = n.value.rows(), d = n.value.cols();
   const T* y = n.value.data();
   const T* g = n.grad.data();
@@ -42,8 +42,8 @@ void softmax_backward(Tape<T>& t, Node<T>& n) {  // gx = y * (g - <g, y>)
   }
 }
 
-template <class T>
-void log_softmax_backward(Tape<T>& t, Node<T>& n) {  // gx = g - softmax * sum(g)
+template <class T, class B = backend::Cpu>
+void log_softmax_backward(Tape<T, B>& t, Node<T, B>& n) {  // gx = g - softmax * sum(g)
   const index_t rows = n.value.rows(), d = n.value.cols();
   const T* y = n.value.data();
   const T* g = n.grad.data();
@@ -56,12 +56,12 @@ void log_softmax_backward(Tape<T>& t, Node<T>& n) {  // gx = g - softmax * sum(g
   }
 }
 
-template <class T, bool Log>
-Var<T> softmax_impl(const char* op, Var<T> x) {
-  Tape<T>& t = *x.tape;
-  const Tensor<T>& xv = x.value();
+template <class T, class B, bool Log>
+Var<T, B> softmax_impl(const char* op, Var<T, B> x) {
+  Tape<T, B>& t = *x.tape;
+  const TensorOf<T, B>& xv = x.value();
   expect_last_dim(op, xv.shape());
-  Tensor<T> y = t.alloc(xv.shape());
+  TensorOf<T, B> y = t.alloc(xv.shape());
   const index_t rows = xv.rows(), d = xv.cols();
   const T* xp = xv.data();
   T* yp = y.data();
@@ -81,15 +81,15 @@ Var<T> softmax_impl(const char* op, Var<T> x) {
     if constexpr (Log) yr = (xr - m) - std::log(s);  // (x - m) first: exact for large x
     else yr *= T(1) / s;
   }
-  return t.record(op, y, {x}, Log ? &log_softmax_backward<T> : &softmax_backward<T>);
+  return t.record(op, y, {x}, Log ? &log_softmax_backward<T, B> : &softmax_backward<T, B>);
 }
 }  // namespace detail
 
 /// exp(x_i) / sum_j exp(x_j) over the last dimension.
-template <class T>
-Var<T> softmax(Var<T> x) { return detail::softmax_impl<T, false>("softmax", x); }
+template <class T, class B = backend::Cpu>
+Var<T, B> softmax(Var<T, B> x) { return detail::softmax_impl<T, B, false>("softmax", x); }
 /// x_i - log sum_j exp(x_j) over the last dimension.
-template <class T>
-Var<T> log_softmax(Var<T> x) { return detail::softmax_impl<T, true>("log_softmax", x); }
+template <class T, class B = backend::Cpu>
+Var<T, B> log_softmax(Var<T, B> x) { return detail::softmax_impl<T, B, true>("log_softmax", x); }
 
 }  // namespace metarec::ops

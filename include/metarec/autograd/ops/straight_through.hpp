@@ -10,8 +10,8 @@
 namespace metarec::ops {
 
 namespace detail {
-template <class T>
-void straight_through_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void straight_through_backward(Tape<T, B>& t, Node<T, B>& n) {
   if (!t.wants_grad(n.in[0])) return;
   T* g = t.grad(n.in[0]).data();
   const index_t total = n.grad.size();
@@ -21,13 +21,13 @@ void straight_through_backward(Tape<T>& t, Node<T>& n) {
 }  // namespace detail
 
 /// Value z_q; gradient passed to z_e only. Shapes must match.
-template <class T>
-Var<T> straight_through(Var<T> z_e, Var<T> z_q) {
+template <class T, class B = backend::Cpu>
+Var<T, B> straight_through(Var<T, B> z_e, Var<T, B> z_q) {
   expect_shape("straight_through", "z_q", z_q.shape(), z_e.shape());
-  Tape<T>& t = *z_e.tape;
+  Tape<T, B>& t = *z_e.tape;
   // The value aliases z_q's storage (values on the tape are never modified);
   // z_q is not an input of the node, so no gradient can reach it through here.
-  return t.record("straight_through", z_q.value(), {z_e}, &detail::straight_through_backward<T>);
+  return t.record("straight_through", z_q.value(), {z_e}, &detail::straight_through_backward<T, B>);
 }
 
 }  // namespace metarec::ops

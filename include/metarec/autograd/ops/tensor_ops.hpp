@@ -90,15 +90,15 @@ void permute_move(const PermutePlan& p, In* in, Out* out) {
   }
 }
 
-template <class T>
-void permute_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void permute_backward(Tape<T, B>& t, Node<T, B>& n) {
   const PermutePlan p = permute_plan(t.value(n.in[0]).shape(), n.integer.data());
   permute_move<true>(p, t.grad(n.in[0]).data(), static_cast<const T*>(n.grad.data()));
 }
 
 // ---- slice / concat -----------------------------------------------------------
-template <class T>
-void slice_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void slice_backward(Tape<T, B>& t, Node<T, B>& n) {
   const Shape& in = t.value(n.in[0]).shape();
   const int dim = static_cast<int>(n.integer[0]);
   const index_t inner = inner_size(in, dim), len = n.value.shape()[dim] * inner;
@@ -106,8 +106,8 @@ void slice_backward(Tape<T>& t, Node<T>& n) {
                     t.grad(n.in[0]).data() + n.integer[1] * inner, in[dim] * inner);
 }
 
-template <class T>
-void concat_backward(Tape<T>& t, Node<T>& n) {
+template <class T, class B = backend::Cpu>
+void concat_backward(Tape<T, B>& t, Node<T, B>& n) {
   const int* ids = static_cast<const int*>(n.ptr[0]);
   const int dim = static_cast<int>(n.integer[1]);
   const Shape& out = n.value.shape();
@@ -123,8 +123,8 @@ void concat_backward(Tape<T>& t, Node<T>& n) {
 }  // namespace detail
 
 /// Reorders dimensions: output dim k is input dim order[k]. Rank <= 4.
-template <class T>
-Var<T> permute(Var<T> x, std::initializer_list<int> order) {
+template <class T, class B = backend::Cpu>
+Var<T, B> permute(Var<T, B> x, std::initializer_list<int> order) {
   const Shape& in = x.shape();
   std::array<index_t, 6> ord{};
   std::array<bool, 4> seen{};
@@ -145,22 +145,22 @@ Var<T> permute(Var<T> x, std::initializer_list<int> order) {
   bool identity = true;
   for (int i = 0; i < in.rank; ++i) identity = identity && ord[static_cast<std::size_t>(i)] == i;
   if (identity) return x;
-  Tape<T>& t = *x.tape;
+  Tape<T, B>& t = *x.tape;
   Shape os = in;
   for (int i = 0; i < in.rank; ++i) os[i] = in[static_cast<int>(ord[static_cast<std::size_t>(i)])];
-  Tensor<T> y = t.alloc(os);
+  TensorOf<T, B> y = t.alloc(os);
   detail::permute_move<false>(detail::permute_plan(in, ord.data()), static_cast<const T*>(x.value().data()),
                               y.data());
-  Var<T> out = t.record("permute", y, {x}, &detail::permute_backward<T>);
+  Var<T, B> out = t.record("permute", y, {x}, &detail::permute_backward<T, B>);
   t.node(out).integer = ord;
   return out;
 }
 
 /// Elements [begin, end) along `dim` (negative dims count from the end).
-template <class T>
-Var<T> slice(Var<T> x, int dim, index_t begin, index_t end) {
-  Tape<T>& t = *x.tape;
-  const Tensor<T>& xv = x.value();
+template <class T, class B = backend::Cpu>
+Var<T, B> slice(Var<T, B> x, int dim, index_t begin, index_t end) {
+  Tape<T, B>& t = *x.tape;
+  const TensorOf<T, B>& xv = x.value();
   const Shape& in = xv.shape();
   dim = detail::normalize_dim("slice", dim, in);
   if (begin < 0 || begin > end || end > in[dim])
@@ -169,25 +169,25 @@ Var<T> slice(Var<T> x, int dim, index_t begin, index_t end) {
   Shape os = in;
   os[dim] = end - begin;
   const index_t outer = detail::outer_size(in, dim), inner = detail::inner_size(in, dim);
-  Tensor<T> y;
+  TensorOf<T, B> y;
   if (outer == 1) {  // contiguous: a view into x
-    y = Tensor<T>::wrap(xv.data() + begin * inner, os);
+    y = TensorOf<T, B>::wrap(xv.data() + begin * inner, os);
   } else {
     y = t.alloc(os);
     detail::copy_blocks<false>(outer, os[dim] * inner, xv.data() + begin * inner, in[dim] * inner, y.data(),
                                os[dim] * inner);
   }
-  Var<T> out = t.record("slice", y, {x}, &detail::slice_backward<T>);
+  Var<T, B> out = t.record("slice", y, {x}, &detail::slice_backward<T, B>);
   t.node(out).integer[0] = dim;
   t.node(out).integer[1] = begin;
   return out;
 }
 
 /// Joins tensors along `dim`; all other dimensions must agree.
-template <class T>
-Var<T> concat(std::span<const Var<T>> xs, int dim) {
+template <class T, class B = backend::Cpu>
+Var<T, B> concat(std::span<const Var<T, B>> xs, int dim) {
   if (xs.empty()) throw ShapeError("concat: no inputs");
-  Tape<T>& t = *xs[0].tape;
+  Tape<T, B>& t = *xs[0].tape;
   const Shape& first = xs[0].shape();
   dim = detail::normalize_dim("concat", dim, first);
   Shape os = first;
@@ -201,10 +201,10 @@ Var<T> concat(std::span<const Var<T>> xs, int dim) {
                        first.str() + " along dim " + std::to_string(dim));
     os[dim] += s[dim];
   }
-  Tensor<T> y = t.alloc(os);
+  TensorOf<T, B> y = t.alloc(os);
   const index_t outer = detail::outer_size(os, dim), inner = detail::inner_size(os, dim);
   index_t offset = 0;
-  for (const Var<T>& v : xs) {
+  for (const Var<T, B>& v : xs) {
     const index_t len = v.shape()[dim] * inner;
     detail::copy_blocks<false>(outer, len, v.value().data(), len, y.data() + offset, os[dim] * inner);
     offset += len;
@@ -212,11 +212,11 @@ Var<T> concat(std::span<const Var<T>> xs, int dim) {
   // The node has 4 input slots; the full input list lives in the arena.
   // record() is given one input that needs a gradient (if any) to decide
   // whether backward bookkeeping is needed.
-  Var<T> key = xs[0];
-  for (const Var<T>& v : xs)
+  Var<T, B> key = xs[0];
+  for (const Var<T, B>& v : xs)
     if (t.wants_grad(v.id)) key = v;
-  Var<T> out = t.record("concat", y, {key}, &detail::concat_backward<T>);
-  Node<T>& n = t.node(out);
+  Var<T, B> out = t.record("concat", y, {key}, &detail::concat_backward<T, B>);
+  Node<T, B>& n = t.node(out);
   if (n.requires_grad) {
     int* ids = t.template alloc_n<int>(static_cast<index_t>(xs.size()));
     for (std::size_t i = 0; i < xs.size(); ++i) {
@@ -229,13 +229,13 @@ Var<T> concat(std::span<const Var<T>> xs, int dim) {
   }
   return out;
 }
-template <class T>
-Var<T> concat(std::initializer_list<Var<T>> xs, int dim) {
-  return concat(std::span<const Var<T>>(xs.begin(), xs.size()), dim);
+template <class T, class B = backend::Cpu>
+Var<T, B> concat(std::initializer_list<Var<T, B>> xs, int dim) {
+  return concat(std::span<const Var<T, B>>(xs.begin(), xs.size()), dim);
 }
-template <class T>
-Var<T> concat(const std::vector<Var<T>>& xs, int dim) {
-  return concat(std::span<const Var<T>>(xs.data(), xs.size()), dim);
+template <class T, class B = backend::Cpu>
+Var<T, B> concat(const std::vector<Var<T, B>>& xs, int dim) {
+  return concat(std::span<const Var<T, B>>(xs.data(), xs.size()), dim);
 }
 
 }  // namespace metarec::ops
