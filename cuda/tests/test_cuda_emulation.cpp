@@ -83,6 +83,8 @@ TEST_CASE("cuda emulation: one device, and what a GPU would reject is an error h
   CHECK(cuda::Context::host_emulation());
   CHECK(cuda::Context::device_count() == 1);
   CHECK_THROWS_AS(cuda::Context(1), cuda::CudaError);
+  // cuda::default_context() (models on backend::Cuda) may hold cached blocks of earlier cases
+  const auto before = cuda::emu::live_allocations();
   {
     cuda::Context ctx;
     auto d = ctx.alloc<float>({8});
@@ -99,9 +101,9 @@ TEST_CASE("cuda emulation: one device, and what a GPU would reject is an error h
     CHECK_THROWS_WITH_AS(cuda::launch::top_k<float>(ctx.stream(), d.data(), 1, 7, 1, ids.data(), d.data(), ids.data(),
                                                     reinterpret_cast<int*>(ids.data()), 2048),
                          doctest::Contains("cudaErrorInvalidConfiguration"), cuda::CudaError);
-    CHECK(cuda::emu::live_allocations() > 0);
+    CHECK(cuda::emu::live_allocations() > before);
   }
-  // every block went back to the (emulated) driver with the last tensor and context
-  CHECK(cuda::emu::live_allocations() == 0);
+  // every block of this context went back to the (emulated) driver with the last tensor and context
+  CHECK(cuda::emu::live_allocations() == before);
 }
 #endif
