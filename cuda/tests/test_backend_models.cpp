@@ -10,7 +10,7 @@
 #include <cmath>
 #include <vector>
 
-#include "device_util.hpp"
+#include "backend_compare.hpp"
 #include "fixtures/ring.hpp"
 #include "fixtures/small_config.hpp"
 #include "metarec/backbones/bert4rec.hpp"
@@ -22,96 +22,19 @@
 
 using namespace metarec;
 
-namespace {
-
-/// Left-padded next-item batch: rows of a ring walk with lengths 6, 4, 2, 5 (L = 6).
-struct RingBatch {
-  std::vector<std::int32_t> items, targets;
-  std::vector<std::uint8_t> mask;
-  index_t B = 4, L = 6;
-  RingBatch(int step, std::int32_t n_items, std::int32_t mask_token) {
-    const int lens[4] = {6, 4, 2, 5};
-    for (index_t b = 0; b < B; ++b) {
-      const int len = lens[b];
-      for (index_t j = 0; j < L; ++j) {
-        const index_t pos = j - (L - len);
-        const bool real = pos >= 0;
-        const auto item = static_cast<std::int32_t>((b * 3 + step + pos) % n_items + 1);
-        items.push_back(real ? item : 0);
-        mask.push_back(real ? 1 : 0);
-        targets.push_back(real ? item % n_items + 1 : 0);
-      }
-    }
-    if (mask_token > 0)  // cloze: mask every third real position, predict the item there
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        targets[i] = mask[i] && i % 3 == 0 ? items[i] : 0;
-        if (targets[i]) items[i] = mask_token;
-      }
-  }
-  TrainInputs inputs() { return TrainInputs{SequenceView{B, L, items.data(), mask.data()}, targets.data(), nullptr}; }
-};
-
-template <class Backbone>
-void train_on_both(double dropout, int steps) {
-  METAREC_REQUIRE_GPU();
-  using CpuModel = RecommenderType<Backbone, quantizers::Identity, backend::Cpu, float>;
-  using GpuModel = RecommenderType<Backbone, quantizers::Identity, backend::Cuda, float>;
-  test::Sizes sizes{.d = 8, .layers = 2, .heads = 2, .inner = 16, .max_len = 6, .dropout = dropout,
-                    .ln_eps = 1e-5, .init_std = 0.3};
-  CpuModel cpu(test::config<CpuModel>(sizes), 11);
-  GpuModel gpu(test::config<GpuModel>(sizes), 11);
-  const std::int32_t n_items = 9;
-  const int dc = cpu.add_domain("ring", n_items), dg = gpu.add_domain("ring", n_items);
-  const std::int32_t mask_token = CpuModel::objective == Objective::cloze ? n_items + 1 : 0;
-  auto pc = cpu.parameters().all();
-  auto pg = gpu.parameters().all();
-  REQUIRE(pc.size() == pg.size());
-  for (std::size_t i = 0; i < pc.size(); ++i)  // same draws, copied to the device
-    test::check_close(memory<backend::Cuda>::to_host(pg[i]->value), pc[i]->value, "initial " + pc[i]->name, 0.0);
-  optim::Adam<float> opt_c(pc, {.lr = 1e-2});
-  optim::Adam<float, backend::Cuda> opt_g(pg, {.lr = 1e-2});
-  Tape<float> tc(5);
-  Tape<float, backend::Cuda> tg(5);
-  for (int s = 0; s < steps; ++s) {
-    RingBatch batch(s, n_items, mask_token);
-    tc.reset();
-    tg.reset();
-    opt_c.zero_grad();
-    opt_g.zero_grad();
-    Var<float> lc = cpu.loss(tc, dc, batch.inputs());
-    Var<float, backend::Cuda> lg = gpu.loss(tg, dg, batch.inputs());
-    const float loss_c = lc.value()[0];
-    const float loss_g = memory<backend::Cuda>::to_host(lg.value())[0];
-    CHECK(loss_g == doctest::Approx(loss_c).epsilon(1e-4));
-    tc.backward(lc);
-    tg.backward(lg);
-    for (std::size_t i = 0; i < pc.size(); ++i)
-      test::check_close(memory<backend::Cuda>::to_host(pg[i]->grad), pc[i]->grad, "step " + std::to_string(s) + " grad " + pc[i]->name, 2e-4);
-    opt_c.step();
-    opt_g.step();
-  }
-  // The key bias gets an exactly zero gradient (it adds the same q.b to every logit of a row, which the
-  // softmax ignores), so its Adam steps follow the sign of rounding noise and differ between backends;
-  // its gradient matched above (to noise), every other trained value must match.
-  for (std::size_t i = 0; i < pc.size(); ++i)
-    if (pc[i]->name.find(".attn.k.bias") == std::string::npos)
-      test::check_close(memory<backend::Cuda>::to_host(pg[i]->value), pc[i]->value, "trained " + pc[i]->name, 2e-4);
-}
-
-}  // namespace
 
 TEST_CASE("SASRec trains on backend::Cuda as on backend::Cpu (no dropout)") {
-  train_on_both<backbones::SASRec>(0.0, 4);
+  test::train_on_both<backbones::SASRec>({.dropout = 0.0});
 }
 TEST_CASE("SASRec trains on backend::Cuda as on backend::Cpu (dropout: the same masks)") {
-  train_on_both<backbones::SASRec>(0.3, 4);
+  test::train_on_both<backbones::SASRec>({.dropout = 0.3});
 }
 TEST_CASE("BERT4Rec trains on backend::Cuda as on backend::Cpu") {
-  train_on_both<backbones::BERT4Rec>(0.2, 4);
+  test::train_on_both<backbones::BERT4Rec>({.dropout = 0.2});
 }
 
 TEST_CASE("GRU4Rec trains on backend::Cuda as on backend::Cpu") {
-  train_on_both<backbones::GRU4Rec>(0.2, 4);
+  test::train_on_both<backbones::GRU4Rec>({.dropout = 0.2});
 }
 
 TEST_CASE("train::fit runs SASRec on backend::Cuda and learns the ring") {
