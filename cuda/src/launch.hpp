@@ -99,4 +99,11 @@ template <class T>
 void top_k(Stream, const T* scores, idx rows, idx n_items, int k, std::int32_t* ids, T* scratch_vals,
            std::int32_t* scratch_ids, int* scratch_counts, int threads);
 
+// full ranking (kernels_rank.cu)
+template <class T>
+void mask_history(Stream, T* scores, idx row_len, const std::int32_t* targets, const std::int32_t* offsets,
+                  const std::int32_t* items, idx rows);
+template <class T>
+void target_ranks(Stream, const T* scores, idx row_len, const std::int32_t* targets, std::int64_t* ranks, idx rows);
+
 }  // namespace metarec::cuda::launch

@@ -227,4 +227,21 @@ METAREC_HD inline void topk_tree_step(int tid, int stride, int nthreads, int k, 
   counts[tid] = n;
 }
 
+// ---- full ranking (eval/ranking.hpp) -----------------------------------------------
+/// Number of items j in [lo, hi) ahead of `target` (score st) by the tie rule:
+/// s_j >= st for j < target, s_j > st for j > target; the target itself is
+/// skipped. `s` holds the scores of items first, first + 1, ... (a row or a
+/// tile of one). Branch-free with 32-bit counters so it vectorises on the host
+/// (item ids are int32, so a count always fits); one device thread per row.
+template <class T>
+METAREC_HD inline idx count_ahead(const T* s, idx first, idx lo, idx hi, T st, std::int32_t target) {
+  const idx t = static_cast<idx>(target);
+  const idx mid = t < lo ? lo : (t > hi ? hi : t);
+  const idx after = mid > t + 1 ? mid : t + 1;
+  std::int32_t ahead = 0;
+  for (idx j = lo - first; j < mid - first; ++j) ahead += s[j] >= st;  // lower id: a tie is ahead
+  for (idx j = after - first; j < hi - first; ++j) ahead += s[j] > st;
+  return ahead;
+}
+
 }  // namespace metarec::cuda::elem

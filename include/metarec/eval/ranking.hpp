@@ -20,6 +20,7 @@
 
 #include "metarec/core/error.hpp"
 #include "metarec/core/tensor.hpp"
+#include "metarec/cuda/element_ops.hpp"
 
 namespace metarec::eval {
 
@@ -88,12 +89,7 @@ void check_target_score(const char* op, T s, const EvalCase& e) {
 /// are int32, so a count always fits).
 template <class T>
 index_t count_ahead(const T* s, index_t first, index_t lo, index_t hi, T st, std::int32_t target) {
-  const index_t mid = std::clamp<index_t>(target, lo, hi);
-  const index_t after = std::max<index_t>(mid, static_cast<index_t>(target) + 1);
-  std::int32_t ahead = 0;
-  for (index_t j = lo - first; j < mid - first; ++j) ahead += s[j] >= st;  // lower id: a tie is ahead
-  for (index_t j = after - first; j < hi - first; ++j) ahead += s[j] > st;
-  return ahead;
+  return cuda::elem::count_ahead(s, first, lo, hi, st, target);  // the device ranking runs the same body
 }
 
 /// Rank of `target` among items 1..n_items of one score row (scores[0] is

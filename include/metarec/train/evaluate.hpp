@@ -12,6 +12,7 @@
 #include "metarec/autograd/tape.hpp"
 #include "metarec/data/split.hpp"
 #include "metarec/data/item_sampler.hpp"
+#include "metarec/eval/device_ranking.hpp"
 #include "metarec/eval/full_ranking.hpp"
 #include "metarec/eval/sampled.hpp"
 #include "metarec/eval/scorer.hpp"
@@ -123,7 +124,10 @@ eval::Metrics evaluate(Model& model, tape_of<Model>& tape, int k, const data::Ev
   eval::FullRankingOptions fo;
   fo.ks = opt.ks;
   fo.mask_history = opt.mask_history;
-  return rank(eval::FullRankingEvaluator<T>(n_items, fo), ranks);
+  if constexpr (!B::is_host && !contract::HasCustomScorer<Model>)  // scores and ranks on the device
+    return eval::device_full_ranking(memory<B>::context(), cases, U, model.item_matrix(tape, k), n_items, fo, ranks);
+  else
+    return rank(eval::FullRankingEvaluator<T>(n_items, fo), ranks);
 }
 
 }  // namespace metarec::train
