@@ -73,14 +73,14 @@ std::map<std::string, std::string> checkpoint_meta(const json& config, const Loa
 }
 
 /// The run's resume (every rank) and periodic checkpoint (rank 0) callbacks in one.
-template <class T>
+template <class T, class B>
 struct RunCheckpoints {
   const Checkpoint* resume = nullptr;
-  std::optional<train::CheckpointEvery<T>> save;
-  void on_resume(train::FitState<T>& st, const std::vector<Parameter<T>*>& ps, optim::Optimizer<T>& opt) const {
+  std::optional<train::CheckpointEvery<T, B>> save;
+  void on_resume(train::FitState<T, B>& st, const std::vector<Parameter<T, B>*>& ps, optim::Optimizer<T, B>& opt) const {
     if (resume) train::restore_fit_state(*resume, st, ps, opt);
   }
-  void on_epoch_state(const train::FitState<T>& st, const std::vector<Parameter<T>*>& ps, optim::Optimizer<T>& opt) {
+  void on_epoch_state(const train::FitState<T, B>& st, const std::vector<Parameter<T, B>*>& ps, optim::Optimizer<T, B>& opt) {
     if (save) save->on_epoch_state(st, ps, opt);
   }
 };
@@ -124,7 +124,7 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
   a.trainer.validate();
   json config{{"command", "train"}, {"backbone", a.model.backbone}, {"quantizer", a.model.quantizer},
               {"model", model_json}, {"trainer", to_json(a.trainer)}, {"data", to_json(a.data)},
-              {"threads", num_threads()}, {"sparse_items", a.sparse_items}};
+              {"threads", num_threads()}, {"sparse_items", a.sparse_items}, {"device", a.device}};
   if (root) fmt::print(stderr, "effective config: {}\n", config.dump());
   if (a.checkpoint_every > 0 && a.out.empty())
     throw ConfigError("--checkpoint-every writes OUT/last.ckpt: give --out");
@@ -142,7 +142,11 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
     fmt::print(stderr, "{}: {} users, {} items, {} train users\n", d.domain.name, d.domain.n_users(), d.domain.n_items,
                d.split.train_users.size());
   json record = json::object();
-  with_model(a.model.backbone, a.model.quantizer, [&]<class Model>() {
+  with_model_on(a.device, a.model.backbone, a.model.quantizer, [&]<class Model>() {
+    if constexpr (!backend_of<Model>::is_host) {
+      if (a.distributed) throw ConfigError("--device cuda with --distributed is not supported yet (NCCL: issue 22)");
+      if (a.sparse_items) throw ConfigError("--sparse-items: device item tables take dense gradients; leave it off with --device cuda");
+    }
     Model model(model_config<Model>(a.model), a.trainer.seed);
     if constexpr (requires { model.set_sparse_item_tables(true); }) model.set_sparse_item_tables(a.sparse_items);
     const int k = model.add_domain(d.domain.name, d.domain.n_items);
@@ -151,10 +155,10 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
     json extra = json::object();
     StepClock clock;
     HookCallback hooked{hook};
-    RunCheckpoints<typename Model::Scalar> checkpoints{resume ? &*resume : nullptr, std::nullopt};
+    RunCheckpoints<typename Model::Scalar, backend_of<Model>> checkpoints{resume ? &*resume : nullptr, std::nullopt};
     if (root && a.checkpoint_every > 0) {
       std::filesystem::create_directories(a.out);
-      checkpoints.save.emplace(train::CheckpointEvery<typename Model::Scalar>{
+      checkpoints.save.emplace(train::CheckpointEvery<typename Model::Scalar, backend_of<Model>>{
           a.out + "/last.ckpt", a.checkpoint_every, checkpoint_meta(config, d)});
     }
     train::TrainResult r = root ? fit(model, k, d.split, a.trainer, extra, checkpoints, progress, clock, hooked)
@@ -165,6 +169,13 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
       extra["checkpoints"] = {{"path", a.out + "/last.ckpt"}, {"every", a.checkpoint_every},
                               {"written", checkpoints.save->written}};
     extra["step_timing"] = clock.to_json();
+#if defined(METAREC_WITH_CUDA_BACKEND)
+    if constexpr (!backend_of<Model>::is_host) {
+      const auto mem = cuda::default_context().allocator().stats();
+      extra["device_memory"] = {{"peak_bytes_in_use", mem.peak_bytes_in_use}, {"raw_allocations", mem.raw_allocations},
+                                {"host_emulation", cuda::Context::host_emulation()}};
+    }
+#endif
     json history = json::array();
     for (const auto& e : r.history) {
       json h{{"epoch", e.epoch}, {"loss", e.loss}, {"seconds", e.seconds}, {"sequences_per_s", e.sequences_per_s}};
@@ -215,7 +226,11 @@ json run_train(TrainArgs& a, EvalHook* hook) {
   json record;
   distributed::run_or_abort(comm, [&] {
     record = train_and_write(a, comm.rank() == 0, hook, [&](auto& model, int k, const data::Split& split,
-                                              const train::TrainerConfig& cfg, json& extra, auto&... callbacks) {
+                                              const train::TrainerConfig& cfg, json& extra,
+                                              auto&... callbacks) -> train::TrainResult {
+      if constexpr (!backend_of<std::remove_cvref_t<decltype(model)>>::is_host) {
+        throw ConfigError("--device cuda with --distributed is not supported yet");
+      } else {
       distributed::MpiSync sync(comm);
       train::TrainResult r = distributed::fit(model, k, split, cfg, sync, callbacks...);
       const distributed::CommStats& s = sync.stats();
@@ -230,6 +245,7 @@ json run_train(TrainArgs& a, EvalHook* hook) {
                               {"reduce_seconds", s.seconds},
                               {"reduce_cpu_seconds", s.cpu_seconds}};
       return r;
+      }
     });
   });
   return record;
@@ -243,6 +259,11 @@ void add_train_options(CLI::App& cmd, TrainArgs& a) {
   add_data_options(cmd, a.data);
   add_model_options(cmd, a.model);
   add_trainer_options(cmd, a.trainer, a.loss, a.threads);
+  cmd.add_option("--device", a.device,
+                 "where the model runs: cpu, or cuda (a build with the CUDA backend and a visible GPU; backbones "
+                 "sasrec, gru4rec, bert4rec with --quantizer none and --loss ce so far: cuda/README.md)")
+      ->check(CLI::IsMember(device_names()))
+      ->capture_default_str();
   cmd.add_flag("--sparse-items", a.sparse_items,
                "item tables take row-sparse gradients and lazy optimizer updates (only the rows a batch touches, "
                "as torch.optim.SparseAdam): with sampled-softmax, gbce, bce or bpr a step then costs the same for "

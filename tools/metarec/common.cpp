@@ -10,6 +10,18 @@
 
 namespace metarec::cli {
 
+void check_device(const std::string& device) {
+  if (device == "cpu") return;
+  if (device != "cuda") throw ConfigError("--device " + device + ": expected cpu or cuda");
+#if defined(METAREC_WITH_CUDA_BACKEND)
+  if (cuda::Context::device_count() == 0)
+    throw ConfigError("--device cuda: no CUDA device is visible (" + cuda::Context::device_count_reason() + ")");
+#else
+  throw ConfigError("--device cuda: this metarec was built without the CUDA backend "
+                    "(configure with -DMETAREC_WITH_CUDA=ON and nvcc, cuda/README.md)");
+#endif
+}
+
 void add_data_options(CLI::App& app, DataOptions& d, bool required) {
   auto* o = app.add_option("--data", d.path, "interaction file (or split prefix X for --format unisrec: X.train.inter ...)");
   if (required) o->required();

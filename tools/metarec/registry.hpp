@@ -51,13 +51,39 @@ using Quantizers = PolicyList<quantizers::Identity, quantizers::MultiHeadVQ, qua
 using MetaLearners =
     PolicyList<meta::SimilarityRescaled, meta::FOMAML, meta::Reptile, meta::JointPretrain, meta::TargetOnly>;
 
+/// The devices `--device` names: "cpu" (always) and "cuda" (a build with the CUDA backend).
+inline std::vector<std::string> device_names() { return {"cpu", "cuda"}; }
+
+/// Throws ConfigError unless models can run on `device` in this build and on this machine.
+void check_device(const std::string& device);
+
 /// Calls f.template operator()<Model>() with the Recommender type named by (backbone, quantizer).
 template <class F>
 decltype(auto) with_model(const std::string& backbone, const std::string& quantizer, F&& f) {
-  return Backbones::with(backbone, "backbone", [&]<class B>() -> decltype(auto) {
+  return Backbones::with(backbone, "backbone", [&]<class Bb>() -> decltype(auto) {
     return Quantizers::with(quantizer.empty() ? std::string("none") : quantizer, "quantizer",
-                            [&]<class Q>() -> decltype(auto) { return f.template operator()<Recommender<B, Q>>(); });
+                            [&]<class Q>() -> decltype(auto) { return f.template operator()<Recommender<Bb, Q>>(); });
   });
+}
+
+/// with_model on `device` ("cpu" or "cuda"): on "cuda" the Recommender runs on
+/// backend::Cuda, and the quantizer must have a device path (so far: none).
+/// Commands whose code is backend-generic call this one.
+template <class F>
+decltype(auto) with_model_on(const std::string& device, const std::string& backbone, const std::string& quantizer,
+                             F&& f) {
+  if (device != "cpu") {
+    check_device(device);
+#if defined(METAREC_WITH_CUDA_BACKEND)
+    const std::string q = quantizer.empty() ? std::string("none") : quantizer;
+    if (q != quantizers::Identity::name)
+      throw ConfigError("--device cuda: quantizer '" + q + "' has no device path yet (use --quantizer none or --device cpu)");
+    return Backbones::with(backbone, "backbone", [&]<class Bb>() -> decltype(auto) {
+      return f.template operator()<RecommenderType<Bb, quantizers::Identity, backend::Cuda>>();
+    });
+#endif
+  }
+  return with_model(backbone, quantizer, f);
 }
 
 /// Calls f.template operator()<Policy>() with the meta-learner named `name`.

@@ -13,6 +13,7 @@ struct TrainArgs {
   ModelOptions model;
   train::TrainerConfig trainer;
   std::string loss = "ce", out;
+  std::string device = "cpu";  ///< where the model runs: cpu or cuda (registry.hpp, check_device)
   int threads = 0;
   bool distributed = false;
   bool sparse_items = false;

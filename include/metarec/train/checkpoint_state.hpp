@@ -33,10 +33,25 @@ class RestoreProblems {
   std::vector<std::string> problems_;
 };
 
+/// A host copy of a tensor of any backend (the tensor itself on the host).
+template <class T>
+Tensor<T> on_host(const Tensor<T>& t) { return t; }
+template <class T>
+Tensor<T> on_host(const cuda::DeviceTensor<T>& t) { return memory<backend::Cuda>::to_host(t); }
+/// e's values into dst (converted to dst's dtype), on whichever backend dst lives.
+template <class T>
+void load_entry(const CheckpointEntry& e, const Tensor<T>& dst) { e.copy_to(dst); }
+template <class T>
+void load_entry(const CheckpointEntry& e, const cuda::DeviceTensor<T>& dst) {
+  Tensor<T> host(dst.shape());
+  e.copy_to(host);
+  memory<backend::Cuda>::upload(host, dst);
+}
+
 /// Checks that entry `name` exists, is floating point and has tensor t's shape.
-template <class T, class B = backend::Cpu>
+template <class AnyTensor>
 const CheckpointEntry* check_float_entry(const std::map<std::string, const CheckpointEntry*>& by_name,
-                                         const std::string& name, const Tensor<T>& t, RestoreProblems& out) {
+                                         const std::string& name, const AnyTensor& t, RestoreProblems& out) {
   auto it = by_name.find(name);
   if (it == by_name.end()) {
     out.add("missing tensor '" + name + "'");
@@ -72,7 +87,7 @@ void add_parameters(Checkpoint& ck, const std::vector<Parameter<T, B>*>& params,
   for (const Parameter<T, B>* p : params) {
     if (p->name.empty() || p->name.find('/') != std::string::npos)
       throw CheckpointError("add_parameters: parameter name '" + p->name + "' must be non-empty and contain no '/'");
-    ck.add(CheckpointEntry::from_tensor(prefix + p->name, p->value));
+    ck.add(CheckpointEntry::from_tensor(prefix + p->name, detail::on_host(p->value)));
   }
 }
 
@@ -98,7 +113,7 @@ void restore_parameters(const Checkpoint& ck, const std::vector<Parameter<T, B>*
           !wanted.count(e.name))
         problems.add("unexpected tensor '" + e.name + "' (no parameter of that name; strict = true)");
   problems.throw_if_any("restore_parameters");
-  for (std::size_t i = 0; i < params.size(); ++i) source[i]->copy_to(params[i]->value);
+  for (std::size_t i = 0; i < params.size(); ++i) detail::load_entry(*source[i], params[i]->value);
 }
 
 /// Stores the optimizer's state tensors, step counter (i64) and current rate
@@ -106,7 +121,7 @@ void restore_parameters(const Checkpoint& ck, const std::vector<Parameter<T, B>*
 template <class T, class B = backend::Cpu>
 void add_optimizer_state(Checkpoint& ck, optim::Optimizer<T, B>& opt, const std::string& section = optimizer_section) {
   ck.meta[section + "kind"] = opt.kind();
-  for (const auto& [name, t] : opt.state()) ck.add(CheckpointEntry::from_tensor(section + name, *t));
+  for (const auto& [name, t] : opt.state()) ck.add(CheckpointEntry::from_tensor(section + name, detail::on_host(*t)));
   ck.add(CheckpointEntry::from_values<std::int64_t>(section + "steps", {static_cast<std::int64_t>(opt.steps())}));
   ck.add(CheckpointEntry::from_values<double>(section + "lr", {opt.lr()}));
 }
@@ -151,7 +166,7 @@ void restore_optimizer_state(const Checkpoint& ck, optim::Optimizer<T, B>& opt,
   if (steps && step_count < 0) problems.add("negative step count " + std::to_string(step_count));
   if (lr && !(rate >= 0 && std::isfinite(rate))) problems.add("invalid learning rate " + std::to_string(rate));
   problems.throw_if_any(who);
-  for (std::size_t i = 0; i < state.size(); ++i) source[i]->copy_to(*state[i].second);
+  for (std::size_t i = 0; i < state.size(); ++i) detail::load_entry(*source[i], *state[i].second);
   opt.set_steps(static_cast<std::uint64_t>(step_count));
   opt.set_lr(rate);
 }

@@ -53,7 +53,7 @@ void add_fit_state(Checkpoint& ck, const FitState<T, B>& st, const std::vector<P
   add_parameters(ck, params);
   add_optimizer_state(ck, opt);
   if (!st.best.empty())
-    for (std::size_t i = 0; i < params.size(); ++i) ck.add(CheckpointEntry::from_tensor(best_section + params[i]->name, st.best[i]));
+    for (std::size_t i = 0; i < params.size(); ++i) ck.add(CheckpointEntry::from_tensor(best_section + params[i]->name, metarec::detail::on_host(st.best[i])));
   const TrainResult& r = st.result;
   ck.add(CheckpointEntry::from_values<std::int64_t>(
       fit_section + "counters", {st.epoch, st.finished, st.bad_evals, r.best_epoch, r.epochs_run, r.early_stopped,
