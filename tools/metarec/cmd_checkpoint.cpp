@@ -26,9 +26,10 @@ Loaded open_checkpoint(const std::string& path) {
   return l;
 }
 
-/// Rebuilds the model of a checkpoint and calls f(model, domain index, data).
-template <class F>
-void with_checkpoint(const std::string& path, const std::string& data_override, F&& f) {
+/// Rebuilds the model of a checkpoint and calls f(model, domain index, data);
+/// with AnyDevice, on `device` (f must then be backend-generic).
+template <bool AnyDevice = false, class F>
+void with_checkpoint(const std::string& path, const std::string& data_override, F&& f, const std::string& device = "cpu") {
   Loaded l = open_checkpoint(path);
   DataOptions d;
   d.path = data_override.empty() ? l.config["data"]["data"].get<std::string>() : data_override;
@@ -41,34 +42,40 @@ void with_checkpoint(const std::string& path, const std::string& data_override, 
   if (data.domain.n_items != n_items)
     throw CheckpointError(path + ": model has " + std::to_string(n_items) + " items but '" + d.path + "' has " +
                           std::to_string(data.domain.n_items));
-  with_model(l.config["backbone"], l.config["quantizer"], [&]<class Model>() {
+  auto build = [&]<class Model>() {
     Model model(model_config_from_json<Model>(l.config["model"]), 0);
     const int k = model.add_domain(l.ck.meta.at("domain"), n_items);
     attach_item_features(model, k, data);
     restore_parameters(l.ck, model.parameters().all());
     f(model, k, data);
-  });
+  };
+  if constexpr (AnyDevice) with_model_on(device, l.config["backbone"], l.config["quantizer"], build);
+  else with_model(l.config["backbone"], l.config["quantizer"], build);
 }
 }  // namespace
 
 void setup_evaluate(CLI::App& app) {
   auto* cmd = app.add_subcommand("evaluate", "evaluate a checkpoint on the validation and test targets");
-  struct Args { std::string ckpt, data; int threads = 0; train::EvalOptions eval; };
+  struct Args { std::string ckpt, data, device = "cpu"; int threads = 0; train::EvalOptions eval; };
   auto a = std::make_shared<Args>();
   cmd->add_option("--checkpoint", a->ckpt, "model.ckpt written by metarec train")->required()->check(CLI::ExistingFile);
   cmd->add_option("--data", a->data, "data file (default: the one recorded in the checkpoint)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--device", a->device, "where the model runs: cpu or cuda (as metarec train --device)")
+      ->check(CLI::IsMember(device_names()))
+      ->capture_default_str();
   add_eval_options(*cmd, a->eval);
   cmd->callback([a] {
     if (a->threads > 0) set_num_threads(a->threads);
     a->eval.validate();
-    with_checkpoint(a->ckpt, a->data, [&](auto& model, int k, const LoadedData& d) {
-      Tape<typename std::remove_reference_t<decltype(model)>::Scalar> tape;
+    with_checkpoint<true>(a->ckpt, a->data, [&](auto& model, int k, const LoadedData& d) {
+      tape_of<std::remove_reference_t<decltype(model)>> tape;
       const train::EvalOptions eo = train::for_split(a->eval, d.split);
       auto valid = train::evaluate(model, tape, k, d.split.valid, eo);
       auto test = train::evaluate(model, tape, k, d.split.test, eo);
-      fmt::print("{}\n", json{{"protocol", protocol_json(eo)}, {"valid", to_json(valid)}, {"test", to_json(test)}}.dump(2));
-    });
+      fmt::print("{}\n", json{{"protocol", protocol_json(eo)}, {"device", a->device}, {"valid", to_json(valid)},
+                              {"test", to_json(test)}}.dump(2));
+    }, a->device);
   });
 }
 
