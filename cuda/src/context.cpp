@@ -94,9 +94,21 @@ Context::~Context() {
   }
 }
 
+namespace {
+int default_device = 0;
+bool default_created = false;
+}  // namespace
+
 Context& default_context() {
-  static Context ctx(0);
+  static Context ctx((default_created = true, default_device));
   return ctx;
+}
+
+void select_default_device(int device) {
+  if (default_created && device != default_context().device())
+    throw CudaError("select_default_device(" + std::to_string(device) + "): the default context already runs on device " +
+                    std::to_string(default_context().device()));
+  default_device = device;
 }
 
 void* Context::stream() const { return stream_; }
@@ -114,6 +126,19 @@ void Context::memcpy(void* dst, const void* src, std::size_t bytes, int kind) {
   // Pageable host memory: the host buffer may be reused as soon as we return.
   if (kind != 2) synchronize();
 }
+
+void Context::memcpy_to_device_async(void* dst, const void* src, std::size_t bytes) {
+  if (bytes) check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_of(*this)), "cudaMemcpyAsync");
+}
+void* Context::pinned_alloc(std::size_t bytes) {
+  void* p = nullptr;
+  if (cudaMallocHost(&p, bytes) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return nullptr;
+  }
+  return p;
+}
+void Context::pinned_free(void* p) { (void)cudaFreeHost(p); }
 
 void Context::synchronize() { check_cuda(cudaStreamSynchronize(stream_of(*this)), "cudaStreamSynchronize"); }
 

@@ -25,6 +25,9 @@
 #include "registry.hpp"
 #ifdef METAREC_WITH_MPI
 #include "metarec/distributed/distributed.hpp"
+#ifdef METAREC_WITH_NCCL
+#include "metarec/distributed/nccl_sync.hpp"
+#endif
 #endif
 
 namespace metarec::cli {
@@ -144,7 +147,6 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
   json record = json::object();
   with_model_on(a.device, a.model.backbone, a.model.quantizer, [&]<class Model>() {
     if constexpr (!backend_of<Model>::is_host) {
-      if (a.distributed) throw ConfigError("--device cuda with --distributed is not supported yet (NCCL: issue 22)");
       if (a.sparse_items) throw ConfigError("--sparse-items: device item tables take dense gradients; leave it off with --device cuda");
     }
     Model model(model_config<Model>(a.model), a.trainer.seed);
@@ -229,7 +231,18 @@ json run_train(TrainArgs& a, EvalHook* hook) {
                                               const train::TrainerConfig& cfg, json& extra,
                                               auto&... callbacks) -> train::TrainResult {
       if constexpr (!backend_of<std::remove_cvref_t<decltype(model)>>::is_host) {
-        throw ConfigError("--device cuda with --distributed is not supported yet");
+#ifdef METAREC_WITH_NCCL
+        distributed::NcclSync sync(comm);  // gradients all-reduced on the devices
+        train::TrainResult r = distributed::fit(model, k, split, cfg, sync, callbacks...);
+        const distributed::CommStats& s = sync.stats();
+        const double steps = static_cast<double>(std::max<std::uint64_t>(s.steps, 1));
+        extra["distributed"] = {{"ranks", comm.size()}, {"steps", s.steps}, {"collective", "nccl"},
+                                {"dense_payload_bytes_per_step", static_cast<double>(s.dense_payload_bytes) / steps}};
+        return r;
+#else
+        throw ConfigError("--device cuda with --distributed needs NCCL: this metarec was built without it "
+                          "(nvcc, MPI and NCCL: metarec::nccl)");
+#endif
       } else {
       distributed::MpiSync sync(comm);
       train::TrainResult r = distributed::fit(model, k, split, cfg, sync, callbacks...);

@@ -162,6 +162,15 @@ cudaError_t cudaMalloc(void** p, std::size_t bytes) {
   *p = q;
   return cudaSuccess;
 }
+cudaError_t cudaMallocHost(void** p, std::size_t bytes) {
+  *p = std::aligned_alloc(256, (std::max<std::size_t>(bytes, 1) + 255) / 256 * 256);  // the runtime's is page-aligned
+  return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
   {

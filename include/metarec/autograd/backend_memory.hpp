@@ -65,7 +65,8 @@ struct memory<backend::Cpu> {
   static Tensor<T> to_host(const Tensor<T>& src) { return src; }
   /// A host view of n elements for the step's index arrays (no copy on the host).
   template <class U>
-  static const U* upload_n(Workspace&, const U* host, index_t) { return host; }
+  static const U* upload_n(Workspace&, Workspace&, const U* host, index_t) { return host; }
+  static Workspace make_staging() { return Workspace{}; }
   static void synchronize() {}
 };
 
@@ -102,13 +103,22 @@ struct memory<backend::Cuda> {
   }
   template <class T>
   static Tensor<T> to_host(const cuda::DeviceTensor<T>& src) { return cuda::copy_to_host(context(), src); }
-  /// Copies n host elements into the step's arena; the device pointer is valid until the arena's reset().
+  /// Copies n host elements into the step's device arena through the
+  /// page-locked staging arena, asynchronously (the tape synchronises before it
+  /// rewinds the staging arena); the device pointer is valid until reset().
   template <class U>
-  static const U* upload_n(Arena& arena, const U* host, index_t n) {
+  static const U* upload_n(Arena& arena, Workspace& staging, const U* host, index_t n) {
     if (n <= 0) return nullptr;
+    const auto bytes = static_cast<std::size_t>(n) * sizeof(U);
     U* d = arena.template allocate_n<U>(n);
-    context().memcpy(d, host, static_cast<std::size_t>(n) * sizeof(U), 0);
+    U* pinned = staging.template allocate_n<U>(n);
+    std::memcpy(pinned, host, bytes);
+    context().memcpy_to_device_async(d, pinned, bytes);
     return d;
+  }
+  /// The staging arena of a device tape: page-locked blocks.
+  static Workspace make_staging() {
+    return Workspace(Workspace::BlockSource{&cuda::Context::pinned_alloc, &cuda::Context::pinned_free});
   }
   static void synchronize() { context().synchronize(); }
 };

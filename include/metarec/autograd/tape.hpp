@@ -75,7 +75,10 @@ class Tape {
   using Backward = typename Node<T, B>::Backward;
   using Arena = typename memory<B>::Arena;
 
-  explicit Tape(std::uint64_t seed = 0) : ws_(memory<B>::make_arena()), rng_(seed) { nodes_.reserve(256); }
+  explicit Tape(std::uint64_t seed = 0)
+      : ws_(memory<B>::make_arena()), host_ws_(memory<B>::make_staging()), rng_(seed) {
+    nodes_.reserve(256);
+  }
   Tape(const Tape&) = delete;
   Tape& operator=(const Tape&) = delete;
 
@@ -142,7 +145,7 @@ class Tape {
   /// The n host elements at `host` in B's memory for the step: the same
   /// pointer on the host backend, a copy in the arena on a device.
   template <class U>
-  const U* upload_n(const U* host, index_t n) { return memory<B>::upload_n(ws_, host, n); }
+  const U* upload_n(const U* host, index_t n) { return memory<B>::upload_n(ws_, host_ws_, host, n); }
 
   /// Appends an op's output. Backward bookkeeping is kept only when recording
   /// and some input needs a gradient.
@@ -226,7 +229,10 @@ class Tape {
   void reset() {
     nodes_.clear();
     ws_.reset();
-    if constexpr (!B::is_host) host_ws_.reset();
+    if constexpr (!B::is_host) {
+      memory<B>::synchronize();  // the last step's uploads have left the staging arena before it is reused
+      host_ws_.reset();
+    }
     ++step_id_;
     if (step_id_ == 0) step_id_ = 1;
   }
@@ -256,7 +262,7 @@ class Tape {
   static inline std::uint64_t next_tape_id_ = 1;
   std::vector<Node<T, B>> nodes_;
   Arena ws_;
-  Workspace host_ws_;  ///< host index arrays of a device tape (unused on the host backend)
+  Workspace host_ws_;  ///< device tape: page-locked host index arrays and upload staging (unused on the host backend)
   Rng rng_;
   std::uint64_t step_id_ = (next_tape_id_++) << 32;
   bool training_ = true, recording_ = true, check_finite_ = false, profiling_ = false;

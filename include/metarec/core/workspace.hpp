@@ -15,6 +15,15 @@ class Workspace {
  public:
   static constexpr std::size_t alignment = 64;
 
+  /// Where blocks come from: the heap by default, page-locked host memory for
+  /// the staging arena of a device tape (so its uploads can run asynchronously).
+  struct BlockSource {
+    void* (*alloc)(std::size_t bytes) = nullptr;  ///< 64-byte aligned, or nullptr on failure
+    void (*free)(void* p) = nullptr;
+  };
+  Workspace() = default;
+  explicit Workspace(BlockSource source) : source_(source) {}
+
   /// Uninitialised, 64-byte aligned memory valid until the next reset().
   void* allocate(std::size_t bytes) {
     bytes = (bytes + alignment - 1) / alignment * alignment;
@@ -60,7 +69,13 @@ class Workspace {
 
  private:
   struct Deleter {
-    void operator()(std::byte* p) const { ::operator delete(p, std::align_val_t(alignment)); }
+    constexpr Deleter() noexcept : free(nullptr) {}
+    constexpr explicit Deleter(void (*f)(void*)) noexcept : free(f) {}
+    void (*free)(void*);
+    void operator()(std::byte* p) const {
+      if (free) free(p);
+      else ::operator delete(p, std::align_val_t(alignment));
+    }
   };
   struct Block {
     std::unique_ptr<std::byte, Deleter> data;
@@ -69,12 +84,19 @@ class Workspace {
   };
   void add_block(std::size_t bytes) {
     Block b;
-    b.data.reset(static_cast<std::byte*>(::operator new(bytes, std::align_val_t(alignment))));
+    if (source_.alloc) {
+      void* p = source_.alloc(bytes);
+      if (!p) throw std::bad_alloc();
+      b.data = std::unique_ptr<std::byte, Deleter>(static_cast<std::byte*>(p), Deleter{source_.free});
+    } else {
+      b.data.reset(static_cast<std::byte*>(::operator new(bytes, std::align_val_t(alignment))));
+    }
     b.capacity = bytes;
     blocks_.push_back(std::move(b));
     ++heap_allocations_;
   }
   static constexpr std::size_t initial_ = std::size_t(1) << 20;
+  BlockSource source_{};
   std::vector<Block> blocks_;
   std::size_t in_use_ = 0, peak_ = 0, heap_allocations_ = 0;
 };

@@ -122,6 +122,12 @@ class Context {
   void memset_zero(void* device_ptr, std::size_t bytes);
   /// Queues a copy (kind: 0 host->device, 1 device->host, 2 device->device).
   void memcpy(void* dst, const void* src, std::size_t bytes, int kind);
+  /// Queues a host -> device copy and returns at once: the host buffer must stay
+  /// untouched until the stream has passed the copy (page-locked staging).
+  void memcpy_to_device_async(void* dst, const void* src, std::size_t bytes);
+  /// Page-locked host memory (cudaMallocHost; 256-byte aligned), nullptr on failure.
+  static void* pinned_alloc(std::size_t bytes);
+  static void pinned_free(void* p);
   /// Waits for all queued work; rethrows an asynchronous kernel error as CudaError.
   void synchronize();
 
@@ -132,10 +138,14 @@ class Context {
   std::shared_ptr<CachingAllocator> allocator_;
 };
 
-/// The process's context on device 0, created on first use (the device a
-/// model on backend::Cuda runs on; PyTorch's current device plays this part).
-/// Throws CudaError when there is no device. Defined in the compiled library.
+/// The process's context, on device 0 unless select_default_device() chose
+/// another before, created on first use (the device a model on backend::Cuda
+/// runs on; PyTorch's current device plays this part). Throws CudaError when
+/// there is no device. Defined in the compiled library.
 Context& default_context();
+/// Chooses the device of default_context() (a data-parallel rank takes its
+/// own GPU); throws CudaError once the context exists on another device.
+void select_default_device(int device);
 
 // ---- copies ------------------------------------------------------------------
 /// Host tensor -> new device tensor of the same shape.
