@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include <doctest/doctest.h>
+
 #include "metarec/distributed/communicator.hpp"
 
 namespace metarec::test {
@@ -18,6 +20,22 @@ inline bool same_on_all_ranks(const std::vector<float>& v) {
   int all = 0;
   MPI_Allreduce(&same, &all, 1, MPI_INT, MPI_MIN, world->get());
   return all == 1;
+}
+
+/// main() of an MPI doctest program: runs the cases on every rank (only rank 0
+/// reports passing runs) and returns the worst exit code of all ranks.
+inline int run_mpi_tests(int argc, char** argv) {
+  distributed::Environment env(&argc, &argv);
+  distributed::Communicator comm;
+  world = &comm;
+  doctest::Context ctx(argc, argv);
+  ctx.setOption("no-intro", true);
+  if (comm.rank() != 0) ctx.setOption("minimal", true);
+  const int rc = ctx.run();
+  int worst = 0;
+  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, comm.get());
+  world = nullptr;
+  return worst;
 }
 
 }  // namespace metarec::test

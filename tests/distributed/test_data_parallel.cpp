@@ -275,17 +275,4 @@ TEST_CASE("sampled losses (row-tracked tables): replicas stay identical and the 
   CHECK(r.history.back().loss < r.history.front().loss);
 }
 
-int main(int argc, char** argv) {
-  distributed::Environment env(&argc, &argv);
-  distributed::Communicator comm;
-  world = &comm;
-  doctest::Context ctx(argc, argv);
-  ctx.setOption("no-intro", true);
-  // Only rank 0 reports passing runs; every rank reports its failures.
-  if (comm.rank() != 0) ctx.setOption("minimal", true);
-  const int rc = ctx.run();
-  int worst = 0;
-  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, comm.get());
-  world = nullptr;
-  return worst;
-}
+int main(int argc, char** argv) { return test::run_mpi_tests(argc, argv); }

@@ -7,6 +7,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include "distributed/mpi_world.hpp"
 #include "fixtures/ring.hpp"
 #include "fixtures/small_config.hpp"
 #include "metarec/backbones/sasrec.hpp"
@@ -16,8 +17,9 @@
 
 using namespace metarec;
 
+using test::world;
+
 namespace {
-distributed::Communicator* world = nullptr;
 using DeviceSASRec = RecommenderType<backbones::SASRec, quantizers::Identity, backend::Cuda, float>;
 
 DeviceSASRec::Config small() {
@@ -54,15 +56,4 @@ TEST_CASE("NCCL data-parallel training of SASRec on backend::Cuda equals one pro
   }
 }
 
-int main(int argc, char** argv) {
-  distributed::Environment env(&argc, &argv);
-  distributed::Communicator comm;
-  world = &comm;
-  doctest::Context ctx(argc, argv);
-  ctx.setOption("no-intro", true);
-  const int rc = ctx.run();
-  int worst = 0;
-  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, comm.get());
-  world = nullptr;
-  return worst;
-}
+int main(int argc, char** argv) { return test::run_mpi_tests(argc, argv); }

@@ -118,7 +118,8 @@ struct memory<backend::Cuda> {
   }
   /// The staging arena of a device tape: page-locked blocks.
   static Workspace make_staging() {
-    return Workspace(Workspace::BlockSource{&cuda::Context::pinned_alloc, &cuda::Context::pinned_free});
+    return Workspace(Workspace::BlockSource{[](std::size_t bytes, void*) { return cuda::Context::pinned_alloc(bytes); },
+                                            [](void* p, void*) { cuda::Context::pinned_free(p); }, nullptr});
   }
   static void synchronize() { context().synchronize(); }
 };

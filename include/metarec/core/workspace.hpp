@@ -17,9 +17,11 @@ class Workspace {
 
   /// Where blocks come from: the heap by default, page-locked host memory for
   /// the staging arena of a device tape (so its uploads can run asynchronously).
+  /// (The device arena of cuda/device_workspace.hpp is this class over device blocks.)
   struct BlockSource {
-    void* (*alloc)(std::size_t bytes) = nullptr;  ///< 64-byte aligned, or nullptr on failure
-    void (*free)(void* p) = nullptr;
+    void* (*alloc)(std::size_t bytes, void* state) = nullptr;  ///< 64-byte aligned, or nullptr on failure
+    void (*free)(void* p, void* state) = nullptr;
+    void* state = nullptr;
   };
   Workspace() = default;
   explicit Workspace(BlockSource source) : source_(source) {}
@@ -69,11 +71,12 @@ class Workspace {
 
  private:
   struct Deleter {
-    constexpr Deleter() noexcept : free(nullptr) {}
-    constexpr explicit Deleter(void (*f)(void*)) noexcept : free(f) {}
-    void (*free)(void*);
+    constexpr Deleter() noexcept : free(nullptr), state(nullptr) {}
+    constexpr Deleter(void (*f)(void*, void*), void* s) noexcept : free(f), state(s) {}
+    void (*free)(void*, void*);
+    void* state;
     void operator()(std::byte* p) const {
-      if (free) free(p);
+      if (free) free(p, state);
       else ::operator delete(p, std::align_val_t(alignment));
     }
   };
@@ -85,9 +88,9 @@ class Workspace {
   void add_block(std::size_t bytes) {
     Block b;
     if (source_.alloc) {
-      void* p = source_.alloc(bytes);
+      void* p = source_.alloc(bytes, source_.state);
       if (!p) throw std::bad_alloc();
-      b.data = std::unique_ptr<std::byte, Deleter>(static_cast<std::byte*>(p), Deleter{source_.free});
+      b.data = std::unique_ptr<std::byte, Deleter>(static_cast<std::byte*>(p), Deleter{source_.free, source_.state});
     } else {
       b.data.reset(static_cast<std::byte*>(::operator new(bytes, std::align_val_t(alignment))));
     }

@@ -197,58 +197,58 @@ Var<T, B> attention_impl(Var<T, B> q, Var<T, B> k, Var<T, B> v, const AttnLayout
   TensorOf<T, B> P = t.alloc(Shape{D.planes()});
   TensorOf<T, B> Pd = dropping ? t.alloc(Shape{D.planes()}) : P;
   TensorOf<T, B> out = t.alloc(qv.shape());
-  if constexpr (!B::is_host) {
-    // The host layout's index arrays go to the step's arena; the seed is the host op's one draw.
-    const std::uint64_t seed = dropping ? t.rng().next() : 0;
-    const std::int32_t* dev_offsets = D.offsets ? t.upload_n(D.offsets, D.B + 1) : nullptr;
-    const std::int64_t* dev_planes =
-        D.offsets ? t.upload_n(reinterpret_cast<const std::int64_t*>(D.plane_offsets), D.B + 1) : nullptr;
-    const std::uint8_t* dev_mask = D.key_mask ? t.upload_n(D.key_mask, D.B * D.Lk) : nullptr;
-    Var<T, B> y = t.record("attention", out, {q, k, v}, &detail::attention_backward<T, B>);
-    Node<T, B>& node = t.node(y);
-    node.saved[0] = P;
-    node.saved[1] = Pd;
-    node.integer[0] = D.H;
-    node.integer[1] = D.B;
-    node.integer[2] = D.Lq;
-    node.integer[3] = D.Lk;
-    node.integer[5] = static_cast<index_t>(seed);
-    node.ptr[0] = dev_offsets;
-    node.ptr[1] = dev_planes;
-    node.ptr[2] = dev_mask;
-    node.real[0] = static_cast<double>(scale);
-    node.real[1] = causal ? 1.0 : 0.0;
-    node.real[2] = dropping ? dropout : 0.0;
-    cuda::attention_forward(memory<B>::context(), qv, kv, vv, device_attention_args(node), P, Pd, out);
-    return y;
-  } else {
-  index_t max_plane = 0;
-  for (index_t i = 0; i < D.tasks(); i += D.H) {
-    const AttnTask a = D.task(i);
-    max_plane = std::max(max_plane, a.Lq * a.Lk);
-  }
   // One draw from the tape's stream seeds every task, so masks do not depend on thread timing.
   const std::uint64_t seed = dropping ? t.rng().next() : 0;
-
+  Var<T, B> y;
+  if constexpr (!B::is_host) {
+    // The host layout's index arrays go to the step's arena; the kernels draw the host's masks from the seed.
+    cuda::AttentionArgs args;
+    args.heads = static_cast<int>(D.H);
+    args.sequences = D.B;
+    args.causal = causal;
+    args.dropout = dropping ? dropout : 0.0;
+    args.seed = seed;
+    args.offsets = D.offsets ? t.upload_n(D.offsets, D.B + 1) : nullptr;
+    args.plane_offsets = D.offsets ? t.upload_n(reinterpret_cast<const std::int64_t*>(D.plane_offsets), D.B + 1) : nullptr;
+    args.key_mask = D.key_mask ? t.upload_n(D.key_mask, D.B * D.Lk) : nullptr;
+    cuda::attention_forward(memory<B>::context(), qv, kv, vv, args, P, Pd, out);
+    y = t.record("attention", out, {q, k, v}, &detail::attention_backward<T, B>);
+    Node<T, B>& node = t.node(y);
+    node.integer[5] = static_cast<index_t>(seed);
+    node.ptr[0] = args.offsets;
+    node.ptr[1] = args.plane_offsets;
+    node.ptr[2] = args.key_mask;
+    node.real[1] = causal ? 1.0 : 0.0;
+    node.real[2] = args.dropout;
+  } else {
+    index_t max_plane = 0;
+    for (index_t i = 0; i < D.tasks(); i += D.H) {
+      const AttnTask a = D.task(i);
+      max_plane = std::max(max_plane, a.Lq * a.Lk);
+    }
 #ifdef METAREC_WITH_OPENMP
 #pragma omp parallel for schedule(dynamic, 4) if (D.flops() >= ::metarec::parallel_grain)
 #endif
-  for (index_t task = 0; task < D.tasks(); ++task) {
-    const AttnTask a = D.task(task);
-    const index_t Lq = a.Lq, Lk = a.Lk;
-    if (Lq == 0) continue;
-    T* p = P.data() + a.po;
-    gemm<T>(false, true, Lq, Lk, dh, scale, qv.data() + a.qo, d, kv.data() + a.ko, d, T(0), p, Lk);
-    for (index_t i = 0; i < Lq; ++i) detail::masked_softmax_row(p + i * Lk, Lk, causal ? i : Lk - 1, a.key_mask);
-    T* pd = p;
-    if (dropping) {
-      pd = Pd.data() + a.po;
-      detail::dropout_probabilities(p, pd, Lq * Lk, keep, seed ^ (static_cast<std::uint64_t>(task) << 32));
+    for (index_t task = 0; task < D.tasks(); ++task) {
+      const AttnTask a = D.task(task);
+      const index_t Lq = a.Lq, Lk = a.Lk;
+      if (Lq == 0) continue;
+      T* p = P.data() + a.po;
+      gemm<T>(false, true, Lq, Lk, dh, scale, qv.data() + a.qo, d, kv.data() + a.ko, d, T(0), p, Lk);
+      for (index_t i = 0; i < Lq; ++i) detail::masked_softmax_row(p + i * Lk, Lk, causal ? i : Lk - 1, a.key_mask);
+      T* pd = p;
+      if (dropping) {
+        pd = Pd.data() + a.po;
+        detail::dropout_probabilities(p, pd, Lq * Lk, keep, seed ^ (static_cast<std::uint64_t>(task) << 32));
+      }
+      gemm<T>(false, false, Lq, dh, Lk, T(1), pd, Lk, vv.data() + a.ko, d, T(0), out.data() + a.qo, d);
     }
-    gemm<T>(false, false, Lq, dh, Lk, T(1), pd, Lk, vv.data() + a.ko, d, T(0), out.data() + a.qo, d);
+    y = t.record("attention", out, {q, k, v}, &detail::attention_backward<T, B>);
+    Node<T, B>& node = t.node(y);
+    node.integer[4] = max_plane;
+    node.ptr[0] = D.offsets;
+    node.ptr[1] = D.plane_offsets;
   }
-
-  Var<T, B> y = t.record("attention", out, {q, k, v}, &detail::attention_backward<T, B>);
   Node<T, B>& node = t.node(y);
   node.saved[0] = P;
   node.saved[1] = Pd;
@@ -256,12 +256,8 @@ Var<T, B> attention_impl(Var<T, B> q, Var<T, B> k, Var<T, B> v, const AttnLayout
   node.integer[1] = D.B;
   node.integer[2] = D.Lq;
   node.integer[3] = D.Lk;
-  node.integer[4] = max_plane;
-  node.ptr[0] = D.offsets;
-  node.ptr[1] = D.plane_offsets;
   node.real[0] = static_cast<double>(scale);
   return y;
-  }
 }
 
 inline void check_attention_config(int heads, index_t d, double dropout) {

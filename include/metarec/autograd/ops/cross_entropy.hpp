@@ -262,45 +262,39 @@ Var<T, B> full_ce(const char* op, Var<T, B> h, Var<T, B> items, const std::int32
     throw ShapeError(std::string(op) + ": candidate rows [" + std::to_string(first) + ", " + std::to_string(end) +
                      ") are empty or outside the item table " + ev.shape().str());
   check_targets(op, targets, hv.dim(0), first, end);
+  TensorOf<T, B> dh, de;  // the gradients, computed in the forward pass (the loss is the last node)
+  if (t.wants_grad(h.id)) dh = t.alloc(hv.shape());
+  if (t.wants_grad(items.id)) de = t.alloc(Shape{end - first, ev.dim(1)});
+  double loss = 0;
   if constexpr (!B::is_host) {
     // cuda::full_softmax_ce streams item chunks with an online log-sum-exp and writes dh and de, as the host kernel.
-    TensorOf<T, B> dh, de;
-    if (t.wants_grad(h.id)) dh = t.alloc(hv.shape());
-    if (t.wants_grad(items.id)) de = t.alloc(Shape{end - first, ev.dim(1)});
     const index_t n = hv.dim(0);
     const std::int32_t* dev_targets = t.upload_n(targets, n);
-    const double loss = cuda::full_softmax_ce(
-        memory<B>::context(), hv, ev, cuda::DeviceTensor<std::int32_t>::wrap(const_cast<std::int32_t*>(dev_targets), Shape{n}),
-        first, end, scale, item_block, dh, de);
-    Var<T, B> out = record_loss(t, op, loss, h, items, &full_ce_backward<T, B>);
-    Node<T, B>& nd = t.node(out);
-    nd.saved[0] = dh;
-    nd.saved[1] = de;
-    nd.integer[0] = first;
-    return out;
+    loss = cuda::full_softmax_ce(memory<B>::context(), hv, ev,
+                                 cuda::DeviceTensor<std::int32_t>::wrap(const_cast<std::int32_t*>(dev_targets), Shape{n}),
+                                 first, end, scale, item_block, dh, de);
   } else {
-  FullCEProblem<T> p;
-  p.h = hv.data();
-  p.items = ev.data();
-  p.targets = targets;
-  p.n = hv.dim(0);
-  p.d = hv.dim(1);
-  p.first = first;
-  p.end = end;
-  p.scale = scale;
-  p.row_block = row_block;
-  p.item_block = item_block;
-  TensorOf<T, B> dh, de;
-  if (t.wants_grad(h.id)) p.dh = (dh = t.alloc(hv.shape())).data();
-  if (t.wants_grad(items.id)) p.de = (de = t.alloc(Shape{end - first, ev.dim(1)})).data();
-  const double loss = full_ce_kernel(t.workspace(), p);
+    FullCEProblem<T> p;
+    p.h = hv.data();
+    p.items = ev.data();
+    p.targets = targets;
+    p.n = hv.dim(0);
+    p.d = hv.dim(1);
+    p.first = first;
+    p.end = end;
+    p.scale = scale;
+    p.row_block = row_block;
+    p.item_block = item_block;
+    if (!dh.empty()) p.dh = dh.data();
+    if (!de.empty()) p.de = de.data();
+    loss = full_ce_kernel(t.workspace(), p);
+  }
   Var<T, B> out = record_loss(t, op, loss, h, items, &full_ce_backward<T, B>);
   Node<T, B>& nd = t.node(out);
   nd.saved[0] = dh;
   nd.saved[1] = de;
   nd.integer[0] = first;
   return out;
-  }
 }
 
 template <class T, class B = backend::Cpu>

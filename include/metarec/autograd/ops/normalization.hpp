@@ -106,26 +106,21 @@ Var<T, B> layer_norm(Var<T, B> x, Var<T, B> gamma, Var<T, B> beta, double eps = 
   TensorOf<T, B> mean = t.alloc(Shape{rows}), rstd = t.alloc(Shape{rows});
   if constexpr (!B::is_host) {
     cuda::layer_norm_forward(memory<B>::context(), xv, gamma.value(), beta.value(), eps, y, mean, rstd);
-    Var<T, B> out = t.record("layer_norm", y, {x, gamma, beta}, &detail::layer_norm_backward<T, B>);
-    Node<T, B>& n = t.node(out);
-    n.saved[0] = mean;
-    n.saved[1] = rstd;
-    n.real[0] = eps;
-    return out;
   } else {
-  const T* xp = xv.data();
-  const T* gp = gamma.value().data();
-  const T* bp = beta.value().data();
-  T* yp = y.data();
-  METAREC_PARALLEL_FOR(rows * d)
-  for (index_t r = 0; r < rows; ++r) {
-    detail::ConstRowMap<T> xr(xp + r * d, d), gm(gp, d), bt(bp, d);
-    const T mu = xr.sum() / T(d);
-    const T var = (xr - mu).square().sum() / T(d);  // two-pass: no cancellation
-    const T rs = T(1) / std::sqrt(var + static_cast<T>(eps));
-    detail::RowMap<T>(yp + r * d, d) = (xr - mu) * rs * gm + bt;
-    mean[r] = mu;
-    rstd[r] = rs;
+    const T* xp = xv.data();
+    const T* gp = gamma.value().data();
+    const T* bp = beta.value().data();
+    T* yp = y.data();
+    METAREC_PARALLEL_FOR(rows * d)
+    for (index_t r = 0; r < rows; ++r) {
+      detail::ConstRowMap<T> xr(xp + r * d, d), gm(gp, d), bt(bp, d);
+      const T mu = xr.sum() / T(d);
+      const T var = (xr - mu).square().sum() / T(d);  // two-pass: no cancellation
+      const T rs = T(1) / std::sqrt(var + static_cast<T>(eps));
+      detail::RowMap<T>(yp + r * d, d) = (xr - mu) * rs * gm + bt;
+      mean[r] = mu;
+      rstd[r] = rs;
+    }
   }
   Var<T, B> out = t.record("layer_norm", y, {x, gamma, beta}, &detail::layer_norm_backward<T, B>);
   Node<T, B>& n = t.node(out);
@@ -133,7 +128,6 @@ Var<T, B> layer_norm(Var<T, B> x, Var<T, B> gamma, Var<T, B> beta, double eps = 
   n.saved[1] = rstd;
   n.real[0] = eps;
   return out;
-  }
 }
 
 /// y = x / max(||x||_2, eps) over the last dimension (torch.nn.functional.normalize).
