@@ -8,10 +8,12 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend_compare.hpp"
 #include "fixtures/ring.hpp"
+#include "metarec/autograd/ops/elementwise.hpp"
 #include "metarec/autograd/ops/shared_negative_losses.hpp"
 #include "metarec/backbones/bert4rec.hpp"
 #include "metarec/backbones/gru4rec.hpp"
@@ -121,4 +123,41 @@ TEST_CASE("train::fit on backend::Cuda with sampled losses, SGD and clipping lea
     CHECK(r.history.back().loss < r.history.front().loss);
     CHECK(r.test["HR@10"] > 0.5);  // chance is 10/60; the next item is always the current + 1
   }
+}
+
+TEST_CASE_TEMPLATE("sampled losses on a device tape: each input alone wanting a gradient, repeated rows, hits, an upstream scale",
+                   T, float, double) {
+  METAREC_REQUIRE_GPU();
+  using Dev = backend::Cuda;
+  cuda::Context& ctx = cuda::default_context();
+  Rng rng(31);
+  const index_t N = 23, d = 7, rows = 9, K = 6;
+  const Tensor<T> h = test::random_t<T>({N, d}, rng, -1.5, 1.5), e = test::random_t<T>({rows, d}, rng, -1.5, 1.5);
+  std::vector<std::int32_t> pos(N), neg(N), shared{3, 1, 3, 8, 0, 5};  // 3 twice; hits where pos is 3, 1, 8, 0, 5
+  for (index_t i = 0; i < N; ++i) pos[i] = static_cast<std::int32_t>((i * 4) % rows), neg[i] = static_cast<std::int32_t>((i * 2 + 1) % rows);
+  const std::vector<double> log_q{-1.0, -1.5, -1.0, -2.0, -0.5, -1.2};
+  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
+  for (int kind = 0; kind < 4; ++kind)
+    for (int wants = 1; wants <= 3; ++wants) {  // bit 0: h, bit 1: items
+      auto loss_of = [&](auto hv, auto ev) {
+        const ops::SharedNegatives sn{shared.data(), K, log_q.data()};
+        auto l = kind == 0 ? ops::sampled_bce(hv, ev, pos.data(), neg.data())
+                 : kind == 1 ? ops::bpr(hv, ev, pos.data(), neg.data())
+                 : kind == 2 ? ops::sampled_softmax(hv, ev, pos.data(), sn)
+                             : ops::gbce(hv, ev, pos.data(), sn, ops::gbce_beta(K, rows - 1, 0.5));
+        return ops::scale(l, -1.75);  // the backward scales by a device scalar
+      };
+      Tape<T> tc;
+      auto hc = tc.leaf(h, wants & 1), ec = tc.leaf(e, (wants & 2) != 0);
+      auto lc = loss_of(hc, ec);
+      tc.backward(lc);
+      Tape<T, Dev> tg;
+      auto hg = tg.leaf(cuda::copy_to_device(ctx, h), wants & 1), eg = tg.leaf(cuda::copy_to_device(ctx, e), (wants & 2) != 0);
+      auto lg = loss_of(hg, eg);
+      tg.backward(lg);
+      const std::string what = "kind " + std::to_string(kind) + " wants " + std::to_string(wants);
+      CHECK_MESSAGE(static_cast<double>(lg.item()) == doctest::Approx(static_cast<double>(lc.item())).epsilon(tol), what);
+      if (wants & 1) test::check_close(memory<Dev>::to_host(tg.grad_of(hg)), tc.grad_of(hc), what + " dh", tol);
+      if (wants & 2) test::check_close(memory<Dev>::to_host(tg.grad_of(eg)), tc.grad_of(ec), what + " de", tol);
+    }
 }

@@ -31,22 +31,18 @@ double grad_sq_norm(const Parameter<T, B>& p) {
   for (index_t k = 0; k < spans; ++k) total += out[k];
   return total;
 }
-/// Squared gradient norm of every parameter (0 where has_gradient is false):
-/// the host's grad_sq_norm, or one cuda::sum_squares over the device gradients.
-template <class T, class B = backend::Cpu>
-std::vector<double> grad_sq_norms(const std::vector<Parameter<T, B>*>& params) {
+/// Device: the squared gradient norm of every parameter (0 where has_gradient
+/// is false), from one cuda::sum_squares over the (dense) device gradients.
+template <class T, class B>
+std::vector<double> device_grad_sq_norms(const std::vector<Parameter<T, B>*>& params) {
+  static_assert(!B::is_host, "the host sums with grad_sq_norm");
   std::vector<double> sq(params.size(), 0.0);
-  if constexpr (B::is_host) {
-    for (std::size_t i = 0; i < params.size(); ++i)
-      if (params[i] && has_gradient(*params[i])) sq[i] = grad_sq_norm(*params[i]);
-  } else {
-    std::vector<TensorOf<T, B>> grads;
-    std::vector<std::size_t> which;
-    for (std::size_t i = 0; i < params.size(); ++i)
-      if (params[i] && has_gradient(*params[i])) grads.push_back(params[i]->grad), which.push_back(i);
-    const std::vector<double> s = cuda::sum_squares(memory<B>::context(), grads);
-    for (std::size_t j = 0; j < which.size(); ++j) sq[which[j]] = s[j];
-  }
+  std::vector<TensorOf<T, B>> grads;
+  std::vector<std::size_t> which;
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (params[i] && has_gradient(*params[i])) grads.push_back(params[i]->grad), which.push_back(i);
+  const std::vector<double> s = cuda::sum_squares(memory<B>::context(), grads);
+  for (std::size_t j = 0; j < which.size(); ++j) sq[which[j]] = s[j];
   return sq;
 }
 }  // namespace detail
@@ -57,7 +53,7 @@ template <class T, class B = backend::Cpu>
 double grad_norm(const std::vector<Parameter<T, B>*>& params) {
   if constexpr (!B::is_host) {
     double sq = 0;
-    for (double v : detail::grad_sq_norms(params)) sq += v;  // parameter order, as the host
+    for (double v : detail::device_grad_sq_norms(params)) sq += v;  // parameter order, as the host
     return std::sqrt(sq);
   } else {
     double sq = 0;
@@ -76,7 +72,7 @@ double clip_grad_norm(const std::vector<Parameter<T, B>*>& params, double max_no
   if (!(max_norm > 0 && std::isfinite(max_norm)))
     throw ConfigError("clip_grad_norm: max_norm = " + std::to_string(max_norm) + " must be finite and > 0");
   if constexpr (!B::is_host) {
-    const std::vector<double> sq = detail::grad_sq_norms(params);  // one pass, one copy to the host
+    const std::vector<double> sq = detail::device_grad_sq_norms(params);  // one pass, one copy to the host
     double total = 0;
     for (double v : sq) total += v;
     const double norm = std::sqrt(total);
