@@ -6,12 +6,15 @@
 /// (cuBLAS / kernel summation orders differ from Eigen's).
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "device_util.hpp"
 #include "fixtures/small_config.hpp"
 #include "metarec/optim/adam.hpp"
+#include "metarec/optim/clip.hpp"
+#include "metarec/optim/sgd.hpp"
 #include "metarec/recommender/recommender.hpp"
 
 namespace metarec::test {
@@ -57,14 +60,29 @@ struct RingBatch {
   }
 };
 
+enum class CompareOptimizer { adam, sgd_momentum, sgd_nesterov };
+
 struct CompareOptions {
   double dropout = 0.0;
   int steps = 4;
   LossKind loss = LossKind::ce;
   double tolerance = 2e-4;  ///< relative to 1 + |x|, for losses, gradients and trained values
+  CompareOptimizer optimizer = CompareOptimizer::adam;
+  double clip = 0;  ///< > 0: clip_grad_norm(params, clip) before each step on both (the norms must agree)
 };
 
-/// Trains Recommender<Backbone, Quantizer> on both backends with Adam and
+/// Optimizer o over params on backend B (the same settings on both backends).
+template <class B>
+std::unique_ptr<optim::Optimizer<float, B>> make_optimizer(CompareOptimizer o,
+                                                           const std::vector<Parameter<float, B>*>& params) {
+  if (o == CompareOptimizer::adam) return std::make_unique<optim::Adam<float, B>>(params, optim::AdamConfig{.lr = 1e-2});
+  return std::make_unique<optim::SGD<float, B>>(
+      params, optim::SGDConfig{.lr = 0.1, .momentum = 0.9, .nesterov = o == CompareOptimizer::sgd_nesterov,
+                               .weight_decay = 1e-3});
+}
+
+/// Trains Recommender<Backbone, Quantizer> on both backends with the chosen
+/// optimizer (Adam by default; optionally clipping the gradient norm) and
 /// checks every loss, every gradient at every step and every trained value.
 template <class Backbone, class Quantizer = quantizers::Identity>
 void train_on_both(const CompareOptions& o) {
@@ -83,16 +101,16 @@ void train_on_both(const CompareOptions& o) {
   REQUIRE(pc.size() == pg.size());
   for (std::size_t i = 0; i < pc.size(); ++i)  // same draws, copied to the device
     check_close(memory<backend::Cuda>::to_host(pg[i]->value), pc[i]->value, "initial " + pc[i]->name, 0.0);
-  optim::Adam<float> opt_c(pc, {.lr = 1e-2});
-  optim::Adam<float, backend::Cuda> opt_g(pg, {.lr = 1e-2});
+  auto opt_c = make_optimizer<backend::Cpu>(o.optimizer, pc);
+  auto opt_g = make_optimizer<backend::Cuda>(o.optimizer, pg);
   Tape<float> tc(5);
   Tape<float, backend::Cuda> tg(5);
   for (int s = 0; s < o.steps; ++s) {
     RingBatch batch(s, n_items, mask_token);
     tc.reset();
     tg.reset();
-    opt_c.zero_grad();
-    opt_g.zero_grad();
+    opt_c->zero_grad();
+    opt_g->zero_grad();
     Var<float> lc = cpu.loss(tc, dc, batch.inputs(), o.loss);
     Var<float, backend::Cuda> lg = gpu.loss(tg, dg, batch.inputs(), o.loss);
     CHECK(lg.item() == doctest::Approx(lc.item()).epsilon(o.tolerance));
@@ -101,8 +119,13 @@ void train_on_both(const CompareOptions& o) {
     for (std::size_t i = 0; i < pc.size(); ++i)
       check_close(memory<backend::Cuda>::to_host(pg[i]->grad), pc[i]->grad,
                   "step " + std::to_string(s) + " grad " + pc[i]->name, o.tolerance);
-    opt_c.step();
-    opt_g.step();
+    if (o.clip > 0) {
+      const double nc = optim::clip_grad_norm(pc, o.clip), ng = optim::clip_grad_norm(pg, o.clip);
+      CHECK(ng == doctest::Approx(nc).epsilon(o.tolerance));
+      CHECK(nc > o.clip);  // the clipping branch ran (the test's clip is below every step's norm)
+    }
+    opt_c->step();
+    opt_g->step();
   }
   // The key bias gets an exactly zero gradient (it adds the same q.b to every logit of a row, which the
   // softmax ignores), so its Adam steps follow the sign of rounding noise and differ between backends;

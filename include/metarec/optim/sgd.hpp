@@ -7,6 +7,7 @@
 ///   g = nesterov ? g + momentum * buf : buf        (when momentum > 0)
 ///   w -= lr * lr_scale * g
 /// Nesterov momentum: Sutskever, Martens, Dahl & Hinton, ICML 2013.
+#include "metarec/cuda/ops_losses.hpp"
 #include "metarec/optim/optimizer.hpp"
 
 namespace metarec::optim {
@@ -37,27 +38,25 @@ class SGD : public Optimizer<T, B> {
   const SGDConfig& config() const { return cfg_; }
 
   void step() override {
-    if constexpr (!B::is_host) throw ConfigError("SGD has no device path yet (backend::Cuda); use Adam");
     ++this->steps_;
     for (auto& s : this->slots_) {
       if (!detail::has_gradient(*s.p)) continue;
-      const T lr = static_cast<T>(this->lr_ * s.group->lr_scale);
-      const T wd = static_cast<T>(s.group->weight_decay);
-      const T mu = static_cast<T>(cfg_.momentum);
-      const bool use_mu = cfg_.momentum != 0, nesterov = cfg_.nesterov;
-      T* w = s.p->value.data();
-      const T* gr = s.p->grad.data();
-      T* buf = use_mu ? s.state[0].data() : nullptr;
-      detail::for_each_grad_span(*s.p, [=](index_t, index_t off, index_t len) {
-        for (index_t i = off; i < off + len; ++i) {
-          T g = gr[i] + wd * w[i];
-          if (use_mu) {
-            buf[i] = mu * buf[i] + g;
-            g = nesterov ? g + mu * buf[i] : buf[i];
-          }
-          w[i] -= lr * g;
-        }
-      });
+      const bool use_mu = cfg_.momentum != 0;
+      // One element body (cuda::elem::sgd_update_at) for the host loop and the device kernel.
+      const cuda::elem::SgdScalars<T> a{static_cast<T>(this->lr_ * s.group->lr_scale),
+                                        static_cast<T>(s.group->weight_decay), static_cast<T>(cfg_.momentum),
+                                        cfg_.nesterov};
+      if constexpr (!B::is_host) {  // device gradients are dense (autograd/parameter.hpp)
+        cuda::sgd_step(memory<B>::context(), a, s.p->value, s.p->grad, use_mu ? s.state[0] : TensorOf<T, B>());
+        continue;
+      } else {
+        T* w = s.p->value.data();
+        const T* gr = s.p->grad.data();
+        T* buf = use_mu ? s.state[0].data() : nullptr;
+        detail::for_each_grad_span(*s.p, [=](index_t, index_t off, index_t len) {
+          for (index_t i = off; i < off + len; ++i) cuda::elem::sgd_update_at(a, w, gr, buf, i);
+        });
+      }
     }
   }
 

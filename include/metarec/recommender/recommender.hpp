@@ -196,16 +196,7 @@ class RecommenderType {
     Var<T, B> hn = n == hidden_rows ? h : ops::embedding(h, rows, Shape{n});
     const Var<T, B>& scored = q.scored();
     Var<T, B> l;
-    if constexpr (!B::is_host) {
-      // The device path so far: full-softmax CE (cuda/README.md lists what is still host-only).
-      if (kind != LossKind::ce)
-        throw ConfigError(std::string("loss: '") + loss_kind_name(kind) + "' has no device path yet; use ce on backend::Cuda");
-      ops::FullCEOptions opt;
-      opt.first_item = 1;
-      opt.end_item = dom.n_items + 1;
-      l = ops::full_softmax_ce(hn, scored, targets, opt);
-    } else {
-    switch (kind) {
+    switch (kind) {  // every loss has a device path: the ops take host index arrays on both backends
       case LossKind::ce: {
         ops::FullCEOptions opt;
         opt.first_item = 1;
@@ -229,7 +220,6 @@ class RecommenderType {
                 : ops::gbce(hn, scored, targets, neg, ops::gbce_beta(in.n_shared, dom.n_items, in.gbce_t));
         break;
       }
-    }
     }
     if (q.aux_loss.valid()) l = ops::add(l, q.aux_loss);
     return l;

@@ -9,23 +9,26 @@
 /// Only 2N rows of the table receive gradient (TableGrad: row-sparse for a
 /// sparse_rows Parameter). The scatter into the table is serial so repeated
 /// items accumulate in a fixed order.
+/// A row's loss and dloss/dscore are cuda::elem::pair_loss_row
+/// (cuda/element_losses.hpp), the one body of the host loop and the device
+/// kernel; on backend::Cuda the table scatter keeps the host's order per row
+/// (cuda::row_scatter_plan), with dense gradients.
 #include <cmath>
 #include <cstdint>
 #include <string>
 
 #include "metarec/autograd/ops/cross_entropy.hpp"
+#include "metarec/cuda/ops_losses.hpp"
 
 namespace metarec::ops {
 
 namespace detail {
 
-enum class PairLoss { bce, bpr };
+using PairLoss = cuda::elem::PairLoss;  // bce, bpr
 
 /// log(1 + exp(x)) without overflow.
-inline double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
-inline double sigmoid(double x) {
-  return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
-}
+inline double softplus(double x) { return cuda::elem::softplus(x); }
+inline double sigmoid(double x) { return cuda::elem::sigmoid(x); }
 
 /// The gradient of an item table that receives a few rows: a sparse_rows
 /// Parameter gets them in its raw gradient (touched rows, so the optimizer
@@ -55,6 +58,16 @@ void pair_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
   const TensorOf<T, B>& hv = t.value(n.in[0]);
   const TensorOf<T, B>& ev = t.value(n.in[1]);
   const index_t N = hv.dim(0), d = hv.dim(1);
+  if constexpr (!B::is_host) {
+    // ptr[0]: device [pair ids 2N | plan: order 2N, seg 2N + 1, rows 2N] (pair_loss); integer[0]: distinct rows.
+    const auto* dev = static_cast<const std::int32_t*>(n.ptr[0]);
+    const index_t Q = 2 * N;
+    const cuda::RowScatter plan{dev + Q, dev + 2 * Q, dev + 3 * Q + 1, n.integer[0]};
+    TensorOf<T, B> none;
+    cuda::pair_loss_backward(memory<B>::context(), hv, ev, dev, plan, n.saved[0], n.grad,
+                             t.wants_grad(n.in[0]) ? t.grad(n.in[0]) : none,
+                             t.wants_grad(n.in[1]) ? t.grad(n.in[1]) : none);
+  } else {
   const auto* pos = static_cast<const std::int32_t*>(n.ptr[0]);
   const auto* neg = static_cast<const std::int32_t*>(n.ptr[1]);
   const T g = n.grad[0];
@@ -63,10 +76,9 @@ void pair_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
     T* gh = t.grad(n.in[0]).data();
     METAREC_PARALLEL_FOR(N * d)
     for (index_t i = 0; i < N; ++i) {
-      const T cp = g * coef[2 * i], cn = g * coef[2 * i + 1];
       const T* ep = ev.data() + pos[i] * d;
       const T* en = ev.data() + neg[i] * d;
-      for (index_t k = 0; k < d; ++k) gh[i * d + k] += cp * ep[k] + cn * en[k];
+      for (index_t k = 0; k < d; ++k) gh[i * d + k] += cuda::elem::pair_grad_h_at(g, coef + 2 * i, ep, en, k);
     }
   }
   if (t.wants_grad(n.in[1])) {
@@ -76,6 +88,7 @@ void pair_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
       ge.add_row(pos[i], g * coef[2 * i], hi, d);
       ge.add_row(neg[i], g * coef[2 * i + 1], hi, d);
     }
+  }
   }
 }
 
@@ -90,6 +103,24 @@ Var<T, B> pair_loss(const char* op, PairLoss kind, Var<T, B> h, Var<T, B> items,
   check_targets(op, pos, N, 0, ev.dim(0));
   check_targets(op, neg, N, 0, ev.dim(0));
   TensorOf<T, B> coef = t.alloc(Shape{N, 2});
+  if constexpr (!B::is_host) {
+    // One host array travels: the pair ids (q = 2 i + slot, as coef) and, when the table wants a gradient,
+    // their grouping by table row for the ordered scatter of the backward.
+    const index_t Q = 2 * N;
+    const bool plan = t.wants_grad(items.id);
+    const index_t len = plan ? 4 * Q + 1 : Q;
+    std::int32_t* pack = t.template host_n<std::int32_t>(len);
+    for (index_t i = 0; i < N; ++i) pack[2 * i] = pos[i], pack[2 * i + 1] = neg[i];
+    const index_t unique = plan ? cuda::row_scatter_plan(pack, Q, pack + Q, pack + 2 * Q, pack + 3 * Q + 1) : 0;
+    const std::int32_t* dev = t.upload_n(pack, len);
+    const double loss = cuda::pair_loss(memory<B>::context(), kind, hv, ev, dev, coef);
+    Var<T, B> out = record_loss(t, op, loss, h, items, &pair_loss_backward<T, B>);
+    Node<T, B>& nd = t.node(out);
+    nd.saved[0] = coef;
+    nd.ptr[0] = dev;
+    nd.integer[0] = unique;
+    return out;
+  } else {
   double* loss_row = t.template alloc_n<double>(N);
   const double invN = 1.0 / static_cast<double>(N);
   METAREC_PARALLEL_FOR(N * d)
@@ -97,18 +128,7 @@ Var<T, B> pair_loss(const char* op, PairLoss kind, Var<T, B> h, Var<T, B> items,
     const T* hi = hv.data() + i * d;
     const T* ep = ev.data() + pos[i] * d;
     const T* en = ev.data() + neg[i] * d;
-    double sp = 0, sn = 0;
-    for (index_t k = 0; k < d; ++k) sp += static_cast<double>(hi[k]) * ep[k], sn += static_cast<double>(hi[k]) * en[k];
-    if (kind == PairLoss::bce) {
-      loss_row[i] = softplus(-sp) + softplus(sn);
-      coef[2 * i] = static_cast<T>((sigmoid(sp) - 1.0) * invN);
-      coef[2 * i + 1] = static_cast<T>(sigmoid(sn) * invN);
-    } else {
-      loss_row[i] = softplus(sn - sp);
-      const double c = (sigmoid(sp - sn) - 1.0) * invN;
-      coef[2 * i] = static_cast<T>(c);
-      coef[2 * i + 1] = static_cast<T>(-c);
-    }
+    loss_row[i] = cuda::elem::pair_loss_row(kind, hi, ep, en, d, invN, coef.data() + 2 * i);
   }
   double loss = 0;
   for (index_t i = 0; i < N; ++i) loss += loss_row[i];
@@ -118,6 +138,7 @@ Var<T, B> pair_loss(const char* op, PairLoss kind, Var<T, B> h, Var<T, B> items,
   nd.ptr[0] = pos;  // borrowed until backward
   nd.ptr[1] = neg;
   return out;
+  }
 }
 
 }  // namespace detail

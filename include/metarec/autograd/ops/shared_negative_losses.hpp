@@ -20,6 +20,9 @@
 /// A negative equal to a row's positive (an accidental hit) is left out of
 /// that row. Gradients reach h and the 2N + K touched table rows; the scatter
 /// into the table is serial, so repeated items accumulate in a fixed order.
+/// A row's loss and dloss/dscores are cuda::elem::shared_loss_row
+/// (cuda/element_losses.hpp), the one body of the host loop and the device
+/// kernel; the device scores with cuBLAS where the host calls gemm.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -46,7 +49,7 @@ inline double gbce_beta(index_t k, index_t n_items, double t) {
 
 namespace detail {
 
-enum class SharedLoss { softmax, gbce };
+using SharedLoss = cuda::elem::SharedLoss;  // softmax, gbce
 
 template <class T, class B = backend::Cpu>
 void shared_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
@@ -55,6 +58,19 @@ void shared_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
   const TensorOf<T, B>& gp = n.saved[1];  // [N] dloss/dscore of the positive
   const TensorOf<T, B>& en = n.saved[2];  // [K, d] gathered negative rows
   const index_t N = hv.dim(0), d = hv.dim(1), K = en.dim(0);
+  if constexpr (!B::is_host) {
+    // ptr[0]: device [pos N | neg K | neg plan: order K, seg K + 1, rows K | pos plan: order N, seg N + 1, rows N]
+    // (shared_loss); integer[0], integer[1]: distinct rows of the two plans.
+    const auto* dev = static_cast<const std::int32_t*>(n.ptr[0]);
+    const std::int32_t* np = dev + N + K;
+    const std::int32_t* pp = np + 3 * K + 1;
+    const cuda::RowScatter neg_plan{np, np + K, np + 2 * K + 1, n.integer[0]};
+    const cuda::RowScatter pos_plan{pp, pp + N, pp + 2 * N + 1, n.integer[1]};
+    TensorOf<T, B> none;
+    cuda::shared_loss_backward(memory<B>::context(), hv, t.value(n.in[1]), dev, neg_plan, pos_plan, en, G, gp, n.grad,
+                               t.wants_grad(n.in[0]) ? t.grad(n.in[0]) : none,
+                               t.wants_grad(n.in[1]) ? t.grad(n.in[1]) : none);
+  } else {
   const auto* pos = static_cast<const std::int32_t*>(n.ptr[0]);
   const auto* neg = static_cast<const std::int32_t*>(n.ptr[1]);
   const TensorOf<T, B>& ev = t.value(n.in[1]);
@@ -64,9 +80,8 @@ void shared_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
     gemm<T>(false, false, N, d, K, g, G.data(), K, en.data(), d, T(1), gh, d);
     METAREC_PARALLEL_FOR(N * d)
     for (index_t i = 0; i < N; ++i) {
-      const T c = g * gp[i];
       const T* ep = ev.data() + pos[i] * d;
-      for (index_t k = 0; k < d; ++k) gh[i * d + k] += c * ep[k];
+      for (index_t k = 0; k < d; ++k) gh[i * d + k] += cuda::elem::shared_pos_grad_h_at(g, gp[i], ep, k);
     }
   }
   if (t.wants_grad(n.in[1])) {
@@ -75,6 +90,7 @@ void shared_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
     TableGrad<T> ge(t, n.in[1]);
     for (index_t j = 0; j < K; ++j) ge.add_row(neg[j], T(1), de.data() + j * d, d);
     for (index_t i = 0; i < N; ++i) ge.add_row(pos[i], g * gp[i], hv.data() + i * d, d);
+  }
   }
 }
 
@@ -92,6 +108,36 @@ Var<T, B> shared_loss(const char* op, SharedLoss kind, Var<T, B> h, Var<T, B> it
   check_targets(op, pos, N, 0, ev.dim(0));
   check_targets(op, neg.items, K, 0, ev.dim(0));
   TensorOf<T, B> en = t.alloc(Shape{K, d});
+  if constexpr (!B::is_host) {
+    // One host array travels: pos, the negatives and, when the table wants a gradient, both grouped by table row
+    // for the ordered scatter of the backward (layout in shared_loss_backward).
+    const bool plan = t.wants_grad(items.id);
+    const index_t len = N + K + (plan ? 3 * K + 1 + 3 * N + 1 : 0);
+    std::int32_t* pack = t.template host_n<std::int32_t>(len);
+    std::copy_n(pos, N, pack);
+    std::copy_n(neg.items, K, pack + N);
+    index_t u_neg = 0, u_pos = 0;
+    if (plan) {
+      std::int32_t* np = pack + N + K;
+      std::int32_t* pp = np + 3 * K + 1;
+      u_neg = cuda::row_scatter_plan(neg.items, K, np, np + K, np + 2 * K + 1);
+      u_pos = cuda::row_scatter_plan(pos, N, pp, pp + N, pp + 2 * N + 1);
+    }
+    const std::int32_t* dev = t.upload_n(pack, len);
+    const double* log_q = kind == SharedLoss::softmax && neg.log_q ? t.upload_n(neg.log_q, K) : nullptr;
+    TensorOf<T, B> G = t.alloc(Shape{N, K});
+    TensorOf<T, B> gp = t.alloc(Shape{N});
+    const double loss = cuda::shared_loss(memory<B>::context(), kind, hv, ev, dev, dev + N, log_q, beta, en, G, gp);
+    Var<T, B> out = record_loss(t, op, loss, h, items, &shared_loss_backward<T, B>);
+    Node<T, B>& nd = t.node(out);
+    nd.saved[0] = G;
+    nd.saved[1] = gp;
+    nd.saved[2] = en;
+    nd.ptr[0] = dev;
+    nd.integer[0] = u_neg;
+    nd.integer[1] = u_pos;
+    return out;
+  } else {
   for (index_t j = 0; j < K; ++j) std::copy_n(ev.data() + neg.items[j] * d, d, en.data() + j * d);
   TensorOf<T, B> G = t.alloc(Shape{N, K});  // scores, then dloss/dscore in place
   gemm<T>(false, true, N, K, d, T(1), hv.data(), d, en.data(), d, T(0), G.data(), K);
@@ -102,35 +148,8 @@ Var<T, B> shared_loss(const char* op, SharedLoss kind, Var<T, B> h, Var<T, B> it
   for (index_t i = 0; i < N; ++i) {
     const T* hi = hv.data() + i * d;
     const T* ep = ev.data() + pos[i] * d;
-    double sp = 0;
-    for (index_t k = 0; k < d; ++k) sp += static_cast<double>(hi[k]) * ep[k];
-    T* gi = G.data() + i * K;
-    if (kind == SharedLoss::softmax) {
-      // Corrected logits z_j = s_j - log(K Q(j)); hits get exp(z) = 0.
-      double mx = sp;
-      for (index_t j = 0; j < K; ++j)
-        if (neg.items[j] != pos[i]) mx = std::max(mx, static_cast<double>(gi[j]) - (neg.log_q ? neg.log_q[j] : 0.0));
-      double sum = std::exp(sp - mx);
-      for (index_t j = 0; j < K; ++j) {
-        const double e = neg.items[j] == pos[i] ? 0.0 : std::exp(static_cast<double>(gi[j]) - (neg.log_q ? neg.log_q[j] : 0.0) - mx);
-        sum += e;
-        gi[j] = static_cast<T>(e);  // unnormalised for now
-      }
-      const double lse = mx + std::log(sum);
-      loss_row[i] = lse - sp;
-      for (index_t j = 0; j < K; ++j) gi[j] = static_cast<T>(static_cast<double>(gi[j]) / sum * invN);
-      gp[i] = static_cast<T>((std::exp(sp - lse) - 1.0) * invN);
-    } else {
-      double l = beta * softplus(-sp);
-      for (index_t j = 0; j < K; ++j) {
-        const double s = gi[j];
-        const bool hit = neg.items[j] == pos[i];
-        l += hit ? 0.0 : softplus(s);
-        gi[j] = static_cast<T>(hit ? 0.0 : sigmoid(s) * invK1 * invN);
-      }
-      loss_row[i] = l * invK1;
-      gp[i] = static_cast<T>(beta * (sigmoid(sp) - 1.0) * invK1 * invN);
-    }
+    loss_row[i] = cuda::elem::shared_loss_row(kind, hi, ep, d, pos[i], neg.items, neg.log_q, K, beta, invN, invK1,
+                                              G.data() + i * K, gp.data() + i);
   }
   double loss = 0;
   for (index_t i = 0; i < N; ++i) loss += loss_row[i];
@@ -142,6 +161,7 @@ Var<T, B> shared_loss(const char* op, SharedLoss kind, Var<T, B> h, Var<T, B> it
   nd.ptr[0] = pos;  // borrowed until backward
   nd.ptr[1] = neg.items;
   return out;
+  }
 }
 
 }  // namespace detail
