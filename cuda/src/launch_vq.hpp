@@ -19,6 +19,10 @@ template <class T> void vq_commit_grad(Stream, T a, const T* z, const T* q, T* g
 template <class T>
 void vq_codebook_grad(Stream, T a, const T* z, const T* q, const std::int32_t* codes, idx first, idx R, idx H, idx K,
                       idx dc, T* gc);
+/// EMA update: cnt [H, K] and s [H, K, dc] zeroed by the caller; total: H doubles of scratch.
+template <class T>
+void vq_ema(Stream, const T* z, const std::int32_t* codes, idx R, idx H, idx K, idx dc, double g, double eps, T* cnt,
+            T* s, double* total, T* N, T* M, T* c);
 template <class T> void add_rows_from(Stream, const T* a, const T* b, T* y, idx head, idx total);
 template <class T> void axpy(Stream, T alpha, const T* x, T* y, idx n);
 /// out[0..3) = (a.b, a.a, b.b) summed in double by one block (fixed tree).

@@ -49,6 +49,20 @@ void vq_loss_backward(Context& ctx, const DeviceTensor<T>& z, const DeviceTensor
 }
 
 template <class T>
+void vq_ema_update(Context& ctx, const DeviceTensor<T>& z, const std::int32_t* codes, double decay, double eps,
+                   const DeviceTensor<T>& count, const DeviceTensor<T>& sum, const DeviceTensor<T>& codebook) {
+  if (codebook.rank() != 3 || z.rank() != 2 || z.cols() != codebook.dim(0) * codebook.dim(2))
+    throw ShapeError("cuda::vq_ema_update: z " + z.shape().str() + " does not match codebook " + codebook.shape().str());
+  const index_t R = z.rows(), H = codebook.dim(0), K = codebook.dim(1), dc = codebook.dim(2);
+  if (count.size() != H * K) throw ShapeError("cuda::vq_ema_update: count " + count.shape().str() + " is not [H, K]");
+  same_elements("cuda::vq_ema_update", "sum", sum, codebook);
+  DeviceTensor<T> cnt = ctx.zeros<T>(Shape{H, K}), s = ctx.zeros<T>(codebook.shape());
+  DeviceTensor<double> total = ctx.zeros<double>(Shape{H});
+  launch::vq_ema(ctx.stream(), z.data(), codes, R, H, K, dc, decay, eps, cnt.data(), s.data(), total.data(),
+                 count.data(), sum.data(), codebook.data());
+}
+
+template <class T>
 void add_rows_from_forward(Context& ctx, const DeviceTensor<T>& a, const DeviceTensor<T>& b, index_t first,
                            const DeviceTensor<T>& y) {
   same_elements("cuda::add_rows_from_forward", "b", b, a);
@@ -77,6 +91,8 @@ void dot3(Context& ctx, const DeviceTensor<T>& a, const DeviceTensor<T>& b, doub
   template void vq_loss_backward<T>(Context&, const DeviceTensor<T>&, const DeviceTensor<T>&, const std::int32_t*, \
                                     index_t, index_t, index_t, double, double, const DeviceTensor<T>&,            \
                                     const DeviceTensor<T>&);                                                      \
+  template void vq_ema_update<T>(Context&, const DeviceTensor<T>&, const std::int32_t*, double, double,            \
+                                 const DeviceTensor<T>&, const DeviceTensor<T>&, const DeviceTensor<T>&);        \
   template void add_rows_from_forward<T>(Context&, const DeviceTensor<T>&, const DeviceTensor<T>&, index_t,       \
                                          const DeviceTensor<T>&);                                                 \
   template void axpy<T>(Context&, double, const DeviceTensor<T>&, const DeviceTensor<T>&);                        \

@@ -65,6 +65,26 @@ METAREC_HD inline void add_rows_from_at(idx i, idx head, const T* a, const T* b,
   y[i] = i < head ? a[i] : a[i] + b[i];
 }
 
+/// EMA cluster sizes of head h (MultiHeadVQ::ema_update): N_j <- g N_j + (1-g) n_j
+/// for every code j in order; returns sum_j N_j (in double, in that order).
+template <class T>
+METAREC_HD inline double vq_ema_counts_head(T* N, const T* cnt, idx K, double g) {
+  double total = 0;
+  for (idx j = 0; j < K; ++j) {
+    N[j] = static_cast<T>(g * N[j] + (1 - g) * cnt[j]);
+    total += static_cast<double>(N[j]);
+  }
+  return total;
+}
+
+/// EMA sum and codeword element (j, e) given head total: M <- g M + (1-g) s, c = M / smoothed N_j.
+template <class T>
+METAREC_HD inline void vq_ema_codeword_at(T N_j, double total, idx K, double g, double eps, T* M, T s, T* c) {
+  const double smoothed = (static_cast<double>(N_j) + eps) / (total + static_cast<double>(K) * eps) * total;
+  *M = static_cast<T>(g * *M + (1 - g) * s);
+  *c = static_cast<T>(*M / smoothed);
+}
+
 /// y[i] += alpha x[i] (the meta-learners' parameter arithmetic).
 template <class T>
 METAREC_HD inline void axpy_at(idx i, T alpha, const T* x, T* y) {

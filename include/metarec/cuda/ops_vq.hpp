@@ -27,6 +27,13 @@ void vq_loss_backward(Context& ctx, const DeviceTensor<T>& z, const DeviceTensor
                       index_t first, index_t H, index_t K, double a_z, double a_c, const DeviceTensor<T>& gz,
                       const DeviceTensor<T>& gc);
 
+/// EMA codebook update (MultiHeadVQ::ema_update, VQ-VAE appendix with Laplace
+/// smoothing) from z [R, H*dc] and the codes of rows 1..R-1 (device [H, R]):
+/// count [H, K], sum [H, K, dc] and codebook [H, K, dc] updated in place.
+template <class T>
+void vq_ema_update(Context& ctx, const DeviceTensor<T>& z, const std::int32_t* codes, double decay, double eps,
+                   const DeviceTensor<T>& count, const DeviceTensor<T>& sum, const DeviceTensor<T>& codebook);
+
 /// y = a + b on rows >= first, y = a before (a, b, y: same shape).
 template <class T>
 void add_rows_from_forward(Context& ctx, const DeviceTensor<T>& a, const DeviceTensor<T>& b, index_t first,

@@ -46,8 +46,8 @@
 /// codes(), usage() and the dead-code tracking; data init (once) and
 /// restarts (rare: a code unused for dead_after steps) copy the projected
 /// table and the codebook down, change them on the host and copy the
-/// codebook back; a training step reads the one-element data-init flag until
-/// it is set. EMA codebooks have no device path yet (a ConfigError).
+/// codebook (and the EMA state) back; a training step reads the one-element
+/// data-init flag. The EMA update itself runs on the device (cuda::vq_ema_update).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -130,8 +130,6 @@ struct MultiHeadVQ {
     Model(nn::ParameterStore<T, B>& store, const ModelConfig& config, const Config& vq, Rng& rng)
         : store_(&store), cfg_((vq.validate(config), vq)), d_(config.d),
           H_(cfg_.heads), K_(cfg_.codebook_size), dc_(cfg_.head_code_dim(config.d)), rng_(cfg_.seed) {
-      if constexpr (!B::is_host)
-        if (cfg_.ema) throw ConfigError("MultiHeadVQ: quantizer.ema has no device path yet (backend::Cuda)");
       const index_t dh = d_ / H_;
       const double pb = 1.0 / std::sqrt(static_cast<double>(dh)), ob = 1.0 / std::sqrt(static_cast<double>(H_ * dc_));
       proj_ = &store.add("quantizer.proj", {H_, dc_, dh}, nn::Init::uniform(-pb, pb), rng);
@@ -143,7 +141,7 @@ struct MultiHeadVQ {
         codebook_->trainable = false;
         ema_count_ = &store.add("quantizer.ema_count", {H_, K_}, nn::Init::ones(), rng);
         ema_sum_ = &store.add("quantizer.ema_sum", {H_, K_, dc_}, nn::Init::zeros(), rng);
-        if constexpr (B::is_host) ema_sum_->value.copy_from(codebook_->value);
+        memory<B>::copy(codebook_->value, ema_sum_->value);
         ema_count_->trainable = ema_sum_->trainable = false;
       }
       last_used_.assign(static_cast<std::size_t>(H_ * K_), 0);
@@ -191,8 +189,11 @@ struct MultiHeadVQ {
       if (dom) std::copy_n(codes, H_ * R, dom->codes.data());
       if (training) {
         ++step_;
-        if constexpr (B::is_host)
-          if (cfg_.ema) ema_update(t, z.value(), codes);
+        if (cfg_.ema) {
+          if constexpr (B::is_host) ema_update(t, z.value(), codes);
+          else cuda::vq_ema_update(memory<B>::context(), z.value(), a.codes, cfg_.decay, cfg_.ema_epsilon,
+                                   ema_count_->value, ema_sum_->value, codebook_->value);
+        }
         track_and_restart(z.value(), codes);
       }
       Var<T, B> aux = a.loss;
@@ -248,21 +249,39 @@ struct MultiHeadVQ {
       else return memory<B>::to_host(initialised_->value)[0] != T(0);
     }
 
-    /// Host view of the codebook for data init and restarts: the parameter's own
-    /// storage on the host; on a device a copy, written back by store_codebook().
-    Tensor<T> host_codebook() const { return memory<B>::to_host(codebook_->value); }
-    void store_codebook(const Tensor<T>& cb) {
-      if constexpr (!B::is_host) memory<B>::upload(cb, codebook_->value);
-      else (void)cb;
+    /// Host views of the codebook and the EMA state for data init and restarts:
+    /// the parameters' own storage on the host; on a device copies, written
+    /// back by store().
+    struct HostState {
+      Tensor<T> codebook, ema_sum, ema_count;
+      bool empty() const { return codebook.empty(); }
+    };
+    HostState host_state() const {
+      HostState s{memory<B>::to_host(codebook_->value), {}, {}};
+      if (cfg_.ema) {
+        s.ema_sum = memory<B>::to_host(ema_sum_->value);
+        s.ema_count = memory<B>::to_host(ema_count_->value);
+      }
+      return s;
+    }
+    void store(const HostState& s) {
+      if constexpr (!B::is_host) {
+        memory<B>::upload(s.codebook, codebook_->value);
+        if (cfg_.ema) {
+          memory<B>::upload(s.ema_sum, ema_sum_->value);
+          memory<B>::upload(s.ema_count, ema_count_->value);
+        }
+      } else {
+        (void)s;
+      }
     }
 
-    void set_code(Tensor<T>& cb, index_t h, index_t j, const T* v) {
-      std::copy_n(v, dc_, cb.data() + (h * K_ + j) * dc_);
-      if constexpr (B::is_host)  // EMA is host-only (the constructor refuses it on a device)
-        if (cfg_.ema) {
-          std::copy_n(v, dc_, ema_sum_->value.data() + (h * K_ + j) * dc_);
-          ema_count_->value[h * K_ + j] = T(1);
-        }
+    void set_code(HostState& s, index_t h, index_t j, const T* v) {
+      std::copy_n(v, dc_, s.codebook.data() + (h * K_ + j) * dc_);
+      if (cfg_.ema) {
+        std::copy_n(v, dc_, s.ema_sum.data() + (h * K_ + j) * dc_);
+        s.ema_count[h * K_ + j] = T(1);
+      }
     }
 
     /// Codebooks from random distinct projected rows (with repetition only when rows - 1 < K).
@@ -272,7 +291,7 @@ struct MultiHeadVQ {
       const Tensor<T> z = memory<B>::to_host(z_b);
       const index_t R = z.rows(), n = R - 1;
       if (n < 1) return;
-      Tensor<T> cb = host_codebook();
+      HostState cb = host_state();
       std::vector<index_t> idx(static_cast<std::size_t>(n));
       for (index_t h = 0; h < H_; ++h) {
         std::iota(idx.begin(), idx.end(), index_t(1));
@@ -284,7 +303,7 @@ struct MultiHeadVQ {
           set_code(cb, h, j, zrow(z, idx[static_cast<std::size_t>(m)], h));
         }
       }
-      store_codebook(cb);
+      store(cb);
     }
 
     /// EMA codebook update (VQ-VAE appendix; Laplace smoothing as in Razavi et al. 2019).
@@ -325,20 +344,21 @@ struct MultiHeadVQ {
       for (index_t h = 0; h < H_; ++h)
         for (index_t r = 1; r < R; ++r) last_used_[static_cast<std::size_t>(h * K_ + codes[h * R + r])] = step_;
       if (cfg_.dead_after <= 0 || R < 2) return;
-      Tensor<T> z, cb;  // host copies, taken at the first restart of this call
+      Tensor<T> z;  // host copies, taken at the first restart of this call
+      HostState cb;
       for (index_t h = 0; h < H_; ++h)
         for (index_t j = 0; j < K_; ++j) {
           auto& last = last_used_[static_cast<std::size_t>(h * K_ + j)];
           if (step_ - last < cfg_.dead_after) continue;
           if (cb.empty()) {
             z = memory<B>::to_host(z_b);
-            cb = host_codebook();
+            cb = host_state();
           }
           set_code(cb, h, j, zrow(z, random_row(R), h));
           last = step_;
           ++restarts_;
         }
-      if (!cb.empty()) store_codebook(cb);
+      if (!cb.empty()) store(cb);
     }
 
     nn::ParameterStore<T, B>* store_;
