@@ -81,18 +81,29 @@ std::unique_ptr<optim::Optimizer<float, B>> make_optimizer(CompareOptimizer o,
                                .weight_decay = 1e-3});
 }
 
+/// Leaves the model Config as config<Model>(sizes) made it.
+struct KeepConfig {
+  template <class C>
+  void operator()(C&) const {}
+};
+
 /// Trains Recommender<Backbone, Quantizer> on both backends with the chosen
 /// optimizer (Adam by default; optionally clipping the gradient norm) and
 /// checks every loss, every gradient at every step and every trained value.
-template <class Backbone, class Quantizer = quantizers::Identity>
-void train_on_both(const CompareOptions& o) {
+/// `configure(config)` runs on both models' Configs (e.g. to set the quantizer's).
+template <class Backbone, class Quantizer = quantizers::Identity, class Configure = KeepConfig>
+void train_on_both(const CompareOptions& o, Configure configure = {}) {
   METAREC_REQUIRE_GPU();
   using CpuModel = RecommenderType<Backbone, Quantizer, backend::Cpu, float>;
   using GpuModel = RecommenderType<Backbone, Quantizer, backend::Cuda, float>;
   Sizes sizes{.d = 8, .layers = 2, .heads = 2, .inner = 16, .max_len = 6, .dropout = o.dropout,
               .ln_eps = 1e-5, .init_std = 0.3};
-  CpuModel cpu(config<CpuModel>(sizes), 11);
-  GpuModel gpu(config<GpuModel>(sizes), 11);
+  auto cfg_c = config<CpuModel>(sizes);
+  auto cfg_g = config<GpuModel>(sizes);
+  configure(cfg_c);
+  configure(cfg_g);
+  CpuModel cpu(cfg_c, 11);
+  GpuModel gpu(cfg_g, 11);
   const std::int32_t n_items = 9;
   const int dc = cpu.add_domain("ring", n_items), dg = gpu.add_domain("ring", n_items);
   const std::int32_t mask_token = CpuModel::objective == Objective::cloze ? n_items + 1 : 0;

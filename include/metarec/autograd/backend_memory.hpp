@@ -18,6 +18,7 @@
 #include "metarec/cuda/context.hpp"
 #include "metarec/cuda/device_workspace.hpp"
 #include "metarec/cuda/ops.hpp"
+#include "metarec/cuda/ops_vq.hpp"
 
 namespace metarec {
 
@@ -56,6 +57,31 @@ struct memory<backend::Cpu> {
     if (src.size() != dst.size()) throw ShapeError("add_into: " + src.shape().str() + " into " + dst.shape().str());
     for (index_t i = 0; i < dst.size(); ++i) dst[i] += src[i];
   }
+  /// dst += alpha * src (same number of elements; the meta-learners' parameter arithmetic).
+  template <class T>
+  static void axpy(double alpha, const Tensor<T>& src, const Tensor<T>& dst) {
+    if (src.size() != dst.size()) throw ShapeError("axpy: " + src.shape().str() + " into " + dst.shape().str());
+    const T a = static_cast<T>(alpha);
+    for (index_t i = 0; i < dst.size(); ++i) cuda::elem::axpy_at(i, a, src.data(), dst.data());
+  }
+  /// t *= s in place.
+  template <class T>
+  static void scale(const Tensor<T>& t, double s) {
+    const T a = static_cast<T>(s);
+    for (index_t i = 0; i < t.size(); ++i) t[i] *= a;
+  }
+  /// (a.b, a.a, b.b) summed in double, in index order.
+  template <class T>
+  static void dot3(const Tensor<T>& a, const Tensor<T>& b, double out[3]) {
+    if (a.size() != b.size()) throw ShapeError("dot3: " + a.shape().str() + " and " + b.shape().str());
+    out[0] = out[1] = out[2] = 0;
+    for (index_t i = 0; i < a.size(); ++i) {
+      const double x = static_cast<double>(a[i]), y = static_cast<double>(b[i]);
+      out[0] += x * y;
+      out[1] += x * x;
+      out[2] += y * y;
+    }
+  }
   template <class T>
   static void upload(const Tensor<T>& host, const Tensor<T>& dst) { dst.copy_from(host); }
   template <class T>
@@ -92,6 +118,19 @@ struct memory<backend::Cuda> {
   template <class T>
   static void add_into(const cuda::DeviceTensor<T>& src, const cuda::DeviceTensor<T>& dst) {
     cuda::scale_backward(context(), src, 1.0, dst);  // dst += 1 * src
+  }
+  /// dst += alpha * src (cuda::axpy, elem::axpy_at).
+  template <class T>
+  static void axpy(double alpha, const cuda::DeviceTensor<T>& src, const cuda::DeviceTensor<T>& dst) {
+    cuda::axpy(context(), alpha, src, dst);
+  }
+  /// t *= s in place.
+  template <class T>
+  static void scale(const cuda::DeviceTensor<T>& t, double s) { cuda::scale_forward(context(), t, s, t); }
+  /// (a.b, a.a, b.b) summed in double by one block (cuda::dot3); waits for the stream.
+  template <class T>
+  static void dot3(const cuda::DeviceTensor<T>& a, const cuda::DeviceTensor<T>& b, double out[3]) {
+    cuda::dot3(context(), a, b, out);
   }
   template <class T>
   static void upload(const Tensor<T>& host, const cuda::DeviceTensor<T>& dst) {

@@ -99,8 +99,19 @@ struct Reptile {
     std::size_t n = 0;
     for (auto* p : shared) offset.push_back(n), n += static_cast<std::size_t>(p->value.size());
     const std::size_t S = task.sources.size();
-    std::vector<T> D(S * n), delta(n);
+    std::vector<T> D(B::is_host ? S * n : 0), delta(B::is_host ? n : 0);
     const double scale = c.step / static_cast<double>(S);
+    // Device: phi_i - theta per source and shared parameter, and their sum, in B's memory.
+    std::vector<std::vector<TensorOf<T, B>>> Dd;
+    std::vector<TensorOf<T, B>> delta_d;
+    if constexpr (!B::is_host) {
+      if (sync.size() > 1)
+        throw ConfigError("per-source meta-training over processes has no device path yet (backend::Cuda)");
+      Dd.resize(S);
+      for (auto& di : Dd)
+        for (auto* p : shared) di.push_back(memory<B>::template zeros<T>(p->value.shape()));
+      for (auto* p : shared) delta_d.push_back(memory<B>::template zeros<T>(p->value.shape()));
+    }
     for (int it = 1; it <= c.iterations; ++it) {
       theta.take(shared);
       for (std::size_t i = 0; i < S; ++i) {
@@ -108,10 +119,25 @@ struct Reptile {
         theta.restore(shared);
         tape.rng().reseed(source_stream_seed(task.config.seed + 13, it, i));
         sources.adapt(i, tape);
-        for (std::size_t p = 0; p < shared.size(); ++p)
-          for (index_t e = 0; e < shared[p]->value.size(); ++e)
-            D[i * n + offset[p] + static_cast<std::size_t>(e)] = shared[p]->value[e] - theta[p][e];
+        if constexpr (!B::is_host) {
+          for (std::size_t p = 0; p < shared.size(); ++p) {
+            memory<B>::copy(shared[p]->value, Dd[i][p]);
+            memory<B>::axpy(-1.0, theta[p], Dd[i][p]);  // phi_i - theta
+          }
+        } else {
+          for (std::size_t p = 0; p < shared.size(); ++p)
+            for (index_t e = 0; e < shared[p]->value.size(); ++e)
+              D[i * n + offset[p] + static_cast<std::size_t>(e)] = shared[p]->value[e] - theta[p][e];
+        }
       }
+      if constexpr (!B::is_host) {
+        theta.restore(shared);
+        for (std::size_t p = 0; p < shared.size(); ++p) {
+          memory<B>::zero(delta_d[p]);
+          for (std::size_t i = 0; i < S; ++i) memory<B>::axpy(1.0, Dd[i][p], delta_d[p]);  // source order
+          memory<B>::axpy(static_cast<double>(static_cast<T>(scale)), delta_d[p], shared[p]->value);
+        }
+      } else {
       sync.gather(D.data(), n, S);
       std::fill(delta.begin(), delta.end(), T(0));
       for (std::size_t i = 0; i < S; ++i)
@@ -120,13 +146,15 @@ struct Reptile {
       for (std::size_t p = 0; p < shared.size(); ++p)
         for (index_t e = 0; e < shared[p]->value.size(); ++e)
           shared[p]->value[e] += static_cast<T>(scale) * delta[offset[p] + static_cast<std::size_t>(e)];
+      }
       IterationLog log;
       log.iteration = it;
       log.weight.assign(task.sources.size(), 1.0 / static_cast<double>(task.sources.size()));
       res.iterations.push_back(std::move(log));
       if (task.report(res.iterations.back())) break;
     }
-    for (std::size_t i = 0; i < S; ++i) sync.share(i, sources.tables(i));  // each trained by its owner only
+    if constexpr (B::is_host)
+      for (std::size_t i = 0; i < S; ++i) sync.share(i, sources.tables(i));  // each trained by its owner only
   }
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "metarec/data/batching.hpp"
+#include "metarec/optim/clip.hpp"
 #include "metarec/train/batch_inputs.hpp"
 #include "metarec/train/trainer.hpp"
 
@@ -107,6 +108,45 @@ double cosine(const T* a, const T* b, index_t n) {
     bb += double(b[i]) * double(b[i]);
   }
   return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+
+/// Cosine similarity of two tensors in backend B's memory (0 when either is
+/// zero): on the host the loop above; on a device one block reduction
+/// (memory<B>::dot3), one scalar triple copied back.
+template <class T, class B>
+double cosine_of(const TensorOf<T, B>& a, const TensorOf<T, B>& b) {
+  if constexpr (B::is_host) {
+    return cosine(a.data(), b.data(), a.size());
+  } else {
+    double s[3];
+    memory<B>::dot3(a, b, s);
+    return s[1] > 0 && s[2] > 0 ? s[0] / std::sqrt(s[1] * s[2]) : 0.0;
+  }
+}
+
+/// Global-norm clipping of the meta-gradient: optim::clip_grad_norm on the
+/// host; on a device the same coefficient max_norm / (norm + 1e-6), with the
+/// squared norm summed in double per tensor on the device (optim/ has no
+/// device clipping yet).
+template <class T, class B>
+void clip_meta_gradient(const std::vector<Parameter<T, B>*>& params, double max_norm) {
+  if constexpr (B::is_host) {
+    optim::clip_grad_norm(params, max_norm);
+  } else {
+    double sq = 0;
+    for (const Parameter<T, B>* p : params)
+      if (p && optim::detail::has_gradient(*p)) {
+        double s[3];
+        memory<B>::dot3(p->grad, p->grad, s);
+        sq += s[0];
+      }
+    const double norm = std::sqrt(sq);
+    if (!std::isfinite(norm)) throw NumericError("meta-gradient norm is not finite (" + std::to_string(norm) + ")");
+    if (norm <= max_norm) return;
+    const T coef = static_cast<T>(max_norm / (norm + 1e-6));
+    for (Parameter<T, B>* p : params)
+      if (p && optim::detail::has_gradient(*p)) memory<B>::scale(p->grad, static_cast<double>(coef));
+  }
 }
 
 /// softmax(s / T).

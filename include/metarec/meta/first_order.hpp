@@ -17,6 +17,12 @@
 /// Over several processes (TransferTask::sync, source_sync.hpp) each computes
 /// its own sources' inner loops and query gradients; the blocks are gathered
 /// and combined in source order on every process, as here in one.
+///
+/// On backend::Cuda the query gradients G_i stay in device memory (one copy
+/// of the meta parameters per source) and every parameter operation
+/// (theta - phi_i, the weighted sum, clipping) runs on the device; per source
+/// and iteration only the similarity's dot products (three doubles per
+/// tensor) and the query loss come back. One process only on a device.
 #include <algorithm>
 #include <chrono>
 
@@ -81,8 +87,18 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
   std::vector<std::size_t> offset;
   std::size_t n_meta = 0;
   for (auto* p : meta_params) offset.push_back(n_meta), n_meta += static_cast<std::size_t>(p->value.size());
-  std::vector<T> G(S * n_meta);
+  std::vector<T> G(B::is_host ? S * n_meta : 0);
   std::vector<double> stats(2 * S);
+  // Device: G_i per source and meta parameter in B's memory, and theta - phi_i of one tensor.
+  std::vector<std::vector<TensorOf<T, B>>> Gd;
+  TensorOf<T, B> dir_d;
+  if constexpr (!B::is_host) {
+    if (sync.size() > 1)
+      throw ConfigError("per-source meta-training over processes has no device path yet (backend::Cuda)");
+    Gd.resize(S);
+    for (auto& gi : Gd)
+      for (auto* p : meta_params) gi.push_back(memory<B>::template zeros<T>(p->value.shape()));
+  }
 
   for (int it = 1; it <= fo.iterations; ++it) {
     IterationLog log;
@@ -99,8 +115,25 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
       tape.reset();
       model.parameters().zero_grad();
       Var<T, B> q = model.loss(tape, task.target, query);
-      stats[2 * i + 1] = static_cast<double>(q.value()[0]);
+      stats[2 * i + 1] = static_cast<double>(q.item());
       tape.backward(q);
+      if constexpr (!B::is_host) {
+        double sim = 0;
+        int counted = 0;
+        for (std::size_t p = 0; p < meta_params.size(); ++p) memory<B>::copy(meta_params[p]->grad, Gd[i][p]);
+        for (std::size_t p = 0; p < shared.size(); ++p) {  // shared parameters come first in meta_params
+          if (!shared[p]->trainable) continue;
+          if (dir_d.empty() || dir_d.size() < shared[p]->value.size())
+            dir_d = memory<B>::template zeros<T>(Shape{shared[p]->value.size()});
+          const TensorOf<T, B> dir = dir_d.slice(0, shared[p]->value.size()).reshape(shared[p]->value.shape());
+          memory<B>::copy(theta[p], dir);
+          memory<B>::axpy(-1.0, shared[p]->value, dir);  // theta - phi_i
+          sim += cosine_of<T, B>(dir, Gd[i][p]);
+          ++counted;
+          if (source_scale != 0) memory<B>::axpy(static_cast<double>(source_scale), dir, Gd[i][p]);
+        }
+        stats[2 * i] = counted ? sim / counted : 0.0;
+      } else {
       T* Gi = G.data() + i * n_meta;
       for (std::size_t p = 0; p < meta_params.size(); ++p)
         std::copy_n(meta_params[p]->grad.data(), meta_params[p]->grad.size(), Gi + offset[p]);
@@ -121,9 +154,12 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
           for (index_t e = 0; e < n; ++e) gp[e] += source_scale * dir[static_cast<std::size_t>(e)];
       }
       stats[2 * i] = counted ? sim / counted : 0.0;
+      }
     }
-    sync.gather(G.data(), n_meta, S);
-    sync.gather(stats.data(), 2, S);
+    if constexpr (B::is_host) {
+      sync.gather(G.data(), n_meta, S);
+      sync.gather(stats.data(), 2, S);
+    }
     for (std::size_t i = 0; i < S; ++i) {
       log.query_loss += stats[2 * i + 1] / static_cast<double>(S);
       log.similarity.push_back(stats[2 * i]);
@@ -132,6 +168,10 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
     log.weight = weighting(log.similarity);
     model.parameters().zero_grad();
     for (std::size_t p = 0; p < meta_params.size(); ++p) {
+      if constexpr (!B::is_host) {
+        for (std::size_t i = 0; i < S; ++i)  // source order, as on the host
+          memory<B>::axpy(static_cast<double>(static_cast<T>(log.weight[i])), Gd[i][p], meta_params[p]->grad);
+      } else {
       T* g = meta_params[p]->grad.data();
       const index_t n = meta_params[p]->grad.size();
       for (std::size_t i = 0; i < S; ++i) {  // source order, on every process
@@ -139,9 +179,10 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
         const T* gi = G.data() + i * n_meta + offset[p];
         for (index_t e = 0; e < n; ++e) g[e] += w * gi[e];
       }
+      }
       meta_params[p]->dense_grad = true;
     }
-    if (fo.clip_norm > 0) optim::clip_grad_norm(meta_params, fo.clip_norm);
+    if (fo.clip_norm > 0) clip_meta_gradient(meta_params, fo.clip_norm);
     meta_opt.step();
     res.iterations.push_back(std::move(log));
     if (cfg.eval_every > 0 && it % cfg.eval_every == 0) {
@@ -156,7 +197,8 @@ void first_order_meta(TransferTask<Model>& task, const FirstOrderConfig& fo, Tra
     if (task.report(res.iterations.back())) break;
   }
   if (res.meta_best_iteration > 0) best.restore(meta_params);
-  for (std::size_t i = 0; i < S; ++i) sync.share(i, sources.tables(i));  // each trained by its owner only
+  if constexpr (B::is_host)
+    for (std::size_t i = 0; i < S; ++i) sync.share(i, sources.tables(i));  // each trained by its owner only
 }
 
 /// MetaRec: w = softmax(s / T) — sources whose descent also descends the

@@ -55,8 +55,8 @@ class SourceTasks {
   using B = backend_of<Model>;
   /// `inner`: the inner loop's steps and rate (unused by learners that never call adapt()).
   explicit SourceTasks(TransferTask<Model>& task, const InnerLoopConfig& inner = {})
-      : task_(task), steps_(inner.inner_steps),
-        inner_(task.model.shared_parameters(), optim::SGDConfig{.lr = inner.inner_lr}) {
+      : task_(task), steps_(inner.inner_steps), inner_lr_(inner.inner_lr), shared_(task.model.shared_parameters()),
+        inner_(shared_, optim::SGDConfig{.lr = inner.inner_lr}) {
     const MetaConfig& cfg = task.config;
     for (std::size_t i = 0; i < task.sources.size(); ++i) {
       tables_.push_back(task.model.domain_parameters(task.sources[i]));
@@ -76,7 +76,13 @@ class SourceTasks {
       tape.reset();
       task_.model.parameters().zero_grad();
       tape.backward(task_.model.loss(tape, task_.sources[i], streams_[i].next()));
-      inner_.step();
+      if constexpr (B::is_host) {
+        inner_.step();
+      } else {
+        // optim::SGD's step without momentum or weight decay (w -= lr g), on the device.
+        for (Parameter<T, B>* p : shared_)
+          if (optim::detail::has_gradient(*p)) memory<B>::axpy(-inner_lr_, p->grad, p->value);
+      }
       opt_[i]->step();
     }
   }
@@ -84,7 +90,9 @@ class SourceTasks {
  private:
   TransferTask<Model>& task_;
   int steps_;
-  optim::SGD<T, B> inner_;  // over model.shared_parameters()
+  double inner_lr_;
+  std::vector<Parameter<T, B>*> shared_;  // model.shared_parameters()
+  optim::SGD<T, B> inner_;  // over shared_ (the host's inner step)
   std::vector<std::vector<Parameter<T, B>*>> tables_;
   std::vector<std::unique_ptr<optim::Adam<T, B>>> opt_;
   std::vector<BatchStream> streams_;

@@ -39,6 +39,15 @@
 ///    current table (seeded by quantizer.seed).
 /// The step's backward uses saved values only, so these in-place updates do
 /// not disturb it. Inference (eval or no-grad tape) never changes state.
+///
+/// On backend::Cuda the differentiable ops run on the device (vq_ops.hpp).
+/// The bookkeeping above is host work on host copies: each apply() copies
+/// the H x rows codes back (one small transfer, like reading the loss) for
+/// codes(), usage() and the dead-code tracking; data init (once) and
+/// restarts (rare: a code unused for dead_after steps) copy the projected
+/// table and the codebook down, change them on the host and copy the
+/// codebook (and the EMA state) back; a training step reads the one-element
+/// data-init flag. The EMA update itself runs on the device (cuda::vq_ema_update).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -132,7 +141,7 @@ struct MultiHeadVQ {
         codebook_->trainable = false;
         ema_count_ = &store.add("quantizer.ema_count", {H_, K_}, nn::Init::ones(), rng);
         ema_sum_ = &store.add("quantizer.ema_sum", {H_, K_, dc_}, nn::Init::zeros(), rng);
-        ema_sum_->value.copy_from(codebook_->value);
+        memory<B>::copy(codebook_->value, ema_sum_->value);
         ema_count_->trainable = ema_sum_->trainable = false;
       }
       last_used_.assign(static_cast<std::size_t>(H_ * K_), 0);
@@ -152,7 +161,7 @@ struct MultiHeadVQ {
     }
 
     QuantizedItems<T, B> apply(Tape<T, B>& t, Var<T, B> table, int domain) {
-      const Tensor<T>& x = table.value();
+      const auto& x = table.value();
       if (x.rank() != 2 || x.cols() != d_)
         throw ShapeError("MultiHeadVQ::apply: table " + x.shape().str() + " must be [rows, d = " + std::to_string(d_) + "]");
       const index_t R = x.rows();
@@ -164,17 +173,28 @@ struct MultiHeadVQ {
                          std::to_string(dom->rows) + " rows, table has " + std::to_string(R));
       const bool training = t.training() && t.recording();
       Var<T, B> z = head_project(cfg_.stop_table_gradient ? t.leaf(x) : table, t.param(*proj_));
-      if (training && cfg_.data_init && initialised_->value[0] == T(0)) init_from(z.value());
+      if (training && cfg_.data_init && !initialised()) init_from(z.value());
       const double cb_weight = cfg_.ema ? 0.0 : 1.0;
-      VQAssignment<T> a = vq_assign(z, t.param(*codebook_), cfg_.beta, cb_weight, 1);
+      VQAssignment<T, B> a = vq_assign(z, t.param(*codebook_), cfg_.beta, cb_weight, 1);
       Var<T, B> items = ops::linear(a.quantized, t.param(*out_));
       if (cfg_.residual) items = add_rows_from(items, t.param(*dom->residual), 1);
       if (cfg_.skip) items = add_rows_from(items, table, 1);
-      if (dom) std::copy_n(a.codes, H_ * R, dom->codes.data());
+      const std::int32_t* codes = a.codes;  // host codes from here on
+      if constexpr (!B::is_host) {
+        // One copy of the H x R codes per apply (bookkeeping below is host work).
+        host_codes_.resize(static_cast<std::size_t>(H_ * R));
+        memory<B>::context().memcpy(host_codes_.data(), a.codes, host_codes_.size() * sizeof(std::int32_t), 1);
+        codes = host_codes_.data();
+      }
+      if (dom) std::copy_n(codes, H_ * R, dom->codes.data());
       if (training) {
         ++step_;
-        if (cfg_.ema) ema_update(t, z.value(), a.codes);
-        track_and_restart(z.value(), a.codes);
+        if (cfg_.ema) {
+          if constexpr (B::is_host) ema_update(t, z.value(), codes);
+          else cuda::vq_ema_update(memory<B>::context(), z.value(), a.codes, cfg_.decay, cfg_.ema_epsilon,
+                                   ema_count_->value, ema_sum_->value, codebook_->value);
+        }
+        track_and_restart(z.value(), codes);
       }
       Var<T, B> aux = a.loss;
       if (aux.valid() && cfg_.loss_weight != 1.0) aux = ops::scale(aux, cfg_.loss_weight);
@@ -223,19 +243,55 @@ struct MultiHeadVQ {
     const T* zrow(const Tensor<T>& z, index_t r, index_t h) const { return z.data() + r * H_ * dc_ + h * dc_; }
     index_t random_row(index_t R) { return 1 + static_cast<index_t>(rng_.below(static_cast<std::uint64_t>(R - 1))); }
 
-    void set_code(index_t h, index_t j, const T* v) {
-      std::copy_n(v, dc_, codebook_->value.data() + (h * K_ + j) * dc_);
+    /// Whether the codebooks were data-initialised (on a device: one scalar copied back per call).
+    bool initialised() const {
+      if constexpr (B::is_host) return initialised_->value[0] != T(0);
+      else return memory<B>::to_host(initialised_->value)[0] != T(0);
+    }
+
+    /// Host views of the codebook and the EMA state for data init and restarts:
+    /// the parameters' own storage on the host; on a device copies, written
+    /// back by store().
+    struct HostState {
+      Tensor<T> codebook, ema_sum, ema_count;
+      bool empty() const { return codebook.empty(); }
+    };
+    HostState host_state() const {
+      HostState s{memory<B>::to_host(codebook_->value), {}, {}};
       if (cfg_.ema) {
-        std::copy_n(v, dc_, ema_sum_->value.data() + (h * K_ + j) * dc_);
-        ema_count_->value[h * K_ + j] = T(1);
+        s.ema_sum = memory<B>::to_host(ema_sum_->value);
+        s.ema_count = memory<B>::to_host(ema_count_->value);
+      }
+      return s;
+    }
+    void store(const HostState& s) {
+      if constexpr (!B::is_host) {
+        memory<B>::upload(s.codebook, codebook_->value);
+        if (cfg_.ema) {
+          memory<B>::upload(s.ema_sum, ema_sum_->value);
+          memory<B>::upload(s.ema_count, ema_count_->value);
+        }
+      } else {
+        (void)s;
+      }
+    }
+
+    void set_code(HostState& s, index_t h, index_t j, const T* v) {
+      std::copy_n(v, dc_, s.codebook.data() + (h * K_ + j) * dc_);
+      if (cfg_.ema) {
+        std::copy_n(v, dc_, s.ema_sum.data() + (h * K_ + j) * dc_);
+        s.ema_count[h * K_ + j] = T(1);
       }
     }
 
     /// Codebooks from random distinct projected rows (with repetition only when rows - 1 < K).
-    void init_from(const Tensor<T>& z) {
+    /// On a device: runs once, on host copies of z and the codebook.
+    void init_from(const TensorOf<T, B>& z_b) {
+      memory<B>::fill(initialised_->value, T(1));
+      const Tensor<T> z = memory<B>::to_host(z_b);
       const index_t R = z.rows(), n = R - 1;
-      initialised_->value[0] = T(1);
       if (n < 1) return;
+      HostState cb = host_state();
       std::vector<index_t> idx(static_cast<std::size_t>(n));
       for (index_t h = 0; h < H_; ++h) {
         std::iota(idx.begin(), idx.end(), index_t(1));
@@ -244,9 +300,10 @@ struct MultiHeadVQ {
           if (m == 0) std::iota(idx.begin(), idx.end(), index_t(1));
           const index_t s = m + static_cast<index_t>(rng_.below(static_cast<std::uint64_t>(n - m)));
           std::swap(idx[static_cast<std::size_t>(m)], idx[static_cast<std::size_t>(s)]);
-          set_code(h, j, zrow(z, idx[static_cast<std::size_t>(m)], h));
+          set_code(cb, h, j, zrow(z, idx[static_cast<std::size_t>(m)], h));
         }
       }
+      store(cb);
     }
 
     /// EMA codebook update (VQ-VAE appendix; Laplace smoothing as in Razavi et al. 2019).
@@ -281,19 +338,27 @@ struct MultiHeadVQ {
       }
     }
 
-    void track_and_restart(const Tensor<T>& z, const std::int32_t* codes) {
-      const index_t R = z.rows();
+    /// `codes` are host codes. A restart (rare) copies z and the codebook to the host on a device.
+    void track_and_restart(const TensorOf<T, B>& z_b, const std::int32_t* codes) {
+      const index_t R = z_b.rows();
       for (index_t h = 0; h < H_; ++h)
         for (index_t r = 1; r < R; ++r) last_used_[static_cast<std::size_t>(h * K_ + codes[h * R + r])] = step_;
       if (cfg_.dead_after <= 0 || R < 2) return;
+      Tensor<T> z;  // host copies, taken at the first restart of this call
+      HostState cb;
       for (index_t h = 0; h < H_; ++h)
         for (index_t j = 0; j < K_; ++j) {
           auto& last = last_used_[static_cast<std::size_t>(h * K_ + j)];
           if (step_ - last < cfg_.dead_after) continue;
-          set_code(h, j, zrow(z, random_row(R), h));
+          if (cb.empty()) {
+            z = memory<B>::to_host(z_b);
+            cb = host_state();
+          }
+          set_code(cb, h, j, zrow(z, random_row(R), h));
           last = step_;
           ++restarts_;
         }
+      if (!cb.empty()) store(cb);
     }
 
     nn::ParameterStore<T, B>* store_;
@@ -308,6 +373,7 @@ struct MultiHeadVQ {
     Parameter<T, B>* ema_sum_ = nullptr;
     std::vector<Domain> domains_;
     std::vector<std::int64_t> last_used_;  ///< [H, K] training step of last use
+    std::vector<std::int32_t> host_codes_;  ///< device only: the last apply's codes copied back
     std::int64_t step_ = 0;
     index_t restarts_ = 0;
   };

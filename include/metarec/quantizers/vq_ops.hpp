@@ -7,12 +7,16 @@
 /// - add_rows_from: out + residual on rows >= first (the residual never touches padding)
 /// - code_mean:    VQ-Rec item = mean of its code embeddings (table row if uncoded)
 /// Rows before `first` (row 0 = padding) are never quantized and get no gradient.
+/// head_project, vq_assign and add_rows_from run on backend::Cuda too (GEMMs
+/// through gemm_on<B>, the rest in cuda/ops_vq.hpp over the bodies of
+/// cuda/element_vq.hpp); code_mean (VQ-Rec) is host-only.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
 
 #include "metarec/autograd/tape.hpp"
+#include "metarec/cuda/element_vq.hpp"
 #include "metarec/core/gemm.hpp"
 #include "metarec/core/parallel.hpp"
 #include "metarec/numeric/kmeans.hpp"
@@ -23,19 +27,19 @@ namespace detail {
 
 template <class T, class B = backend::Cpu>
 void head_project_backward(Tape<T, B>& t, Node<T, B>& n) {
-  const Tensor<T>& x = t.value(n.in[0]);
-  const Tensor<T>& w = t.value(n.in[1]);
+  const auto& x = t.value(n.in[0]);
+  const auto& w = t.value(n.in[1]);
   const index_t R = x.rows(), H = w.dim(0), dc = w.dim(1), dh = w.dim(2);
   const T* g = n.grad.data();
   if (t.wants_grad(n.in[0])) {
     T* gx = t.grad(n.in[0]).data();
     for (index_t h = 0; h < H; ++h)  // gx_h += g_h W_h
-      gemm<T>(false, false, R, dh, dc, T(1), g + h * dc, H * dc, w.data() + h * dc * dh, dh, T(1), gx + h * dh, H * dh);
+      gemm_on<B, T>(false, false, R, dh, dc, T(1), g + h * dc, H * dc, w.data() + h * dc * dh, dh, T(1), gx + h * dh, H * dh);
   }
   if (t.wants_grad(n.in[1])) {
     T* gw = t.grad(n.in[1]).data();
     for (index_t h = 0; h < H; ++h)  // gW_h += g_h^T x_h
-      gemm<T>(true, false, dc, dh, R, T(1), g + h * dc, H * dc, x.data() + h * dh, H * dh, T(1), gw + h * dc * dh, dh);
+      gemm_on<B, T>(true, false, dc, dh, R, T(1), g + h * dc, H * dc, x.data() + h * dh, H * dh, T(1), gw + h * dc * dh, dh);
   }
 }
 
@@ -43,27 +47,40 @@ template <class T, class B = backend::Cpu>
 void vq_straight_through_backward(Tape<T, B>& t, Node<T, B>& n) {
   if (!t.wants_grad(n.in[0])) return;
   const index_t first = n.integer[0], width = n.value.cols(), total = n.value.size();
-  T* gz = t.grad(n.in[0]).data();
-  const T* g = n.grad.data();
-  METAREC_PARALLEL_FOR(total)
-  for (index_t i = first * width; i < total; ++i) gz[i] += g[i];
+  if constexpr (!B::is_host) {
+    memory<B>::add_into(n.grad.slice(first, n.value.rows()), t.grad(n.in[0]).slice(first, n.value.rows()));
+  } else {
+    T* gz = t.grad(n.in[0]).data();
+    const T* g = n.grad.data();
+    METAREC_PARALLEL_FOR(total)
+    for (index_t i = first * width; i < total; ++i) gz[i] += g[i];
+  }
 }
 
 /// loss = (cb + beta) / (N H dc) * sum ||z - q||^2 in value; gradients
 /// beta-part to z (commitment, q constant), cb-part to the codebook (z constant).
 template <class T, class B = backend::Cpu>
 void vq_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
-  const Tensor<T>& z = t.value(n.in[0]);
-  const Tensor<T>& q = n.saved[0];
-  const auto* codes = static_cast<const std::int32_t*>(n.ptr[0]);
+  const auto& z = t.value(n.in[0]);
+  const auto& q = n.saved[0];
+  const auto* codes = static_cast<const std::int32_t*>(n.ptr[0]);  // in B's memory
   const index_t first = n.integer[0], H = n.integer[1], K = n.integer[2], R = z.rows(), width = z.cols();
   const index_t dc = width / H;
+  if constexpr (!B::is_host) {
+    // The upstream gradient is one device scalar; reading it back is one scalar per step (as the loss).
+    const double g0 = static_cast<double>(memory<B>::to_host(n.grad)[0]);
+    const double c = 2.0 * g0 / static_cast<double>((R - first) * width);
+    const double az = n.real[0] != 0 && t.wants_grad(n.in[0]) ? static_cast<double>(static_cast<T>(c * n.real[0])) : 0.0;
+    const double ac = n.real[1] != 0 && t.wants_grad(n.in[1]) ? static_cast<double>(static_cast<T>(c * n.real[1])) : 0.0;
+    cuda::vq_loss_backward(memory<B>::context(), z, q, codes, first, H, K, az, ac,
+                           az != 0 ? t.grad(n.in[0]) : TensorOf<T, B>{}, ac != 0 ? t.grad(n.in[1]) : TensorOf<T, B>{});
+  } else {
   const double c = 2.0 * static_cast<double>(n.grad[0]) / static_cast<double>((R - first) * width);
   if (n.real[0] != 0 && t.wants_grad(n.in[0])) {
     T* gz = t.grad(n.in[0]).data();
     const T a = static_cast<T>(c * n.real[0]);
     METAREC_PARALLEL_FOR(R * width)
-    for (index_t i = first * width; i < R * width; ++i) gz[i] += a * (z[i] - q[i]);
+    for (index_t i = first * width; i < R * width; ++i) cuda::elem::vq_commit_grad_at(i, a, z.data(), q.data(), gz);
   }
   if (n.real[1] != 0 && t.wants_grad(n.in[1])) {
     T* gc = t.grad(n.in[1]).data();
@@ -73,12 +90,9 @@ void vq_loss_backward(Tape<T, B>& t, Node<T, B>& n) {
 #pragma omp parallel for schedule(static) if (R * width >= parallel_grain)
 #endif
     for (index_t h = 0; h < H; ++h)
-      for (index_t r = first; r < R; ++r) {
-        T* dst = gc + (h * K + codes[h * R + r]) * dc;
-        const T* zr = z.data() + r * width + h * dc;
-        const T* qr = q.data() + r * width + h * dc;
-        for (index_t e = 0; e < dc; ++e) dst[e] += a * (qr[e] - zr[e]);
-      }
+      for (index_t e = 0; e < dc; ++e)  // the device kernel's body; each (h, e) column sums rows in order
+        cuda::elem::vq_codebook_grad_column(h, e, a, z.data(), q.data(), codes, first, R, K, dc, width, gc);
+  }
   }
 }
 
@@ -87,14 +101,20 @@ void add_rows_from_backward(Tape<T, B>& t, Node<T, B>& n) {
   const index_t first = n.integer[0], width = n.value.cols(), total = n.value.size();
   for (int k = 0; k < 2; ++k) {  // a: every row; b: rows >= first only
     if (!t.wants_grad(n.in[k])) continue;
-    T* g = t.grad(n.in[k]).data();
-    METAREC_PARALLEL_FOR(total)
-    for (index_t i = k == 0 ? 0 : std::min(first * width, total); i < total; ++i) g[i] += n.grad[i];
+    if constexpr (!B::is_host) {
+      const index_t r0 = k == 0 ? 0 : std::min(first, n.value.rows());
+      memory<B>::add_into(n.grad.slice(r0, n.value.rows()), t.grad(n.in[k]).slice(r0, n.value.rows()));
+    } else {
+      T* g = t.grad(n.in[k]).data();
+      METAREC_PARALLEL_FOR(total)
+      for (index_t i = k == 0 ? 0 : std::min(first * width, total); i < total; ++i) g[i] += n.grad[i];
+    }
   }
 }
 
 template <class T, class B = backend::Cpu>
 void code_mean_backward(Tape<T, B>& t, Node<T, B>& n) {
+  static_assert(B::is_host, "code_mean (VQ-Rec) has no device path yet");
   const auto* codes = static_cast<const std::int32_t*>(n.ptr[0]);
   const index_t first = n.integer[0], D = n.integer[1], R = n.value.rows(), d = n.value.cols();
   const T* g = n.grad.data();
@@ -138,17 +158,17 @@ void code_mean_backward(Tape<T, B>& t, Node<T, B>& n) {
 template <class T, class B = backend::Cpu>
 Var<T, B> head_project(Var<T, B> x, Var<T, B> w) {
   Tape<T, B>& t = *x.tape;
-  const Tensor<T>& xv = x.value();
-  const Tensor<T>& wv = w.value();
+  const auto& xv = x.value();
+  const auto& wv = w.value();
   expect_rank("head_project", "x", xv.shape(), 2);
   expect_rank("head_project", "weight", wv.shape(), 3);
   const index_t R = xv.rows(), H = wv.dim(0), dc = wv.dim(1), dh = wv.dim(2);
   if (xv.cols() != H * dh)
     throw ShapeError("head_project: input " + xv.shape().str() + " does not match weight " + wv.shape().str() +
                      " (input width must be heads * head size)");
-  Tensor<T> y = t.alloc(Shape{R, H * dc});
+  auto y = t.alloc(Shape{R, H * dc});
   for (index_t h = 0; h < H; ++h)
-    gemm<T>(false, true, R, dc, dh, T(1), xv.data() + h * dh, H * dh, wv.data() + h * dc * dh, dh, T(0),
+    gemm_on<B, T>(false, true, R, dc, dh, T(1), xv.data() + h * dh, H * dh, wv.data() + h * dc * dh, dh, T(0),
             y.data() + h * dc, H * dc);
   return t.record("head_project", y, {x, w}, &detail::head_project_backward<T, B>);
 }
@@ -158,7 +178,7 @@ template <class T, class B = backend::Cpu>
 struct VQAssignment {
   Var<T, B> quantized;            ///< [R, H*dc]: C_h[k_h] per head (straight-through to z); rows < first are 0
   Var<T, B> loss;                 ///< scalar codebook + commitment loss, or invalid when both weights are 0
-  const std::int32_t* codes;   ///< [H, R] head-major (arena); -1 for rows < first
+  const std::int32_t* codes;   ///< [H, R] head-major (the tape's arena, in B's memory); -1 for rows < first
 };
 
 /// Nearest-codeword quantization of each head of z [R, H*dc] against
@@ -168,10 +188,10 @@ struct VQAssignment {
 /// both averaged over the (R - first) * H * dc elements. EMA training
 /// passes codebook_weight = 0. The search is one GEMM per block of rows.
 template <class T, class B = backend::Cpu>
-VQAssignment<T> vq_assign(Var<T, B> z, Var<T, B> codebook, double beta, double codebook_weight, index_t first = 1) {
+VQAssignment<T, B> vq_assign(Var<T, B> z, Var<T, B> codebook, double beta, double codebook_weight, index_t first = 1) {
   Tape<T, B>& t = *z.tape;
-  const Tensor<T>& zv = z.value();
-  const Tensor<T>& cv = codebook.value();
+  const auto& zv = z.value();
+  const auto& cv = codebook.value();
   expect_rank("vq_assign", "z", zv.shape(), 2);
   expect_rank("vq_assign", "codebook", cv.shape(), 3);
   const index_t R = zv.rows(), H = cv.dim(0), K = cv.dim(1), dc = cv.dim(2), width = H * dc;
@@ -179,13 +199,39 @@ VQAssignment<T> vq_assign(Var<T, B> z, Var<T, B> codebook, double beta, double c
     throw ShapeError("vq_assign: z " + zv.shape().str() + " does not match codebook " + cv.shape().str() +
                      " (z width must be heads * code dim)");
   if (first < 0 || first > R) throw ShapeError("vq_assign: first row " + std::to_string(first) + " outside [0, " + std::to_string(R) + "]");
-  Tensor<T> q = t.alloc(zv.shape());
+  const index_t n = R - first;
+  auto q = t.alloc(zv.shape());
+  if constexpr (!B::is_host) {
+    auto* codes = t.template alloc_n<std::int32_t>(std::max<index_t>(H * R, 1));
+    T* dist = t.template alloc_n<T>(std::max<index_t>(H * R, 1));
+    cuda::vq_assign_forward(memory<B>::context(), zv, cv, first, codes, dist, q);
+    VQAssignment<T, B> out{t.record("vq_assign", q, {z}, &detail::vq_straight_through_backward<T, B>), {}, codes};
+    t.node(out.quantized).integer[0] = first;
+    if (beta == 0 && codebook_weight == 0) return out;
+    // dist is 0 on rows < first: the loss is the sum of all H*R entries, in double by one block.
+    auto l = t.alloc(Shape{});
+    if (n > 0)
+      cuda::sum_forward(memory<B>::context(), cuda::DeviceTensor<T>::wrap(dist, Shape{H * R}),
+                        (beta + codebook_weight) / static_cast<double>(n * width), l);
+    else
+      memory<B>::fill(l, T(0));
+    out.loss = t.record("vq_loss", l, {z, codebook}, &detail::vq_loss_backward<T, B>);
+    Node<T, B>& node = t.node(out.loss);
+    node.saved[0] = q;
+    node.ptr[0] = codes;
+    node.real[0] = beta;
+    node.real[1] = codebook_weight;
+    node.integer[0] = first;
+    node.integer[1] = H;
+    node.integer[2] = K;
+    if (n == 0) node.backward = nullptr;
+    return out;
+  } else {
   std::fill_n(q.data(), first * width, T(0));
   auto* codes = t.template alloc_n<std::int32_t>(std::max<index_t>(H * R, 1));
   T* dist = t.template alloc_n<T>(std::max<index_t>(H * R, 1));
   T* norms = t.template alloc_n<T>(K);
   T* scratch = t.template alloc_n<T>(numeric::nearest_scratch_size(K));
-  const index_t n = R - first;
   for (index_t h = 0; h < H; ++h) {
     const T* ch = cv.data() + h * K * dc;
     std::int32_t* kh = codes + h * R;
@@ -196,7 +242,7 @@ VQAssignment<T> vq_assign(Var<T, B> z, Var<T, B> codebook, double beta, double c
     METAREC_PARALLEL_FOR(n * dc)
     for (index_t r = first; r < R; ++r) std::memcpy(q.data() + r * width + h * dc, ch + kh[r] * dc, sizeof(T) * dc);
   }
-  VQAssignment<T> out{t.record("vq_assign", q, {z}, &detail::vq_straight_through_backward<T, B>), {}, codes};
+  VQAssignment<T, B> out{t.record("vq_assign", q, {z}, &detail::vq_straight_through_backward<T, B>), {}, codes};
   t.node(out.quantized).integer[0] = first;
   if (beta == 0 && codebook_weight == 0) return out;
   double s = 0;
@@ -215,6 +261,7 @@ VQAssignment<T> vq_assign(Var<T, B> z, Var<T, B> codebook, double beta, double c
   node.integer[2] = K;
   if (n == 0) node.backward = nullptr;
   return out;
+  }
 }
 
 /// y = a + b on rows >= first, y = a on rows < first (b gets no gradient there). Same shapes.
@@ -222,13 +269,17 @@ template <class T, class B = backend::Cpu>
 Var<T, B> add_rows_from(Var<T, B> a, Var<T, B> b, index_t first = 1) {
   Tape<T, B>& t = *a.tape;
   expect_shape("add_rows_from", "b", b.shape(), a.shape());
-  const Tensor<T>& av = a.value();
-  const Tensor<T>& bv = b.value();
-  Tensor<T> y = t.alloc(av.shape());
-  const index_t width = av.cols(), total = av.size(), head = std::min(first * width, total);
-  std::copy_n(av.data(), head, y.data());
-  METAREC_PARALLEL_FOR(total)
-  for (index_t i = head; i < total; ++i) y[i] = av[i] + bv[i];
+  const auto& av = a.value();
+  const auto& bv = b.value();
+  auto y = t.alloc(av.shape());
+  if constexpr (!B::is_host) {
+    cuda::add_rows_from_forward(memory<B>::context(), av, bv, first, y);
+  } else {
+    const index_t width = av.cols(), total = av.size(), head = std::min(first * width, total);
+    std::copy_n(av.data(), head, y.data());
+    METAREC_PARALLEL_FOR(total)
+    for (index_t i = head; i < total; ++i) y[i] = av[i] + bv[i];
+  }
   Var<T, B> out = t.record("add_rows_from", y, {a, b}, &detail::add_rows_from_backward<T, B>);
   t.node(out).integer[0] = first;
   return out;
@@ -240,6 +291,7 @@ Var<T, B> add_rows_from(Var<T, B> a, Var<T, B> b, index_t first = 1) {
 /// table row; rows < first are zero. codes are borrowed until backward.
 template <class T, class B = backend::Cpu>
 Var<T, B> code_mean(Var<T, B> table, Var<T, B> code_table, const std::int32_t* codes, index_t D, index_t first = 1) {
+  static_assert(B::is_host, "code_mean (VQ-Rec) has no device path yet");
   Tape<T, B>& t = *table.tape;
   const Tensor<T>& tv = table.value();
   const Tensor<T>& ev = code_table.value();

@@ -70,7 +70,7 @@ int train_jointly(Model& model, Optimizer& optimizer, tape_of<Model>& tape, int 
       model.parameters().zero_grad();
       Var<T, B> loss = step_loss(tape, slot);
       if (!loss.valid()) continue;
-      const double lv = static_cast<double>(loss.value()[0]);
+      const double lv = static_cast<double>(loss.item());
       if (!std::isfinite(lv))
         throw NumericError("joint training: loss is " + std::to_string(lv) + " at epoch " + std::to_string(epoch));
       tape.backward(loss);

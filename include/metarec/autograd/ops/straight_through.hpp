@@ -13,10 +13,14 @@ namespace detail {
 template <class T, class B = backend::Cpu>
 void straight_through_backward(Tape<T, B>& t, Node<T, B>& n) {
   if (!t.wants_grad(n.in[0])) return;
-  T* g = t.grad(n.in[0]).data();
-  const index_t total = n.grad.size();
-  METAREC_PARALLEL_FOR(total)
-  for (index_t i = 0; i < total; ++i) g[i] += n.grad[i];
+  if constexpr (!B::is_host) {
+    memory<B>::add_into(n.grad, t.grad(n.in[0]));
+  } else {
+    T* g = t.grad(n.in[0]).data();
+    const index_t total = n.grad.size();
+    METAREC_PARALLEL_FOR(total)
+    for (index_t i = 0; i < total; ++i) g[i] += n.grad[i];
+  }
 }
 }  // namespace detail
 
