@@ -1,13 +1,16 @@
 // Compile test of the backend axis: every built-in backbone with every
-// quantizer that has a device path, trained by train::fit and evaluated by
-// train::evaluate on backend::Cuda. Instantiating them here makes any op the
+// quantizer that has a device path, trained by train::fit, evaluated by
+// train::evaluate and meta-transferred by meta::MetaTransfer (SimilarityRescaled,
+// MetaRec's learner) on backend::Cuda. Instantiating them here makes any op the
 // models use without a device path a build error (a device tensor has no
 // host element access), in every build with nvcc or the host emulation.
 // Nothing here runs; test_backend_models.cpp runs them.
 #include "metarec/backbones/bert4rec.hpp"
 #include "metarec/backbones/gru4rec.hpp"
 #include "metarec/backbones/sasrec.hpp"
+#include "metarec/meta/transfer.hpp"
 #include "metarec/quantizers/identity.hpp"
+#include "metarec/quantizers/multi_head_vq.hpp"
 #include "metarec/recommender/recommender.hpp"
 #include "metarec/train/evaluate.hpp"
 #include "metarec/train/trainer.hpp"
@@ -26,6 +29,8 @@ void instantiate_on_cuda(bool run) {
   (void)train::fit(model, k, split, cfg);
   tape_of<Model> tape;
   (void)train::evaluate(model, tape, k, split.test);
+  meta::MetaTransfer<Model, meta::SimilarityRescaled> transfer(meta::MetaConfig{});
+  (void)transfer.run(model, {{k, &split}}, k, split);
 }
 
 /// Called from nowhere; its body is the compile test.
@@ -33,6 +38,9 @@ void compile_backend_cuda(bool run) {
   instantiate_on_cuda<backbones::SASRec, quantizers::Identity>(run);
   instantiate_on_cuda<backbones::GRU4Rec, quantizers::Identity>(run);
   instantiate_on_cuda<backbones::BERT4Rec, quantizers::Identity>(run);
+  instantiate_on_cuda<backbones::SASRec, quantizers::MultiHeadVQ>(run);
+  instantiate_on_cuda<backbones::GRU4Rec, quantizers::MultiHeadVQ>(run);
+  instantiate_on_cuda<backbones::BERT4Rec, quantizers::MultiHeadVQ>(run);
 }
 
 }  // namespace metarec::test

@@ -273,8 +273,8 @@ void add_train_options(CLI::App& cmd, TrainArgs& a) {
   add_model_options(cmd, a.model);
   add_trainer_options(cmd, a.trainer, a.loss, a.threads);
   cmd.add_option("--device", a.device,
-                 "where the model runs: cpu, or cuda (a build with the CUDA backend and a visible GPU; backbones "
-                 "sasrec, gru4rec, bert4rec with --quantizer none and --loss ce so far: cuda/README.md)")
+                 "where the model runs: cpu, or cuda (a build with the CUDA backend and a visible GPU; every backbone "
+                 "and loss, --quantizer none or vq: cuda/README.md)")
       ->check(CLI::IsMember(device_names()))
       ->capture_default_str();
   cmd.add_flag("--sparse-items", a.sparse_items,

@@ -40,6 +40,7 @@ struct TransferArgs {
   int threads = 0;
   bool quiet = false;
   bool distributed = false;
+  std::string device = "cpu";
 };
 
 /// Meta iterations (or epochs) the learner's phase logs, for the progress line.
@@ -107,7 +108,7 @@ void run_transfer(TransferArgs& a, meta::SourceSync& sync, bool root) {
               {"methods", a.methods}, {"seeds", a.seeds}, {"model", model_json},
               {"meta", {{"eval_every", a.meta.eval_every}, {"keep_best", a.meta.keep_best},
                         {"batch_size", a.meta.batch_size}, {"learners", learner_json}}},
-              {"finetune", to_json(a.meta.finetune)}, {"threads", num_threads()}};
+              {"finetune", to_json(a.meta.finetune)}, {"threads", num_threads()}, {"device", a.device}};
   if (a.distributed) config["ranks"] = sync.size();
   if (root) fmt::print(stderr, "effective config: {}\n", config.dump());
   std::vector<LoadedData> src;
@@ -127,7 +128,9 @@ void run_transfer(TransferArgs& a, meta::SourceSync& sync, bool root) {
   std::map<std::string, std::vector<double>> seconds;
   for (const auto& method : a.methods)
     for (std::uint64_t seed : a.seeds) {
-      with_model(a.model.backbone, a.model.quantizer, [&]<class Model>() {
+      with_model_on(a.device, a.model.backbone, a.model.quantizer, [&]<class Model>() {
+        if constexpr (!backend_of<Model>::is_host)
+          if (a.distributed) throw ConfigError("--device cuda with --distributed: per-source meta-training over processes runs on the host only");
         Model model(model_config<Model>(a.model), seed);
         std::vector<std::pair<int, const data::Split*>> sources;
         if (method != "target-only")
@@ -240,6 +243,11 @@ void setup_transfer(CLI::App& app) {
   cmd->add_flag("--meta-keep-best", a->meta.keep_best,
                 "rescaled/fomaml: fine-tune from the meta iteration with the best target validation (needs --meta-eval-every)");
   cmd->add_flag("--quiet", a->quiet, "no progress lines (meta iterations, fine-tuning epochs)");
+  cmd->add_option("--device", a->device,
+                  "where the model runs: cpu, or cuda (backbones with --quantizer none|vq, every meta-learner; "
+                  "as metarec train --device)")
+      ->check(CLI::IsMember(device_names()))
+      ->capture_default_str();
   cmd->add_option("--out", a->out, "directory for transfer.json");
   cmd->add_flag("--distributed", a->distributed,
                 "per-source meta-training over the ranks of `mpirun -np N` (rescaled, fomaml, reptile): source i's "

@@ -2,6 +2,7 @@
 // The policies the command-line tool can run. Names on the command line are
 // each policy's own `name`; adding a backbone, quantizer or meta-learner to
 // the tool is one entry in one of the three lists below.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,8 @@ struct PolicyList {
 
 using Backbones = PolicyList<backbones::SASRec, backbones::GRU4Rec, backbones::BERT4Rec>;
 using Quantizers = PolicyList<quantizers::Identity, quantizers::MultiHeadVQ, quantizers::ProductQuantizer>;
+/// The quantizers with a device path (--device cuda).
+using DeviceQuantizers = PolicyList<quantizers::Identity, quantizers::MultiHeadVQ>;
 using MetaLearners =
     PolicyList<meta::SimilarityRescaled, meta::FOMAML, meta::Reptile, meta::JointPretrain, meta::TargetOnly>;
 
@@ -67,7 +70,7 @@ decltype(auto) with_model(const std::string& backbone, const std::string& quanti
 }
 
 /// with_model on `device` ("cpu" or "cuda"): on "cuda" the Recommender runs on
-/// backend::Cuda, and the quantizer must have a device path (so far: none).
+/// backend::Cuda, and the quantizer must have a device path (DeviceQuantizers).
 /// Commands whose code is backend-generic call this one.
 template <class F>
 decltype(auto) with_model_on(const std::string& device, const std::string& backbone, const std::string& quantizer,
@@ -76,10 +79,14 @@ decltype(auto) with_model_on(const std::string& device, const std::string& backb
     check_device(device);
 #if defined(METAREC_WITH_CUDA_BACKEND)
     const std::string q = quantizer.empty() ? std::string("none") : quantizer;
-    if (q != quantizers::Identity::name)
-      throw ConfigError("--device cuda: quantizer '" + q + "' has no device path yet (use --quantizer none or --device cpu)");
+    const auto ok = DeviceQuantizers::names();
+    if (std::find(ok.begin(), ok.end(), q) == ok.end())
+      throw ConfigError("--device cuda: quantizer '" + q + "' has no device path yet (" + DeviceQuantizers::joined() +
+                        " run there)");
     return Backbones::with(backbone, "backbone", [&]<class Bb>() -> decltype(auto) {
-      return f.template operator()<RecommenderType<Bb, quantizers::Identity, backend::Cuda>>();
+      return DeviceQuantizers::with(q, "quantizer", [&]<class Q>() -> decltype(auto) {
+        return f.template operator()<RecommenderType<Bb, Q, backend::Cuda>>();
+      });
     });
 #endif
   }
