@@ -102,7 +102,10 @@ Var<T, B> pair_loss(const char* op, PairLoss kind, Var<T, B> h, Var<T, B> items,
   const index_t N = hv.dim(0), d = hv.dim(1);
   check_targets(op, pos, N, 0, ev.dim(0));
   check_targets(op, neg, N, 0, ev.dim(0));
-  TensorOf<T, B> coef = t.alloc(Shape{N, 2});
+  TensorOf<T, B> coef = t.alloc(Shape{N, 2});  // dloss/dscore (pos, neg) per row, already / N
+  double loss = 0;
+  const void* ids[2] = {pos, neg};  // the host keeps pos and neg (borrowed until backward)
+  index_t unique = 0;
   if constexpr (!B::is_host) {
     // One host array travels: the pair ids (q = 2 i + slot, as coef) and, when the table wants a gradient,
     // their grouping by table row for the ordered scatter of the backward.
@@ -111,34 +114,31 @@ Var<T, B> pair_loss(const char* op, PairLoss kind, Var<T, B> h, Var<T, B> items,
     const index_t len = plan ? 4 * Q + 1 : Q;
     std::int32_t* pack = t.template host_n<std::int32_t>(len);
     for (index_t i = 0; i < N; ++i) pack[2 * i] = pos[i], pack[2 * i + 1] = neg[i];
-    const index_t unique = plan ? cuda::row_scatter_plan(pack, Q, pack + Q, pack + 2 * Q, pack + 3 * Q + 1) : 0;
+    unique = plan ? cuda::row_scatter_plan(pack, Q, pack + Q, pack + 2 * Q, pack + 3 * Q + 1) : 0;
     const std::int32_t* dev = t.upload_n(pack, len);
-    const double loss = cuda::pair_loss(memory<B>::context(), kind, hv, ev, dev, coef);
-    Var<T, B> out = record_loss(t, op, loss, h, items, &pair_loss_backward<T, B>);
-    Node<T, B>& nd = t.node(out);
-    nd.saved[0] = coef;
-    nd.ptr[0] = dev;
-    nd.integer[0] = unique;
-    return out;
+    loss = cuda::pair_loss(memory<B>::context(), kind, hv, ev, dev, coef);
+    ids[0] = dev;
+    ids[1] = nullptr;
   } else {
-  double* loss_row = t.template alloc_n<double>(N);
-  const double invN = 1.0 / static_cast<double>(N);
-  METAREC_PARALLEL_FOR(N * d)
-  for (index_t i = 0; i < N; ++i) {
-    const T* hi = hv.data() + i * d;
-    const T* ep = ev.data() + pos[i] * d;
-    const T* en = ev.data() + neg[i] * d;
-    loss_row[i] = cuda::elem::pair_loss_row(kind, hi, ep, en, d, invN, coef.data() + 2 * i);
+    double* loss_row = t.template alloc_n<double>(N);
+    const double invN = 1.0 / static_cast<double>(N);
+    METAREC_PARALLEL_FOR(N * d)
+    for (index_t i = 0; i < N; ++i) {
+      const T* hi = hv.data() + i * d;
+      const T* ep = ev.data() + pos[i] * d;
+      const T* en = ev.data() + neg[i] * d;
+      loss_row[i] = cuda::elem::pair_loss_row(kind, hi, ep, en, d, invN, coef.data() + 2 * i);
+    }
+    for (index_t i = 0; i < N; ++i) loss += loss_row[i];
+    loss *= invN;
   }
-  double loss = 0;
-  for (index_t i = 0; i < N; ++i) loss += loss_row[i];
-  Var<T, B> out = record_loss(t, op, loss * invN, h, items, &pair_loss_backward<T, B>);
+  Var<T, B> out = record_loss(t, op, loss, h, items, &pair_loss_backward<T, B>);
   Node<T, B>& nd = t.node(out);
   nd.saved[0] = coef;
-  nd.ptr[0] = pos;  // borrowed until backward
-  nd.ptr[1] = neg;
+  nd.ptr[0] = ids[0];
+  nd.ptr[1] = ids[1];
+  nd.integer[0] = unique;
   return out;
-  }
 }
 
 }  // namespace detail

@@ -107,7 +107,12 @@ Var<T, B> shared_loss(const char* op, SharedLoss kind, Var<T, B> h, Var<T, B> it
   if (K < 1) throw ShapeError(std::string(op) + ": no shared negatives (count " + std::to_string(K) + ")");
   check_targets(op, pos, N, 0, ev.dim(0));
   check_targets(op, neg.items, K, 0, ev.dim(0));
-  TensorOf<T, B> en = t.alloc(Shape{K, d});
+  TensorOf<T, B> en = t.alloc(Shape{K, d});  // the gathered negative rows
+  TensorOf<T, B> G = t.alloc(Shape{N, K});   // scores, then dloss/dscore in place
+  TensorOf<T, B> gp = t.alloc(Shape{N});
+  double loss = 0;
+  const void* ids[2] = {pos, neg.items};  // the host keeps pos and the negatives (borrowed until backward)
+  index_t u_neg = 0, u_pos = 0;
   if constexpr (!B::is_host) {
     // One host array travels: pos, the negatives and, when the table wants a gradient, both grouped by table row
     // for the ordered scatter of the backward (layout in shared_loss_backward).
@@ -116,7 +121,6 @@ Var<T, B> shared_loss(const char* op, SharedLoss kind, Var<T, B> h, Var<T, B> it
     std::int32_t* pack = t.template host_n<std::int32_t>(len);
     std::copy_n(pos, N, pack);
     std::copy_n(neg.items, K, pack + N);
-    index_t u_neg = 0, u_pos = 0;
     if (plan) {
       std::int32_t* np = pack + N + K;
       std::int32_t* pp = np + 3 * K + 1;
@@ -125,43 +129,34 @@ Var<T, B> shared_loss(const char* op, SharedLoss kind, Var<T, B> h, Var<T, B> it
     }
     const std::int32_t* dev = t.upload_n(pack, len);
     const double* log_q = kind == SharedLoss::softmax && neg.log_q ? t.upload_n(neg.log_q, K) : nullptr;
-    TensorOf<T, B> G = t.alloc(Shape{N, K});
-    TensorOf<T, B> gp = t.alloc(Shape{N});
-    const double loss = cuda::shared_loss(memory<B>::context(), kind, hv, ev, dev, dev + N, log_q, beta, en, G, gp);
-    Var<T, B> out = record_loss(t, op, loss, h, items, &shared_loss_backward<T, B>);
-    Node<T, B>& nd = t.node(out);
-    nd.saved[0] = G;
-    nd.saved[1] = gp;
-    nd.saved[2] = en;
-    nd.ptr[0] = dev;
-    nd.integer[0] = u_neg;
-    nd.integer[1] = u_pos;
-    return out;
+    loss = cuda::shared_loss(memory<B>::context(), kind, hv, ev, dev, dev + N, log_q, beta, en, G, gp);
+    ids[0] = dev;
+    ids[1] = nullptr;
   } else {
-  for (index_t j = 0; j < K; ++j) std::copy_n(ev.data() + neg.items[j] * d, d, en.data() + j * d);
-  TensorOf<T, B> G = t.alloc(Shape{N, K});  // scores, then dloss/dscore in place
-  gemm<T>(false, true, N, K, d, T(1), hv.data(), d, en.data(), d, T(0), G.data(), K);
-  TensorOf<T, B> gp = t.alloc(Shape{N});
-  double* loss_row = t.template alloc_n<double>(N);
-  const double invN = 1.0 / static_cast<double>(N), invK1 = 1.0 / static_cast<double>(K + 1);
-  METAREC_PARALLEL_FOR(N * K)
-  for (index_t i = 0; i < N; ++i) {
-    const T* hi = hv.data() + i * d;
-    const T* ep = ev.data() + pos[i] * d;
-    loss_row[i] = cuda::elem::shared_loss_row(kind, hi, ep, d, pos[i], neg.items, neg.log_q, K, beta, invN, invK1,
-                                              G.data() + i * K, gp.data() + i);
+    for (index_t j = 0; j < K; ++j) std::copy_n(ev.data() + neg.items[j] * d, d, en.data() + j * d);
+    gemm<T>(false, true, N, K, d, T(1), hv.data(), d, en.data(), d, T(0), G.data(), K);
+    double* loss_row = t.template alloc_n<double>(N);
+    const double invN = 1.0 / static_cast<double>(N), invK1 = 1.0 / static_cast<double>(K + 1);
+    METAREC_PARALLEL_FOR(N * K)
+    for (index_t i = 0; i < N; ++i) {
+      const T* hi = hv.data() + i * d;
+      const T* ep = ev.data() + pos[i] * d;
+      loss_row[i] = cuda::elem::shared_loss_row(kind, hi, ep, d, pos[i], neg.items, neg.log_q, K, beta, invN, invK1,
+                                                G.data() + i * K, gp.data() + i);
+    }
+    for (index_t i = 0; i < N; ++i) loss += loss_row[i];
+    loss *= invN;
   }
-  double loss = 0;
-  for (index_t i = 0; i < N; ++i) loss += loss_row[i];
-  Var<T, B> out = record_loss(t, op, loss * invN, h, items, &shared_loss_backward<T, B>);
+  Var<T, B> out = record_loss(t, op, loss, h, items, &shared_loss_backward<T, B>);
   Node<T, B>& nd = t.node(out);
   nd.saved[0] = G;
   nd.saved[1] = gp;
   nd.saved[2] = en;
-  nd.ptr[0] = pos;  // borrowed until backward
-  nd.ptr[1] = neg.items;
+  nd.ptr[0] = ids[0];
+  nd.ptr[1] = ids[1];
+  nd.integer[0] = u_neg;
+  nd.integer[1] = u_pos;
   return out;
-  }
 }
 
 }  // namespace detail
