@@ -152,6 +152,25 @@ void code_mean_backward(Tape<T, B>& t, Node<T, B>& n) {
   }
 }
 
+/// l = weight * (sum of dist[h * R + r] over rows r >= first) / count (dist: [H, R]; 0 without
+/// rows), summed in double. The device kernel leaves rows < first at 0, so one block sums all H * R.
+template <class T, class B>
+void vq_distance_mean(T* dist, index_t H, index_t R, index_t first, double weight, double count,
+                      TensorOf<T, B>& l) {
+  if constexpr (!B::is_host) {
+    if (R > first)
+      cuda::sum_forward(memory<B>::context(), cuda::DeviceTensor<T>::wrap(dist, Shape{H * R}),
+                        weight / count, l);
+    else
+      memory<B>::fill(l, T(0));
+  } else {
+    double s = 0;
+    for (index_t h = 0; h < H; ++h)
+      for (index_t r = first; r < R; ++r) s += static_cast<double>(dist[h * R + r]);
+    l[0] = R > first ? static_cast<T>(weight * s / count) : T(0);
+  }
+}
+
 }  // namespace detail
 
 /// y[:, h*dc:(h+1)*dc] = x[:, h*dh:(h+1)*dh] W_h^T. x: [R, H*dh], w: [H, dc, dh]. y: [R, H*dc].
@@ -201,55 +220,30 @@ VQAssignment<T, B> vq_assign(Var<T, B> z, Var<T, B> codebook, double beta, doubl
   if (first < 0 || first > R) throw ShapeError("vq_assign: first row " + std::to_string(first) + " outside [0, " + std::to_string(R) + "]");
   const index_t n = R - first;
   auto q = t.alloc(zv.shape());
-  if constexpr (!B::is_host) {
-    auto* codes = t.template alloc_n<std::int32_t>(std::max<index_t>(H * R, 1));
-    T* dist = t.template alloc_n<T>(std::max<index_t>(H * R, 1));
-    cuda::vq_assign_forward(memory<B>::context(), zv, cv, first, codes, dist, q);
-    VQAssignment<T, B> out{t.record("vq_assign", q, {z}, &detail::vq_straight_through_backward<T, B>), {}, codes};
-    t.node(out.quantized).integer[0] = first;
-    if (beta == 0 && codebook_weight == 0) return out;
-    // dist is 0 on rows < first: the loss is the sum of all H*R entries, in double by one block.
-    auto l = t.alloc(Shape{});
-    if (n > 0)
-      cuda::sum_forward(memory<B>::context(), cuda::DeviceTensor<T>::wrap(dist, Shape{H * R}),
-                        (beta + codebook_weight) / static_cast<double>(n * width), l);
-    else
-      memory<B>::fill(l, T(0));
-    out.loss = t.record("vq_loss", l, {z, codebook}, &detail::vq_loss_backward<T, B>);
-    Node<T, B>& node = t.node(out.loss);
-    node.saved[0] = q;
-    node.ptr[0] = codes;
-    node.real[0] = beta;
-    node.real[1] = codebook_weight;
-    node.integer[0] = first;
-    node.integer[1] = H;
-    node.integer[2] = K;
-    if (n == 0) node.backward = nullptr;
-    return out;
-  } else {
-  std::fill_n(q.data(), first * width, T(0));
   auto* codes = t.template alloc_n<std::int32_t>(std::max<index_t>(H * R, 1));
-  T* dist = t.template alloc_n<T>(std::max<index_t>(H * R, 1));
-  T* norms = t.template alloc_n<T>(K);
-  T* scratch = t.template alloc_n<T>(numeric::nearest_scratch_size(K));
-  for (index_t h = 0; h < H; ++h) {
-    const T* ch = cv.data() + h * K * dc;
-    std::int32_t* kh = codes + h * R;
-    std::fill_n(kh, first, -1);
-    numeric::row_norms(ch, K, dc, dc, norms);
-    numeric::nearest_centroids(zv.data() + first * width + h * dc, n, dc, width, ch, K, dc, norms, kh + first,
-                                  dist + h * R + first, scratch);
-    METAREC_PARALLEL_FOR(n * dc)
-    for (index_t r = first; r < R; ++r) std::memcpy(q.data() + r * width + h * dc, ch + kh[r] * dc, sizeof(T) * dc);
+  T* dist = t.template alloc_n<T>(std::max<index_t>(H * R, 1));  // squared distances, [H, R]
+  if constexpr (!B::is_host) {
+    cuda::vq_assign_forward(memory<B>::context(), zv, cv, first, codes, dist, q);
+  } else {
+    std::fill_n(q.data(), first * width, T(0));
+    T* norms = t.template alloc_n<T>(K);
+    T* scratch = t.template alloc_n<T>(numeric::nearest_scratch_size(K));
+    for (index_t h = 0; h < H; ++h) {
+      const T* ch = cv.data() + h * K * dc;
+      std::int32_t* kh = codes + h * R;
+      std::fill_n(kh, first, -1);
+      numeric::row_norms(ch, K, dc, dc, norms);
+      numeric::nearest_centroids(zv.data() + first * width + h * dc, n, dc, width, ch, K, dc, norms, kh + first,
+                                 dist + h * R + first, scratch);
+      METAREC_PARALLEL_FOR(n * dc)
+      for (index_t r = first; r < R; ++r) std::memcpy(q.data() + r * width + h * dc, ch + kh[r] * dc, sizeof(T) * dc);
+    }
   }
   VQAssignment<T, B> out{t.record("vq_assign", q, {z}, &detail::vq_straight_through_backward<T, B>), {}, codes};
   t.node(out.quantized).integer[0] = first;
   if (beta == 0 && codebook_weight == 0) return out;
-  double s = 0;
-  for (index_t h = 0; h < H; ++h)
-    for (index_t r = first; r < R; ++r) s += static_cast<double>(dist[h * R + r]);
-  Tensor<T> l = t.alloc(Shape{});
-  l[0] = n > 0 ? static_cast<T>((beta + codebook_weight) * s / static_cast<double>(n * width)) : T(0);
+  auto l = t.alloc(Shape{});
+  detail::vq_distance_mean<T, B>(dist, H, R, first, beta + codebook_weight, static_cast<double>(n * width), l);
   out.loss = t.record("vq_loss", l, {z, codebook}, &detail::vq_loss_backward<T, B>);
   Node<T, B>& node = t.node(out.loss);
   node.saved[0] = q;
@@ -261,7 +255,6 @@ VQAssignment<T, B> vq_assign(Var<T, B> z, Var<T, B> codebook, double beta, doubl
   node.integer[2] = K;
   if (n == 0) node.backward = nullptr;
   return out;
-  }
 }
 
 /// y = a + b on rows >= first, y = a on rows < first (b gets no gradient there). Same shapes.
