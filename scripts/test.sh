@@ -3,10 +3,13 @@
 #   1. Debian packages (scripts/setup.sh),
 #   (the CUDA backend too when nvcc is installed),
 #   2. Release build of every suite + ctest (unit suites, install/find_package
-#      consumer test, packaging check, and the CUDA backend's device tests in
-#      host emulation: cuda_device_emulated, no GPU or nvcc needed),
+#      consumer test, packaging check; without nvcc also the CUDA backend's
+#      host emulation, so that `metarec --device cuda` is exercised on it),
 #   3. the `asan` preset (Debug + AddressSanitizer + UBSan) on the core suites
-#      and (label cuda) on the allocator suite and the emulated CUDA device tests.
+#      and (label cuda) on the allocator suite and the emulated CUDA device tests
+#      (cuda_device_emulated: every device op and model test, no GPU or nvcc needed).
+# Each suite compiles as one translation unit (METAREC_UNITY_TESTS): a clean build
+# then instantiates the shared templates once per suite instead of once per file.
 # Env: METAREC_JOBS (default 2), METAREC_ASAN_SUITES (default "core autograd optim checkpoint ops_nn data eval"),
 #      METAREC_CUDA_EMULATION (default 1; 0 skips the emulated CUDA tests).
 set -euo pipefail
@@ -34,12 +37,17 @@ else
   echo "== no nvcc: the CUDA backend is not built"
 fi
 
-# The CUDA sources in host emulation: one more library and test executable.
+# The CUDA sources in host emulation: one more library and test executable. The
+# ASan stage builds and runs its device tests; the Release build takes it only when
+# there is no nvcc, so that the tool links it and cli_device trains on it.
 emu=(-DMETAREC_CUDA_HOST_EMULATION=OFF)
 [[ ${METAREC_CUDA_EMULATION:-1} == 0 ]] || emu=(-DMETAREC_CUDA_HOST_EMULATION=ON)
+release_emu=("${emu[@]}")
+[[ -z $nvcc ]] || release_emu=(-DMETAREC_CUDA_HOST_EMULATION=OFF)
+unity=(-DMETAREC_UNITY_TESTS=ON)
 
 echo "== Release build and tests"
-cmake --preset release "${cuda[@]}" "${emu[@]}"
+cmake --preset release "${cuda[@]}" "${release_emu[@]}" "${unity[@]}"
 cmake --build --preset release -j "$jobs"
 ctest --preset release
 
@@ -57,7 +65,7 @@ if [[ ${METAREC_CUDA_EMULATION:-1} != 0 ]]; then
 fi
 if [[ ${#suites[@]} -gt 0 ]]; then
   echo "== AddressSanitizer + UBSan: ${suites[*]}"
-  cmake --preset asan "${emu[@]}"
+  cmake --preset asan "${emu[@]}" "${unity[@]}"
   cmake --build --preset asan -j "$jobs" --target "${targets[@]}"
   labels="^($(IFS='|'; echo "${suites[*]}"))\$"
   ctest --preset asan -L "$labels"

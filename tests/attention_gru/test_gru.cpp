@@ -47,13 +47,13 @@ Tensor<double> naive_gru(const Tensor<double>& x, const Tensor<double>& wih, con
   return y;
 }
 
-struct Case {
+struct GruCase {
   const char* what;
   index_t B, L, in, H;
   Mask mask;  // empty = none
 };
 
-std::vector<Case> cases() {
+std::vector<GruCase> gru_cases() {
   return {
       {"no mask", 2, 4, 3, 5, {}},
       {"L = 1", 3, 1, 2, 3, {}},
@@ -63,7 +63,7 @@ std::vector<Case> cases() {
   };
 }
 
-std::vector<Tensor<double>> random_inputs(const Case& c, Rng& rng) {
+std::vector<Tensor<double>> random_inputs(const GruCase& c, Rng& rng) {
   return {random_tensor({c.B, c.L, c.in}, rng, -1.5, 1.5), random_tensor({3 * c.H, c.in}, rng),
           random_tensor({3 * c.H, c.H}, rng), random_tensor({3 * c.H}, rng), random_tensor({3 * c.H}, rng)};
 }
@@ -96,7 +96,7 @@ TEST_CASE("gru: one step and a second step, by hand") {
 
 TEST_CASE("gru: values match a naive reference, with and without mask") {
   Rng rng(21);
-  for (const Case& c : cases()) {
+  for (const GruCase& c : gru_cases()) {
     CAPTURE(c.what);
     auto in = random_inputs(c, rng);
     Tape<double> t;
@@ -109,7 +109,7 @@ TEST_CASE("gru: values match a naive reference, with and without mask") {
 
 TEST_CASE("gru: left padding keeps h = 0 until the first real item") {
   Rng rng(22);
-  Case c{"", 2, 4, 3, 4, {0, 0, 1, 1, 0, 0, 0, 0}};
+  GruCase c{"", 2, 4, 3, 4, {0, 0, 1, 1, 0, 0, 0, 0}};
   auto in = random_inputs(c, rng);
   Tape<double> t;
   auto y = ops::gru(t.leaf(in[0]), t.leaf(in[1]), t.leaf(in[2]), t.leaf(in[3]), t.leaf(in[4]), c.mask.data()).value();
@@ -123,7 +123,7 @@ TEST_CASE("gru: left padding keeps h = 0 until the first real item") {
 
 TEST_CASE("gru: gradcheck for x and all four weights") {
   Rng rng(23);
-  for (const Case& c : cases()) {
+  for (const GruCase& c : gru_cases()) {
     CAPTURE(c.what);
     auto r = gradcheck(
         [&](Tape<double>&, Inputs v) { return ops::gru(v[0], v[1], v[2], v[3], v[4], ptr(c.mask)); },
@@ -131,7 +131,7 @@ TEST_CASE("gru: gradcheck for x and all four weights") {
     CHECK_MESSAGE(r.max_rel_error < 1e-7, r.str());
   }
   // Two stacked layers sharing one mask, and a subset of inputs wanting gradients.
-  Case c = cases()[2];
+  GruCase c = gru_cases()[2];
   auto in = random_inputs(c, rng);
   in.push_back(random_tensor({3 * c.H, c.H}, rng));
   in.push_back(random_tensor({3 * c.H, c.H}, rng));
@@ -223,7 +223,7 @@ TEST_CASE("gru: steady-state steps allocate nothing; timing B=256 L=50 in=h=64 (
 TEST_CASE("gru: the batch-chunked parallel path matches the serial one") {
   // Large enough that the work crosses parallel_grain; 3 threads give 3 uneven chunks of B = 8.
   Rng rng(26);
-  Case c{"", 8, 9, 5, 16, Mask(72, 1)};
+  GruCase c{"", 8, 9, 5, 16, Mask(72, 1)};
   for (index_t b = 0; b < 8; ++b)
     for (index_t j = 0; j < b; ++j) c.mask[static_cast<std::size_t>(b * 9 + j)] = 0;  // left padding, row 7 nearly empty
   auto in = random_inputs(c, rng);
@@ -257,7 +257,7 @@ TEST_CASE("gru: left-padded batches run packed and equal the masked path, values
     const index_t len = b == 0 ? 0 : b == 1 ? L : static_cast<index_t>(rng.below(static_cast<std::uint64_t>(L + 1)));
     for (index_t j = L - len; j < L; ++j) mask[static_cast<std::size_t>(b * L + j)] = 1;
   }
-  Case c{"", B, L, in_dim, H, mask};
+  GruCase c{"", B, L, in_dim, H, mask};
   auto in = random_inputs(c, rng);
   auto seed = random_tensor({B, L, H}, rng);
   auto run = [&](bool packed, int threads) {

@@ -16,7 +16,7 @@
 using namespace metarec;
 
 namespace {
-using Model = Recommender<backbones::SASRec>;
+using SASRecModel = Recommender<backbones::SASRec>;
 
 train::TrainerConfig trainer(int epochs) {
   train::TrainerConfig tc;
@@ -29,7 +29,7 @@ train::TrainerConfig trainer(int epochs) {
   return tc;
 }
 
-bool same_bits(Model& a, Model& b) {
+bool same_bits(SASRecModel& a, SASRecModel& b) {
   const auto pa = a.parameters().all(), pb = b.parameters().all();
   if (pa.size() != pb.size()) return false;
   for (std::size_t i = 0; i < pa.size(); ++i)
@@ -46,17 +46,17 @@ TEST_CASE("fit for E epochs equals fit for E1 epochs, checkpoint, resume to E (s
   metarec::test::TempDir dir("metarec_resume");
   const std::string path = dir.file("last.ckpt");
 
-  Model straight(test::config<Model>(sizes), 5);
+  SASRecModel straight(test::config<SASRecModel>(sizes), 5);
   const int ks = straight.add_domain("ring", split.n_items);
   const train::TrainResult a = train::fit(straight, ks, split, trainer(4));
 
-  Model first(test::config<Model>(sizes), 5);
+  SASRecModel first(test::config<SASRecModel>(sizes), 5);
   const int kf = first.add_domain("ring", split.n_items);
   train::CheckpointEvery<float> save{path, 2, {{"note", "test"}}};
   train::fit(first, kf, split, trainer(2), save);
   CHECK(save.written == 1);
 
-  Model resumed(test::config<Model>(sizes), 99);  // another initialisation: everything must come from the file
+  SASRecModel resumed(test::config<SASRecModel>(sizes), 99);  // another initialisation: everything must come from the file
   const int kr = resumed.add_domain("ring", split.n_items);
   train::ResumeFrom resume{load_checkpoint(path)};
   CHECK(resume.checkpoint.meta.at("note") == "test");
@@ -75,7 +75,7 @@ TEST_CASE("fit for E epochs equals fit for E1 epochs, checkpoint, resume to E (s
   CHECK(a.valid.sums() == b.valid.sums());
   CHECK(a.test.sums() == b.test.sums());
   // Not vacuous: the epochs after the checkpoint changed the model.
-  Model two(test::config<Model>(sizes), 5);
+  SASRecModel two(test::config<SASRecModel>(sizes), 5);
   two.add_domain("ring", split.n_items);
   restore_parameters(resume.checkpoint, two.parameters().all());
   CHECK_FALSE(same_bits(two, straight));
@@ -84,7 +84,7 @@ TEST_CASE("fit for E epochs equals fit for E1 epochs, checkpoint, resume to E (s
 TEST_CASE("resuming refuses what it cannot continue, and changes nothing then") {
   const data::Split split = test::ring_split("ring", 20, 50, 3);
   metarec::test::TempDir dir("metarec_resume");
-  Model m(test::config<Model>({.d = 8, .max_len = 6}), 5);
+  SASRecModel m(test::config<SASRecModel>({.d = 8, .max_len = 6}), 5);
   const int k = m.add_domain("ring", split.n_items);
   train::CheckpointEvery<float> save{dir.file("last.ckpt"), 1, {}};
   train::fit(m, k, split, trainer(2), save);
@@ -99,7 +99,7 @@ TEST_CASE("resuming refuses what it cannot continue, and changes nothing then") 
                          CheckpointError);
   }
   SUBCASE("another model shape: nothing is loaded") {
-    Model other(test::config<Model>({.d = 16, .max_len = 6}), 5);
+    SASRecModel other(test::config<SASRecModel>({.d = 16, .max_len = 6}), 5);
     const int ko = other.add_domain("ring", split.n_items);
     const std::vector<float> before(other.parameters().all()[0]->value.data(),
                                     other.parameters().all()[0]->value.data() + other.parameters().all()[0]->value.size());

@@ -14,29 +14,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fixtures/parse_error.hpp"
 #include "metarec/data/all.hpp"
 
 namespace md = metarec::data;
 using metarec::ConfigError;
 using metarec::ParseError;
+using metarec::test::expect_parse_error;
 
 namespace {
 const std::string mini = std::string(METAREC_SOURCE_DIR) + "/tests/data/fixtures/recbole_mini/";
-
-void expect_parse_error(const std::function<void()>& f, const std::string& file, long line, const std::string& field) {
-  try {
-    f();
-    FAIL("expected ParseError at " << file << ":" << line << " field " << field);
-  } catch (const ParseError& e) {
-    CHECK(e.file() == file);
-    CHECK(e.line() == line);
-    CHECK(e.field() == field);
-    const std::string msg = e.what();
-    CHECK(msg.find(file + ":" + std::to_string(line)) != std::string::npos);
-    CHECK(msg.find("'" + field + "'") != std::string::npos);
-    CHECK(msg.find('\n') == std::string::npos);  // one line
-  }
-}
 
 md::ItemText item(const std::string& text, std::vector<std::string> fields = {}, bool lenient = false) {
   std::istringstream in(text);

@@ -7,29 +7,16 @@
 #include <sstream>
 #include <string>
 
+#include "fixtures/parse_error.hpp"
 #include "metarec/data/all.hpp"
 
 namespace md = metarec::data;
 using metarec::IoError;
 using metarec::ParseError;
+using metarec::test::expect_parse_error;
 
 namespace {
 const std::string fixtures = std::string(METAREC_SOURCE_DIR) + "/tests/data/fixtures/";
-
-/// Runs `f`, requires a ParseError at (file, line, field) whose message contains all three.
-void expect_parse_error(const std::function<void()>& f, const std::string& file, long line, const std::string& field) {
-  try {
-    f();
-    FAIL("expected ParseError at " << file << ":" << line << " field " << field);
-  } catch (const ParseError& e) {
-    CHECK(e.file() == file);
-    CHECK(e.line() == line);
-    CHECK(e.field() == field);
-    const std::string msg = e.what();
-    CHECK(msg.find(file + ":" + std::to_string(line)) != std::string::npos);
-    CHECK(msg.find("'" + field + "'") != std::string::npos);
-  }
-}
 
 md::Domain seqs(const std::string& text, bool lenient = false) {
   std::istringstream in(text);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "fixtures/cosine.hpp"
 #include "metarec/multimodal/text_features.hpp"
 
 using namespace metarec;
@@ -15,9 +16,7 @@ namespace {
 
 using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-double cosine(const Eigen::VectorXf& a, const Eigen::VectorXf& b) {
-  return static_cast<double>(a.dot(b)) / (static_cast<double>(a.norm()) * static_cast<double>(b.norm()) + 1e-30);
-}
+using test::cosine;
 double rel_diff(const Eigen::VectorXf& a, const Eigen::VectorXf& b) {
   return static_cast<double>((a - b).norm()) / (static_cast<double>(a.norm()) + 1e-30);
 }

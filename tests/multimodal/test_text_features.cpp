@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "fixtures/cosine.hpp"
 #include "metarec/data/features.hpp"
 #include "metarec/data/npy_writer.hpp"
 #include "metarec/data/text.hpp"
@@ -31,9 +32,7 @@ int column_of(const TfidfMatrix& m, std::uint64_t h, int bits = 20) {
   return it != m.buckets.end() && *it == b ? static_cast<int>(it - m.buckets.begin()) : -1;
 }
 
-double cosine(const Eigen::VectorXf& a, const Eigen::VectorXf& b) {
-  return static_cast<double>(a.dot(b)) / (static_cast<double>(a.norm()) * static_cast<double>(b.norm()) + 1e-30);
-}
+using test::cosine;
 
 /// A [n, m] with singular values s (rest 0) and random orthonormal factors.
 MatD with_spectrum(index_t n, index_t m, const std::vector<double>& s, std::uint64_t seed) {
