@@ -18,6 +18,7 @@ jobs="${METAREC_JOBS:-2}"
 start=$SECONDS
 
 bash scripts/setup.sh
+echo "== set-up: $((SECONDS - start)) s"
 
 # The CUDA backend is built whenever nvcc is there (no GPU needed to compile;
 # its device tests print why they skip when no GPU is attached).
@@ -48,8 +49,11 @@ unity=(-DMETAREC_UNITY_TESTS=ON)
 
 echo "== Release build and tests"
 cmake --preset release "${cuda[@]}" "${release_emu[@]}" "${unity[@]}"
+stage=$SECONDS
 cmake --build --preset release -j "$jobs"
+echo "== Release build: $((SECONDS - stage)) s"; stage=$SECONDS
 ctest --preset release
+echo "== Release tests: $((SECONDS - stage)) s"
 
 # Sanitizers on the suites that exercise memory directly: only those that exist.
 # With the emulation, the label `cuda` adds the allocator / element-body suite
@@ -66,8 +70,11 @@ fi
 if [[ ${#suites[@]} -gt 0 ]]; then
   echo "== AddressSanitizer + UBSan: ${suites[*]}"
   cmake --preset asan "${emu[@]}" "${unity[@]}"
+  stage=$SECONDS
   cmake --build --preset asan -j "$jobs" --target "${targets[@]}"
+  echo "== ASan build: $((SECONDS - stage)) s"; stage=$SECONDS
   labels="^($(IFS='|'; echo "${suites[*]}"))\$"
   ctest --preset asan -L "$labels"
+  echo "== ASan tests: $((SECONDS - stage)) s"
 fi
 echo "test.sh: done in $((SECONDS - start)) s"
