@@ -8,8 +8,8 @@
 #   3. the `asan` preset (Debug + AddressSanitizer + UBSan) on the core suites
 #      and (label cuda) on the allocator suite and the emulated CUDA device tests
 #      (cuda_device_emulated: every device op and model test, no GPU or nvcc needed).
-# Each suite compiles as one translation unit (METAREC_UNITY_TESTS): a clean build
-# then instantiates the shared templates once per suite instead of once per file.
+# Each test suite, and the tool, compiles as one translation unit (METAREC_UNITY_BUILD):
+# a clean build then instantiates the shared templates once per target, not once per file.
 # Env: METAREC_JOBS (default 2), METAREC_ASAN_SUITES (default "core autograd optim checkpoint ops_nn data eval"),
 #      METAREC_CUDA_EMULATION (default 1; 0 skips the emulated CUDA tests).
 set -euo pipefail
@@ -45,7 +45,7 @@ emu=(-DMETAREC_CUDA_HOST_EMULATION=OFF)
 [[ ${METAREC_CUDA_EMULATION:-1} == 0 ]] || emu=(-DMETAREC_CUDA_HOST_EMULATION=ON)
 release_emu=("${emu[@]}")
 [[ -z $nvcc ]] || release_emu=(-DMETAREC_CUDA_HOST_EMULATION=OFF)
-unity=(-DMETAREC_UNITY_TESTS=ON)
+unity=(-DMETAREC_UNITY_BUILD=ON)
 
 echo "== Release build and tests"
 cmake --preset release "${cuda[@]}" "${release_emu[@]}" "${unity[@]}"

@@ -44,15 +44,15 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-struct Loaded {
+struct MissrecDomain {
   LoadedData data;
   std::vector<Tensor<float>> features;
   json report = json::array();
 };
 
 /// Loads domain i's interactions and its modality files; all modalities of all domains must agree in count.
-Loaded load_domain(const MissrecArgs& a, std::size_t i) {
-  Loaded l;
+MissrecDomain load_domain(const MissrecArgs& a, std::size_t i) {
+  MissrecDomain l;
   DataOptions d;
   d.path = a.data[i];
   d.lenient = a.lenient;
@@ -147,7 +147,7 @@ void run_pretrain(MissrecArgs& a) {
   if (a.threads > 0) set_num_threads(a.threads);
   check_inputs(a);
   a.pre.validate();
-  std::vector<Loaded> doms;
+  std::vector<MissrecDomain> doms;
   for (std::size_t i = 0; i < a.data.size(); ++i) doms.push_back(load_domain(a, i));
   set_dims(a.model, doms[0].features);
   a.model.prefix_samples = !a.no_prefix;
@@ -201,7 +201,7 @@ void run_finetune(MissrecArgs& a) {
   if (a.data.size() != 1) throw ConfigError("finetune takes one --data domain");
   a.trainer.loss = parse_loss(a.loss);
   a.trainer.validate();
-  Loaded l = load_domain(a, 0);
+  MissrecDomain l = load_domain(a, 0);
   set_dims(a.model, l.features);
   a.model.prefix_samples = !a.no_prefix;
   a.model.adaptor = multimodal::parse_adaptor(a.adaptor);
