@@ -20,7 +20,7 @@ bash scripts/setup.sh
 for f in Sports_and_Outdoors Toys_and_Games Beauty; do
   [[ -f "$data/$f.txt" ]] || { echo "run_main.sh: missing $data/$f.txt (set METAREC_DATA)" >&2; exit 1; }
 done
-cmake --preset release -DMETAREC_UNITY_BUILD=ON >/dev/null  # a clean build: the tool as one translation unit
+cmake --preset release -DMETAREC_UNITY_BUILD=ON >/dev/null  # a clean build: the tool as two translation units
 cmake --build --preset release -j "$jobs" --target metarec_tool
 
 quantizer=(--quantizer "${QUANTIZER:-none}")
