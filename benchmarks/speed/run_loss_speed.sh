@@ -8,25 +8,30 @@
 # timed apart). Summary: summarize_loss_speed.py.
 # Usage: benchmarks/speed/run_loss_speed.sh   Env: METAREC_DATA, OUT (default benchmarks/speed/runs/loss_speed),
 #        LOSSES (default "ce sampled-softmax gbce bce"), NEGATIVES (default 256), THREADS (default 2),
+#        NEGATIVES_PER (batch or sequence, for sampled-softmax and gbce; default batch),
 #        WHEEL_PYTHON (default build-torchref/venv/bin/python)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 data="${METAREC_DATA:-$PWD/../shared/data}/amazon-s3rec/Beauty.txt"
 out="${OUT:-benchmarks/speed/runs/loss_speed}"
 losses=(${LOSSES:-ce sampled-softmax gbce bce})
-threads="${THREADS:-2}"; k="${NEGATIVES:-256}"
+threads="${THREADS:-2}"; k="${NEGATIVES:-256}"; per="${NEGATIVES_PER:-batch}"
 wheel="${WHEEL_PYTHON:-build-torchref/venv/bin/python}"
 tool=build-release/tools/metarec/metarec
 [[ -x $tool ]] || { echo "build the tool first: cmake --build --preset release --target metarec_tool" >&2; exit 1; }
 [[ -x $wheel ]] || { echo "no PyTorch wheel at $wheel: run benchmarks/torch_ref/setup_venv.sh" >&2; exit 1; }
 mkdir -p "$out"
 for loss in "${losses[@]}"; do
-  echo "== metarec $loss, $threads threads"
-  "$tool" train --data "$data" --loss "$loss" --negatives "$k" --epochs 2 --patience 0 --seed 1 \
-    --threads "$threads" --out "$out/ours_$loss" > "$out/ours_$loss.log" 2>&1
-  echo "== pytorch wheel $loss, $threads threads"
+  scope=(); tag=$loss
+  if [[ $per == sequence && ( $loss == sampled-softmax || $loss == gbce ) ]]; then
+    scope=(--negatives-per sequence); tag=$loss-per-sequence
+  fi
+  echo "== metarec $tag, $threads threads"
+  "$tool" train --data "$data" --loss "$loss" --negatives "$k" "${scope[@]}" --epochs 2 --patience 0 --seed 1 \
+    --threads "$threads" --out "$out/ours_$tag" > "$out/ours_$tag.log" 2>&1
+  echo "== pytorch wheel $tag, $threads threads"
   PYTHON="$wheel" benchmarks/torch_ref/run.sh benchmarks/torch_ref/train.py --data "$data" --model sasrec \
-    --loss "$loss" --negatives "$k" --epochs 1 --patience 1 --threads "$threads" --out "$out/wheel_$loss.json" \
-    > "$out/wheel_$loss.log" 2>&1
+    --loss "$loss" --negatives "$k" "${scope[@]}" --epochs 1 --patience 1 --threads "$threads" \
+    --out "$out/wheel_$tag.json" > "$out/wheel_$tag.log" 2>&1
 done
 python3 benchmarks/speed/summarize_loss_speed.py "$out" | tee "$out/summary.md"

@@ -168,9 +168,11 @@ def bce_loss(model, hidden, targets, negatives):
     return (F.softplus(-pos) + F.softplus(neg)).mean()
 
 
-def shared_negatives(n_items, k, generator=None):
-    """K uniform item ids in 1..N drawn once per batch, shared by every position (as metarec's op)."""
-    return torch.randint(1, n_items + 1, (k,), generator=generator)
+def shared_negatives(n_items, k, generator=None, sequences=None):
+    """K uniform item ids in 1..N drawn once per batch, shared by every position (as metarec's op),
+    or, with sequences=B, [B, K]: K per sequence, shared by its positions (--negatives-per sequence)."""
+    shape = (k,) if sequences is None else (sequences, k)
+    return torch.randint(1, n_items + 1, shape, generator=generator)
 
 
 def _shared_scores(model, hidden, targets, negatives):
@@ -178,15 +180,19 @@ def _shared_scores(model, hidden, targets, negatives):
     h, y = hidden[real], targets[real]
     table = model.item_emb.weight
     pos = (h * table[y]).sum(-1)
-    neg = h @ table[negatives].t()                      # [N, K]: one GEMM against the shared rows
-    hit = y.unsqueeze(1) == negatives.unsqueeze(0)      # accidental hits are left out of their row
+    if negatives.dim() == 1:
+        neg = h @ table[negatives].t()                  # [N, K]: one GEMM against the shared rows
+        hit = y.unsqueeze(1) == negatives.unsqueeze(0)  # accidental hits are left out of their row
+    else:                                               # [B, K]: a batched GEMM, each sequence its own rows
+        neg = torch.bmm(hidden, table[negatives].transpose(1, 2))[real]
+        hit = y.unsqueeze(1) == negatives.unsqueeze(1).expand(-1, targets.shape[1], -1)[real]
     return pos, neg, hit
 
 
 def sampled_softmax_loss(model, hidden, targets, negatives, n_items):
     """Softmax CE over {positive} + K shared uniform negatives, each corrected by log(K Q(j)) = log(K / N)."""
     pos, neg, hit = _shared_scores(model, hidden, targets, negatives)
-    neg = neg - math.log(negatives.numel() / n_items)
+    neg = neg - math.log(negatives.shape[-1] / n_items)
     neg = neg.masked_fill(hit, float("-inf"))
     logits = torch.cat([pos.unsqueeze(1), neg], dim=1)
     return (torch.logsumexp(logits, dim=1) - pos).mean()
@@ -195,7 +201,7 @@ def sampled_softmax_loss(model, hidden, targets, negatives, n_items):
 def gbce_loss(model, hidden, targets, negatives, n_items, t=0.75):
     """gSASRec's gBCE (Petrov & Macdonald, RecSys 2023): -1/(K+1) (beta log s(s+) + sum_j log(1 - s(s_j)))."""
     pos, neg, hit = _shared_scores(model, hidden, targets, negatives)
-    k = negatives.numel()
+    k = negatives.shape[-1]
     alpha = min(1.0, k / (n_items - 1))
     beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
     neg_term = F.softplus(neg).masked_fill(hit, 0.0).sum(1)

@@ -26,6 +26,8 @@ def parse_args(argv=None):
     ap.add_argument("--model", choices=["sasrec", "bert4rec", "gru4rec"], default="sasrec")
     ap.add_argument("--loss", choices=["ce", "bce", "sampled-softmax", "gbce"], default="ce")
     ap.add_argument("--negatives", type=int, default=256, help="K shared negatives (sampled-softmax, gbce)")
+    ap.add_argument("--negatives-per", choices=["batch", "sequence"], default="batch",
+                    help="K draws shared by the batch, or K per sequence")
     ap.add_argument("--gbce-t", type=float, default=0.75)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=None, help="default 2 (transformers), 1 (GRU)")
@@ -83,6 +85,9 @@ def main(argv=None):
     print("config " + json.dumps(config), flush=True)
 
     def step(idx):
+        def draw():
+            return models.shared_negatives(n_items, a.negatives, sequences=len(idx) if a.negatives_per == "sequence" else None)
+
         if cloze:
             (ids,) = data.trim(train_x[idx])
             x, y = data.apply_cloze(ids, model.mask_token, a.mask_prob, rng)
@@ -93,9 +98,9 @@ def main(argv=None):
         if a.loss == "ce":
             loss = models.ce_loss(model, h, y)
         elif a.loss == "sampled-softmax":
-            loss = models.sampled_softmax_loss(model, h, y, models.shared_negatives(n_items, a.negatives).to(dev), n_items)
+            loss = models.sampled_softmax_loss(model, h, y, draw().to(dev), n_items)
         elif a.loss == "gbce":
-            loss = models.gbce_loss(model, h, y, models.shared_negatives(n_items, a.negatives).to(dev), n_items, a.gbce_t)
+            loss = models.gbce_loss(model, h, y, draw().to(dev), n_items, a.gbce_t)
         else:
             neg = torch.from_numpy(sampler.sample(idx, tuple(y.shape), rng)).to(dev)
             loss = models.bce_loss(model, h, y, neg)

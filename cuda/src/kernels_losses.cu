@@ -25,11 +25,12 @@ __global__ void k_pair_grad_h(const T* g, const T* coef, const T* E, const std::
 }
 template <class T>
 __global__ void k_shared_loss_rows(elem::SharedLoss kind, const T* h, const T* E, const std::int32_t* pos,
-                                   const std::int32_t* neg, const double* log_q, idx K, idx N, idx d, double beta,
-                                   double invN, double invK1, T* G, T* gp, double* loss_row) {
+                                   const std::int32_t* neg, const std::int32_t* row_group, const double* log_q, idx K,
+                                   idx N, idx d, double beta, double invN, double invK1, T* G, T* gp, double* loss_row) {
   METAREC_GRID_STRIDE(i, N) {
-    loss_row[i] = elem::shared_loss_row(kind, h + i * d, E + static_cast<idx>(pos[i]) * d, d, pos[i], neg, log_q, K,
-                                        beta, invN, invK1, G + i * K, gp + i);
+    const idx at = (row_group ? static_cast<idx>(row_group[i]) : 0) * K;
+    loss_row[i] = elem::shared_loss_row(kind, h + i * d, E + static_cast<idx>(pos[i]) * d, d, pos[i], neg + at,
+                                        log_q ? log_q + at : nullptr, K, beta, invN, invK1, G + i * K, gp + i);
   }
 }
 template <class T>
@@ -85,10 +86,10 @@ void pair_grad_h(Stream s, const T* g, const T* coef, const T* E, const std::int
 }
 template <class T>
 void shared_loss_rows(Stream s, elem::SharedLoss kind, const T* h, const T* E, const std::int32_t* pos,
-                      const std::int32_t* neg, const double* log_q, idx K, idx N, idx d, double beta, double invN,
-                      double invK1, T* G, T* gp, double* loss_row) {
-  METAREC_LAUNCH(k_shared_loss_rows<T>, N, s, kind, h, E, pos, neg, log_q, K, N, d, beta, invN, invK1, G, gp,
-                 loss_row);
+                      const std::int32_t* neg, const std::int32_t* row_group, const double* log_q, idx K, idx N,
+                      idx d, double beta, double invN, double invK1, T* G, T* gp, double* loss_row) {
+  METAREC_LAUNCH(k_shared_loss_rows<T>, N, s, kind, h, E, pos, neg, row_group, log_q, K, N, d, beta, invN, invK1, G,
+                 gp, loss_row);
 }
 template <class T>
 void shared_pos_grad_h(Stream s, const T* g, const T* gp, const T* E, const std::int32_t* pos, idx N, idx d, T* gh) {
@@ -113,8 +114,8 @@ void sum_squares_partials(Stream s, const T* x, idx n, double* partials, int blo
                                   double, T*, double*);                                                           \
   template void pair_grad_h<T>(Stream, const T*, const T*, const T*, const std::int32_t*, idx, idx, T*);          \
   template void shared_loss_rows<T>(Stream, elem::SharedLoss, const T*, const T*, const std::int32_t*,            \
-                                    const std::int32_t*, const double*, idx, idx, idx, double, double, double,    \
-                                    T*, T*, double*);                                                             \
+                                    const std::int32_t*, const std::int32_t*, const double*, idx, idx, idx,       \
+                                    double, double, double, T*, T*, double*);                                     \
   template void shared_pos_grad_h<T>(Stream, const T*, const T*, const T*, const std::int32_t*, idx, idx, T*);    \
   template void scatter_ordered<T>(Stream, const T*, const T*, const T*, idx, const std::int32_t*,                \
                                    const std::int32_t*, const std::int32_t*, idx, idx, T*);                       \

@@ -18,11 +18,12 @@ void pair_loss_rows(Stream, elem::PairLoss kind, const T* h, const T* E, const s
 /// gh[i, k] += elem::pair_grad_h_at(g[0], ...).
 template <class T>
 void pair_grad_h(Stream, const T* g, const T* coef, const T* E, const std::int32_t* pair_ids, idx N, idx d, T* gh);
-/// loss_row[i], G's row i (scores in, dloss/dscore out) and gp[i] (elem::shared_loss_row).
+/// loss_row[i], G's row i (scores in, dloss/dscore out) and gp[i] (elem::shared_loss_row) against the
+/// K draws of row i's group (row_group[i], or 0 when null) in neg and log_q.
 template <class T>
 void shared_loss_rows(Stream, elem::SharedLoss kind, const T* h, const T* E, const std::int32_t* pos,
-                      const std::int32_t* neg, const double* log_q, idx K, idx N, idx d, double beta, double invN,
-                      double invK1, T* G, T* gp, double* loss_row);
+                      const std::int32_t* neg, const std::int32_t* row_group, const double* log_q, idx K, idx N,
+                      idx d, double beta, double invN, double invK1, T* G, T* gp, double* loss_row);
 /// gh[i, k] += elem::shared_pos_grad_h_at(g[0], gp[i], E[pos[i]], k).
 template <class T>
 void shared_pos_grad_h(Stream, const T* g, const T* gp, const T* E, const std::int32_t* pos, idx N, idx d, T* gh);

@@ -71,22 +71,36 @@ void pair_loss_backward(Context& ctx, const DeviceTensor<T>& h, const DeviceTens
                             plan.unique, d, gitems.data());
 }
 
+namespace {
+/// f(g, first_row, rows) for each group of rows, in order on the context's stream.
+template <class F>
+void for_each_group(const std::int32_t* bounds, index_t groups, F f) {
+  for (index_t g = 0; g < groups; ++g) f(g, static_cast<index_t>(bounds[g]), static_cast<index_t>(bounds[g + 1] - bounds[g]));
+}
+}  // namespace
+
 template <class T>
 double shared_loss(Context& ctx, elem::SharedLoss kind, const DeviceTensor<T>& h, const DeviceTensor<T>& items,
-                   const std::int32_t* pos, const std::int32_t* neg, const double* log_q, double beta,
+                   const std::int32_t* pos, const std::int32_t* neg, const std::int32_t* row_group,
+                   const std::int32_t* bounds, index_t groups, const double* log_q, double beta,
                    const DeviceTensor<T>& en, const DeviceTensor<T>& G, const DeviceTensor<T>& gp) {
   const char* op = "cuda::shared_loss";
   check_scoring(op, h, items);
   const index_t N = h.dim(0), d = h.dim(1);
   expect_rank(op, "negative rows", en.shape(), 2);
-  const index_t K = en.dim(0);
-  if (K < 1 || en.dim(1) != d) throw ShapeError(std::string(op) + ": negative rows " + en.shape().str());
+  if (groups < 1 || en.dim(0) % groups != 0 || en.dim(1) != d || (groups > 1 && !row_group))
+    throw ShapeError(std::string(op) + ": negative rows " + en.shape().str() + " for " + std::to_string(groups) +
+                     " groups");
+  const index_t KG = en.dim(0), K = KG / groups;
+  if (K < 1) throw ShapeError(std::string(op) + ": negative rows " + en.shape().str());
   expect_shape(op, "G", G.shape(), Shape{N, K});
   expect_shape(op, "gp", gp.shape(), Shape{N});
-  launch::gather_rows(ctx.stream(), items.data(), neg, K, d, en.data());
-  gemm<T>(ctx, false, true, N, K, d, T(1), h.data(), d, en.data(), d, T(0), G.data(), K);  // scores
+  launch::gather_rows(ctx.stream(), items.data(), neg, KG, d, en.data());
+  for_each_group(bounds, groups, [&](index_t g, index_t r0, index_t m) {  // scores
+    gemm<T>(ctx, false, true, m, K, d, T(1), h.data() + r0 * d, d, en.data() + g * K * d, d, T(0), G.data() + r0 * K, K);
+  });
   DeviceTensor<double> loss_row = ctx.alloc<double>(Shape{N});
-  launch::shared_loss_rows(ctx.stream(), kind, h.data(), items.data(), pos, neg, log_q, K, N, d, beta,
+  launch::shared_loss_rows(ctx.stream(), kind, h.data(), items.data(), pos, neg, row_group, log_q, K, N, d, beta,
                            1.0 / static_cast<double>(N), 1.0 / static_cast<double>(K + 1), G.data(), gp.data(),
                            loss_row.data());
   return mean_loss(ctx, op, loss_row.data(), N);
@@ -95,24 +109,29 @@ double shared_loss(Context& ctx, elem::SharedLoss kind, const DeviceTensor<T>& h
 template <class T>
 void shared_loss_backward(Context& ctx, const DeviceTensor<T>& h, const DeviceTensor<T>& items,
                           const std::int32_t* pos, const RowScatter& neg_plan, const RowScatter& pos_plan,
-                          const DeviceTensor<T>& en, const DeviceTensor<T>& G, const DeviceTensor<T>& gp,
-                          const DeviceTensor<T>& g, const DeviceTensor<T>& gh, const DeviceTensor<T>& gitems) {
+                          const std::int32_t* bounds, index_t groups, const DeviceTensor<T>& en,
+                          const DeviceTensor<T>& G, const DeviceTensor<T>& gp, const DeviceTensor<T>& g,
+                          const DeviceTensor<T>& gh, const DeviceTensor<T>& gitems) {
   const char* op = "cuda::shared_loss_backward";
   check_scoring(op, h, items);
   check_grads(op, h, items, g, gh, gitems);
-  const index_t N = h.dim(0), d = h.dim(1), K = en.dim(0);
+  const index_t N = h.dim(0), d = h.dim(1), KG = en.dim(0), K = KG / groups;
   expect_shape(op, "G", G.shape(), Shape{N, K});
   expect_shape(op, "gp", gp.shape(), Shape{N});
   if (!gh.empty()) {
     // cuBLAS takes alpha from the host; the upstream gradient is a device scalar: G en into scratch, then gh += g * it.
     DeviceTensor<T> tmp = ctx.alloc<T>(Shape{N, d});
-    gemm<T>(ctx, false, false, N, d, K, T(1), G.data(), K, en.data(), d, T(0), tmp.data(), d);
+    for_each_group(bounds, groups, [&](index_t gi, index_t r0, index_t m) {
+      gemm<T>(ctx, false, false, m, d, K, T(1), G.data() + r0 * K, K, en.data() + gi * K * d, d, T(0), tmp.data() + r0 * d, d);
+    });
     launch::axpy_device_scalar(ctx.stream(), g.data(), tmp.data(), gh.data(), N * d);
     launch::shared_pos_grad_h(ctx.stream(), g.data(), gp.data(), items.data(), pos, N, d, gh.data());
   }
   if (!gitems.empty()) {
-    DeviceTensor<T> de = ctx.alloc<T>(Shape{K, d});  // G^T h; the scatter multiplies by g
-    gemm<T>(ctx, true, false, K, d, N, T(1), G.data(), K, h.data(), d, T(0), de.data(), d);
+    DeviceTensor<T> de = ctx.alloc<T>(Shape{KG, d});  // G^T h per group; the scatter multiplies by g
+    for_each_group(bounds, groups, [&](index_t gi, index_t r0, index_t m) {
+      gemm<T>(ctx, true, false, K, d, m, T(1), G.data() + r0 * K, K, h.data() + r0 * d, d, T(0), de.data() + gi * K * d, d);
+    });
     launch::scatter_ordered(ctx.stream(), g.data(), static_cast<const T*>(nullptr), de.data(), 1, neg_plan.order,
                             neg_plan.seg, neg_plan.rows, neg_plan.unique, d, gitems.data());
     launch::scatter_ordered(ctx.stream(), g.data(), gp.data(), h.data(), 1, pos_plan.order, pos_plan.seg,
@@ -173,12 +192,14 @@ void scale_in_place(Context& ctx, const DeviceTensor<T>& x, double s) {
                                       const RowScatter&, const DeviceTensor<T>&, const DeviceTensor<T>&,            \
                                       const DeviceTensor<T>&, const DeviceTensor<T>&);                              \
   template double shared_loss<T>(Context&, elem::SharedLoss, const DeviceTensor<T>&, const DeviceTensor<T>&,         \
-                                 const std::int32_t*, const std::int32_t*, const double*, double,                   \
-                                 const DeviceTensor<T>&, const DeviceTensor<T>&, const DeviceTensor<T>&);           \
+                                 const std::int32_t*, const std::int32_t*, const std::int32_t*,                     \
+                                 const std::int32_t*, index_t, const double*, double, const DeviceTensor<T>&,       \
+                                 const DeviceTensor<T>&, const DeviceTensor<T>&);                                   \
   template void shared_loss_backward<T>(Context&, const DeviceTensor<T>&, const DeviceTensor<T>&,                    \
                                         const std::int32_t*, const RowScatter&, const RowScatter&,                  \
+                                        const std::int32_t*, index_t, const DeviceTensor<T>&,                       \
                                         const DeviceTensor<T>&, const DeviceTensor<T>&, const DeviceTensor<T>&,     \
-                                        const DeviceTensor<T>&, const DeviceTensor<T>&, const DeviceTensor<T>&);    \
+                                        const DeviceTensor<T>&, const DeviceTensor<T>&);                            \
   template void sgd_step<T>(Context&, const elem::SgdScalars<T>&, const DeviceTensor<T>&, const DeviceTensor<T>&,    \
                             const DeviceTensor<T>&);                                                                \
   template std::vector<double> sum_squares<T>(Context&, const std::vector<DeviceTensor<T>>&);                        \

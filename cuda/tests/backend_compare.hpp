@@ -27,7 +27,9 @@ struct RingBatch {
   std::vector<double> log_q;
   std::vector<std::uint8_t> mask;
   index_t B = 4, L = 6;
-  RingBatch(int step, std::int32_t n_items, std::int32_t mask_token) {
+  NegativeScope scope;
+  RingBatch(int step, std::int32_t n_items, std::int32_t mask_token, NegativeScope scope_ = NegativeScope::batch)
+      : scope(scope_) {
     const int lens[4] = {6, 4, 2, 5};
     for (index_t b = 0; b < B; ++b) {
       const int len = lens[b];
@@ -46,15 +48,17 @@ struct RingBatch {
         targets[i] = mask[i] && i % 3 == 0 ? items[i] : 0;
         if (targets[i]) items[i] = mask_token;
       }
-    for (std::int32_t j = 0; j < 4; ++j) {
-      shared.push_back(static_cast<std::int32_t>((step * 7 + j * 2) % n_items + 1));
+    const std::int32_t draws = scope == NegativeScope::batch ? 4 : 4 * static_cast<std::int32_t>(B);
+    for (std::int32_t j = 0; j < draws; ++j) {
+      shared.push_back(static_cast<std::int32_t>((step * 7 + j * 2 + j / 4) % n_items + 1));
       log_q.push_back(-2.0 + 0.1 * j);
     }
   }
   TrainInputs inputs() {
     TrainInputs in{SequenceView{B, L, items.data(), mask.data()}, targets.data(), negatives.data()};
     in.shared_negatives = shared.data();
-    in.n_shared = static_cast<index_t>(shared.size());
+    in.n_shared = 4;
+    in.shared_scope = scope;
     in.log_q = log_q.data();
     return in;
   }
@@ -66,6 +70,7 @@ struct CompareOptions {
   double dropout = 0.0;
   int steps = 4;
   LossKind loss = LossKind::ce;
+  NegativeScope negatives_per = NegativeScope::batch;  ///< sampled_softmax / gbce draws per batch or per sequence
   double tolerance = 2e-4;  ///< relative to 1 + |x|, for losses, gradients and trained values
   CompareOptimizer optimizer = CompareOptimizer::adam;
   double clip = 0;  ///< > 0: clip_grad_norm(params, clip) before each step on both (the norms must agree)
@@ -117,7 +122,7 @@ void train_on_both(const CompareOptions& o, Configure configure = {}) {
   Tape<float> tc(5);
   Tape<float, backend::Cuda> tg(5);
   for (int s = 0; s < o.steps; ++s) {
-    RingBatch batch(s, n_items, mask_token);
+    RingBatch batch(s, n_items, mask_token, o.negatives_per);
     tc.reset();
     tg.reset();
     opt_c->zero_grad();

@@ -1,5 +1,5 @@
 // The sampled losses (BCE, BPR with one negative per position; sampled softmax
-// and gBCE with negatives shared by the batch), SGD and gradient clipping on
+// and gBCE with negatives shared by the batch or by each sequence), SGD and gradient clipping on
 // backend::Cuda against the same model on backend::Cpu: every loss, gradient
 // and trained value must agree to float rounding (backend_compare.hpp). In
 // the host emulation this runs in every build; on a GPU it is a device check.
@@ -34,6 +34,13 @@ TEST_CASE("SASRec with sampled softmax (logQ correction) trains on backend::Cuda
 }
 TEST_CASE("SASRec with gBCE trains on backend::Cuda as on backend::Cpu") {
   test::train_on_both<backbones::SASRec>({.loss = LossKind::gbce});
+}
+TEST_CASE("sampled softmax and gBCE with K draws per sequence train on backend::Cuda as on backend::Cpu") {
+  // SASRec packs its rows, GRU4Rec keeps the padded layout; BERT4Rec's cloze leaves a sequence without targets.
+  test::train_on_both<backbones::SASRec>(
+      {.dropout = 0.2, .loss = LossKind::sampled_softmax, .negatives_per = NegativeScope::sequence});
+  test::train_on_both<backbones::GRU4Rec>({.loss = LossKind::gbce, .negatives_per = NegativeScope::sequence});
+  test::train_on_both<backbones::BERT4Rec>({.loss = LossKind::sampled_softmax, .negatives_per = NegativeScope::sequence});
 }
 TEST_CASE("BERT4Rec with sampled softmax trains on backend::Cuda as on backend::Cpu") {
   test::train_on_both<backbones::BERT4Rec>({.dropout = 0.2, .loss = LossKind::sampled_softmax});
@@ -134,17 +141,25 @@ TEST_CASE_TEMPLATE("sampled losses on a device tape: each input alone wanting a 
   const index_t N = 23, d = 7, rows = 9, K = 6;
   const Tensor<T> h = test::random_t<T>({N, d}, rng, -1.5, 1.5), e = test::random_t<T>({rows, d}, rng, -1.5, 1.5);
   std::vector<std::int32_t> pos(N), neg(N), shared{3, 1, 3, 8, 0, 5};  // 3 twice; hits where pos is 3, 1, 8, 0, 5
+  // Grouped draws: rows 0-4, 5, 6-15, 16-22 in four groups of K (rows repeat across groups).
+  std::vector<std::int32_t> row_group(N), grouped(4 * K);
+  std::vector<double> grouped_log_q(4 * K);
+  for (index_t i = 0; i < N; ++i) row_group[i] = i < 5 ? 0 : i < 6 ? 1 : i < 16 ? 2 : 3;
+  for (index_t j = 0; j < 4 * K; ++j)
+    grouped[j] = static_cast<std::int32_t>((j * 5 + 2) % rows), grouped_log_q[j] = -0.5 - 0.1 * static_cast<double>(j % 7);
   for (index_t i = 0; i < N; ++i) pos[i] = static_cast<std::int32_t>((i * 4) % rows), neg[i] = static_cast<std::int32_t>((i * 2 + 1) % rows);
   const std::vector<double> log_q{-1.0, -1.5, -1.0, -2.0, -0.5, -1.2};
   const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
-  for (int kind = 0; kind < 4; ++kind)
+  for (int kind = 0; kind < 6; ++kind)  // 4, 5: sampled softmax and gBCE with grouped draws
     for (int wants = 1; wants <= 3; ++wants) {  // bit 0: h, bit 1: items
       auto loss_of = [&](auto hv, auto ev) {
-        const ops::SharedNegatives sn{shared.data(), K, log_q.data()};
+        const ops::SharedNegatives sn = kind < 4 ? ops::SharedNegatives{shared.data(), K, log_q.data()}
+                                                 : ops::SharedNegatives{grouped.data(), K, grouped_log_q.data(),
+                                                                        row_group.data(), 4};
         auto l = kind == 0 ? ops::sampled_bce(hv, ev, pos.data(), neg.data())
                  : kind == 1 ? ops::bpr(hv, ev, pos.data(), neg.data())
-                 : kind == 2 ? ops::sampled_softmax(hv, ev, pos.data(), sn)
-                             : ops::gbce(hv, ev, pos.data(), sn, ops::gbce_beta(K, rows - 1, 0.5));
+                 : kind % 2 == 0 ? ops::sampled_softmax(hv, ev, pos.data(), sn)
+                                 : ops::gbce(hv, ev, pos.data(), sn, ops::gbce_beta(K, rows - 1, 0.5));
         return ops::scale(l, -1.75);  // the backward scales by a device scalar
       };
       Tape<T> tc;

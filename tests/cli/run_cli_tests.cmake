@@ -52,6 +52,9 @@ endif()
 expect_run(2 "negatives = 0 is out of range" ${TOOL} train --data ${WORK}/ring.txt --loss sampled-softmax --negatives 0)
 expect_run(2 "gbce_t = 2" ${TOOL} train --data ${WORK}/ring.txt --loss gbce --gbce-t 2)
 expect_run(2 "popularity is for sampled_softmax" ${TOOL} train --data ${WORK}/ring.txt --loss gbce --sampling popularity)
+expect_run(2 "negatives_per = sequence is read by sampled_softmax and gbce only" ${TOOL} train --data ${WORK}/ring.txt
+           --negatives-per sequence)
+expect_run(2 "--negatives-per" ${TOOL} train --data ${WORK}/ring.txt --loss gbce --negatives-per position)
 expect_run(2 "eval_negatives = 0 is out of range" ${TOOL} train --data ${WORK}/ring.txt --eval sampled --eval-negatives 0)
 expect_run(2 "--loss" ${TOOL} train --data ${WORK}/ring.txt --loss softmax)
 foreach(loss ce bce bpr sampled-softmax gbce)
@@ -61,6 +64,14 @@ endforeach()
 expect_run(0 "test: HR@5=" ${TOOL} train --data ${WORK}/ring.txt --config ${WORK}/config.json --threads 1
            --loss sampled-softmax --negatives 8 --sampling popularity --eval sampled --eval-negatives 10
            --eval-sampling popularity --sparse-items --out ${WORK}/run_sampled)
+# K draws per sequence: trains, and the record says so.
+expect_run(0 "test: HR@5=" ${TOOL} train --data ${WORK}/ring.txt --config ${WORK}/config.json --threads 1
+           --loss sampled-softmax --negatives 8 --negatives-per sequence --out ${WORK}/run_per_sequence)
+file(READ ${WORK}/run_per_sequence/result.json per_sequence_record)
+string(JSON per GET "${per_sequence_record}" config trainer negatives_per)
+if(NOT per STREQUAL "sequence")
+  message(FATAL_ERROR "result.json: config.trainer.negatives_per is '${per}', expected sequence")
+endif()
 file(READ ${WORK}/run_sampled/result.json sampled_record)
 string(JSON ranking GET "${sampled_record}" protocol ranking)
 string(JSON n_neg GET "${sampled_record}" protocol negatives)

@@ -280,6 +280,48 @@ TEST_CASE("sampled_softmax and gbce: gradcheck with accidental hits, repeated dr
   }
 }
 
+TEST_CASE("sampled_softmax and gbce with draws per group of rows: gradcheck, equal to one group, malformed groups") {
+  Rng rng(25);
+  const index_t N = 7, rows = 9, d = 4, K = 3;
+  std::vector<std::int32_t> pos{1, 2, 2, 5, 8, 3, 2};
+  std::vector<std::int32_t> group{0, 0, 0, 1, 2, 2, 2};         // three sequences' rows
+  std::vector<std::int32_t> neg{2, 7, 7, 5, 1, 4, 3, 7, 2};      // hits in groups 0 and 2; 7 drawn in two groups
+  std::vector<double> log_q{0.3, -1.2, -1.2, 0.0, 0.5, -0.7, 1.1, -1.2, 0.3};
+  auto h = random_tensor({N, d}, rng, -2, 2), e = random_tensor({rows, d}, rng, -2, 2);
+  for (const double* lq : {static_cast<const double*>(nullptr), static_cast<const double*>(log_q.data())}) {
+    const ops::SharedNegatives sn{neg.data(), K, lq, group.data(), 3};
+    auto r = gradcheck([&](Tape<double>&, Inputs v) { return ops::sampled_softmax(v[0], v[1], pos.data(), sn); }, {h, e});
+    CHECK_MESSAGE(r.max_rel_error < 1e-7, r.str());
+    r = gradcheck([&](Tape<double>&, Inputs v) { return ops::gbce(v[0], v[1], pos.data(), sn, 0.4); }, {h, e});
+    CHECK_MESSAGE(r.max_rel_error < 1e-7, r.str());
+  }
+  // Every group drawing the same K items is the one-group op (to rounding: the GEMMs are split).
+  std::vector<std::int32_t> same;
+  for (int g = 0; g < 3; ++g) same.insert(same.end(), neg.begin(), neg.begin() + K);
+  auto run = [&](const ops::SharedNegatives& sn) {
+    Tape<double> t;
+    auto hv = t.leaf(h, true), ev = t.leaf(e, true);
+    auto l = ops::sampled_softmax(hv, ev, pos.data(), sn);
+    t.backward(l);
+    return std::vector<Tensor<double>>{l.value().clone(), t.grad_of(hv).clone(), t.grad_of(ev).clone()};
+  };
+  const auto grouped = run({same.data(), K, nullptr, group.data(), 3}), one = run({neg.data(), K, nullptr});
+  CHECK(grouped[0][0] == doctest::Approx(one[0][0]).epsilon(1e-13));
+  CHECK(max_abs_difference(grouped[1], one[1]) < 1e-13);
+  CHECK(max_abs_difference(grouped[2], one[2]) < 1e-13);
+  // Other draws per group give another loss: the groups do read their own draws.
+  CHECK(std::abs(run({neg.data(), K, nullptr, group.data(), 3})[0][0] - one[0][0]) > 1e-6);
+  // Groups must run 0, then +0 or +1, to groups - 1.
+  Tape<double> t;
+  for (const auto& bad : {std::vector<std::int32_t>{0, 0, 2, 2, 2, 2, 2}, std::vector<std::int32_t>{1, 1, 1, 2, 2, 2, 2},
+                          std::vector<std::int32_t>{0, 0, 1, 1, 0, 2, 2}})
+    CHECK_THROWS_WITH_AS(ops::sampled_softmax(t.leaf(h), t.leaf(e), pos.data(), {neg.data(), K, nullptr, bad.data(), 3}),
+                         doctest::Contains("negative group"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::gbce(t.leaf(h), t.leaf(e), pos.data(), {neg.data(), K, nullptr, group.data(), 4}, 1.0),
+                       doctest::Contains("the last row is in negative group 2 of 4"), ShapeError);
+  CHECK_THROWS_AS(ops::gbce(t.leaf(h), t.leaf(e), pos.data(), {neg.data(), K, nullptr, nullptr, 3}, 1.0), ShapeError);
+}
+
 TEST_CASE("sampled_softmax: draws covering every item once give exactly full-catalogue CE") {
   // K = n draws of a uniform Q: log(K Q(j)) = 0; the positive's own draw is masked as a hit.
   Rng rng(22);

@@ -24,12 +24,17 @@ struct Batch {
   std::vector<std::uint8_t> mask;
   std::vector<std::int32_t> shared{3, 6, 3, 1};  // 3 twice; hits of the targets 3, 6 and 1
   std::vector<double> log_q{0.5, -0.2, 0.5, 1.0};
-  TrainInputs inputs(index_t B, index_t L) {
+  // K = 4 draws per sequence (NegativeScope::sequence): hits and repeats within and across rows.
+  std::vector<std::int32_t> per_sequence{3, 6, 3, 1, 7, 2, 2, 5, 4, 6, 1, 7};
+  std::vector<double> per_sequence_log_q{0.5, -0.2, 0.5, 1.0, 0.1, -0.4, -0.4, 0.2, 0.0, -0.2, 1.0, 0.1};
+  TrainInputs inputs(index_t B, index_t L, NegativeScope scope = NegativeScope::batch) {
     TrainInputs in{SequenceView{B, L, items.data(), mask.data()}, targets.data(),
                    negatives.empty() ? nullptr : negatives.data()};
-    in.shared_negatives = shared.data();
-    in.n_shared = static_cast<index_t>(shared.size());
-    in.log_q = log_q.data();
+    const bool seq = scope == NegativeScope::sequence;
+    in.shared_negatives = seq ? per_sequence.data() : shared.data();
+    in.n_shared = 4;
+    in.shared_scope = scope;
+    in.log_q = seq ? per_sequence_log_q.data() : log_q.data();
     return in;
   }
 };
@@ -51,8 +56,9 @@ Batch make_batch(std::int32_t mask_token = 0) {
 /// Compares Parameter::grad with central differences on a sample of entries
 /// of every parameter (double precision).
 template <class Model>
-double max_param_grad_error(Model& model, int dom, Batch& batch, LossKind kind) {
-  auto in = batch.inputs(3, 4);
+double max_param_grad_error(Model& model, int dom, Batch& batch, LossKind kind,
+                            NegativeScope scope = NegativeScope::batch) {
+  auto in = batch.inputs(3, 4, scope);
   auto loss_at = [&](bool backward) {
     Tape<double> tape(11);  // same seed: same dropout masks every evaluation
     auto l = model.loss(tape, dom, in, kind);
@@ -97,6 +103,31 @@ TEST_CASE_TEMPLATE("recommender: parameter gradients match finite differences", 
   CHECK(max_param_grad_error(model, dom, batch, LossKind::bpr) < 1e-5);
   CHECK(max_param_grad_error(model, dom, batch, LossKind::sampled_softmax) < 1e-5);
   CHECK(max_param_grad_error(model, dom, batch, LossKind::gbce) < 1e-5);
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::sampled_softmax, NegativeScope::sequence) < 1e-5);
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::gbce, NegativeScope::sequence) < 1e-5);
+}
+
+TEST_CASE("recommender: K draws per sequence read each sequence's own draws") {
+  using M = RecommenderType<backbones::SASRec, quantizers::Identity, backend::Cpu, double>;
+  M model(small_config<M>(0.0), 5);
+  const int dom = model.add_domain("toy", 7);
+  auto batch = make_batch();
+  auto loss_of = [&](NegativeScope scope) {
+    Tape<double> tape(11);
+    return model.loss(tape, dom, batch.inputs(3, 4, scope), LossKind::sampled_softmax).value()[0];
+  };
+  const double shared = loss_of(NegativeScope::batch);
+  // Every sequence drawing the batch's K items: the batch-shared loss (to rounding: one GEMM per sequence).
+  const auto own = batch.per_sequence;
+  const auto own_q = batch.per_sequence_log_q;
+  for (std::size_t j = 0; j < own.size(); ++j) {
+    batch.per_sequence[j] = batch.shared[j % 4];
+    batch.per_sequence_log_q[j] = batch.log_q[j % 4];
+  }
+  CHECK(loss_of(NegativeScope::sequence) == doctest::Approx(shared).epsilon(1e-13));
+  // Other draws for the last sequence alone move the loss.
+  for (std::size_t j = 8; j < 12; ++j) batch.per_sequence[j] = own[j], batch.per_sequence_log_q[j] = own_q[j];
+  CHECK(std::abs(loss_of(NegativeScope::sequence) - shared) > 1e-6);
 }
 
 TEST_CASE("recommender: BERT4Rec cloze loss gradients") {
@@ -105,6 +136,7 @@ TEST_CASE("recommender: BERT4Rec cloze loss gradients") {
   const int dom = model.add_domain("toy", 7);
   auto batch = make_batch(/*mask_token=*/8);
   CHECK(max_param_grad_error(model, dom, batch, LossKind::ce) < 1e-5);
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::sampled_softmax, NegativeScope::sequence) < 1e-5);
 }
 
 TEST_CASE_TEMPLATE("recommender: pre-LN blocks with a final LayerNorm, parameter gradients", Policy,

@@ -74,10 +74,17 @@ const std::map<std::string, data::Sampling> sampling_names{{"uniform", data::Sam
 void add_trainer_options(CLI::App& app, train::TrainerConfig& t, std::string& loss, int& threads) {
   app.add_option("--loss", loss,
                  "ce (full softmax), bce or bpr (one sampled negative per position), sampled-softmax or gbce "
-                 "(--negatives K shared by a batch's positions)")
+                 "(--negatives K shared by a batch's or, with --negatives-per sequence, a sequence's positions)")
       ->check(CLI::IsMember(loss_names()))
       ->capture_default_str();
-  app.add_option("--negatives", t.negatives, "K negatives per batch for sampled-softmax and gbce")->capture_default_str();
+  app.add_option("--negatives", t.negatives, "K negatives per batch (or per sequence) for sampled-softmax and gbce")
+      ->capture_default_str();
+  app.add_option("--negatives-per", t.negatives_per,
+                 "batch: K draws shared by every position of a batch (one GEMM); sequence: K draws per sequence, "
+                 "shared by its positions (B K negatives per step, closer to per-position sampling)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, NegativeScope>{
+          {"batch", NegativeScope::batch}, {"sequence", NegativeScope::sequence}}))
+      ->default_str("batch");
   app.add_option("--sampling", t.sampling,
                  "distribution of those negatives: uniform, or popularity (sampled-softmax only; logQ-corrected)")
       ->transform(CLI::CheckedTransformer(sampling_names))
@@ -165,6 +172,7 @@ json to_json(const train::TrainerConfig& t) {
          {"eval", protocol_json(t.eval)}};
   if (uses_shared_negatives(t.loss)) {
     j["negatives"] = t.negatives;
+    j["negatives_per"] = negative_scope_name(t.negatives_per);
     j["sampling"] = data::sampling_name(t.sampling);
     if (t.loss == LossKind::gbce) j["gbce_t"] = t.gbce_t;
   }

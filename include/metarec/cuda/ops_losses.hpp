@@ -61,21 +61,25 @@ void pair_loss_backward(Context& ctx, const DeviceTensor<T>& h, const DeviceTens
                         const std::int32_t* pair_ids, const RowScatter& plan, const DeviceTensor<T>& coef,
                         const DeviceTensor<T>& g, const DeviceTensor<T>& gh, const DeviceTensor<T>& gitems);
 
-// ---- shared_negative_losses.hpp: pos [N], neg [K] table rows, log_q [K] or
-//      null (device). Writes en [K, d] (gathered negative rows), G [N, K]
-//      (dloss/dscore of the negatives / N) and gp [N] (of the positive).
-//      Returns the mean loss (synchronises).
+// ---- shared_negative_losses.hpp: pos [N] table rows; neg [groups K] table rows,
+//      group g's at g K; row_group [N] (device, consecutive from 0) or null for
+//      one group; bounds [groups + 1] the groups' row offsets (host); log_q
+//      [groups K] or null (device). Writes en [groups K, d] (gathered negative
+//      rows), G [N, K] (dloss/dscore of the row's group's negatives / N) and
+//      gp [N] (of the positive). Returns the mean loss (synchronises).
 template <class T>
 double shared_loss(Context& ctx, elem::SharedLoss kind, const DeviceTensor<T>& h, const DeviceTensor<T>& items,
-                   const std::int32_t* pos, const std::int32_t* neg, const double* log_q, double beta,
+                   const std::int32_t* pos, const std::int32_t* neg, const std::int32_t* row_group,
+                   const std::int32_t* bounds, index_t groups, const double* log_q, double beta,
                    const DeviceTensor<T>& en, const DeviceTensor<T>& G, const DeviceTensor<T>& gp);
 /// neg_plan groups neg by row, pos_plan groups pos by row; the table gradient
 /// gets the negatives' rows first, then the positives' (the CPU's order).
 template <class T>
 void shared_loss_backward(Context& ctx, const DeviceTensor<T>& h, const DeviceTensor<T>& items,
                           const std::int32_t* pos, const RowScatter& neg_plan, const RowScatter& pos_plan,
-                          const DeviceTensor<T>& en, const DeviceTensor<T>& G, const DeviceTensor<T>& gp,
-                          const DeviceTensor<T>& g, const DeviceTensor<T>& gh, const DeviceTensor<T>& gitems);
+                          const std::int32_t* bounds, index_t groups, const DeviceTensor<T>& en,
+                          const DeviceTensor<T>& G, const DeviceTensor<T>& gp, const DeviceTensor<T>& g,
+                          const DeviceTensor<T>& gh, const DeviceTensor<T>& gitems);
 
 // ---- optim/sgd.hpp: one dense SGD step of w with gradient g; buf empty without momentum
 template <class T>

@@ -52,15 +52,24 @@ inline const char* loss_kind_name(LossKind k) {
 /// Whether a loss reads TrainInputs::shared_negatives.
 constexpr bool uses_shared_negatives(LossKind k) { return k == LossKind::sampled_softmax || k == LossKind::gbce; }
 
+/// Which positions share a draw of K negatives (sampled_softmax / gbce): all
+/// of a batch's (one GEMM, K distinct negatives per step), or those of one
+/// sequence (a GEMM per sequence, B K negatives per step, closer to drawing
+/// per position as RecTools and gSASRec do).
+enum class NegativeScope { batch, sequence };
+
+constexpr const char* negative_scope_name(NegativeScope s) { return s == NegativeScope::batch ? "batch" : "sequence"; }
+
 /// Training inputs of one batch, row-major [B, L].
 struct TrainInputs {
   SequenceView seq;
   const std::int32_t* targets = nullptr;    ///< 0 = no loss at this position
   const std::int32_t* negatives = nullptr;  ///< one sampled negative per position (bce / bpr)
-  /// K items drawn once for the whole batch (sampled_softmax / gbce).
+  /// K items drawn for the whole batch, or for each sequence: row r's at r K (sampled_softmax / gbce).
   const std::int32_t* shared_negatives = nullptr;
-  index_t n_shared = 0;
-  const double* log_q = nullptr;  ///< [n_shared] log(K Q(j)) of each draw (sampled_softmax), null = none
+  index_t n_shared = 0;  ///< K
+  NegativeScope shared_scope = NegativeScope::batch;
+  const double* log_q = nullptr;  ///< log(K Q(j)) of each draw (sampled_softmax), null = none
   double gbce_t = 0.75;           ///< gSASRec's calibration t (gbce)
 };
 

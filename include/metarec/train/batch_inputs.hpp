@@ -3,9 +3,9 @@
 /// Turns a data::SequenceBatch (padded to max_len) into the model's
 /// TrainInputs: trimmed to the longest real sequence of the batch (left
 /// padding: the last columns), with sampled negatives: one per position for
-/// BCE / BPR (outside the user's history), or K per batch, shared by all its
-/// positions, for sampled softmax / gBCE (drawn from Q with replacement; the
-/// loss masks a draw equal to a position's target).
+/// BCE / BPR (outside the user's history), or K per batch (or per sequence),
+/// shared by all its positions, for sampled softmax / gBCE (drawn from Q with
+/// replacement; the loss masks a draw equal to a position's target).
 /// Trimming changes nothing for real positions (pads are masked keys and
 /// positions are counted from the right) and saves most of the backbone's work
 /// on short-sequence data (Beauty: ~80% of a max_len-50 batch is padding).
@@ -35,7 +35,8 @@ data::BatchOptions batch_options(const Model& model, index_t batch_size, std::ui
 
 /// The negatives shared by a batch's positions (sampled_softmax / gbce).
 struct SharedSampling {
-  index_t count = 256;  ///< K draws per batch
+  index_t count = 256;  ///< K draws per batch, or per sequence
+  NegativeScope scope = NegativeScope::batch;
   data::Sampling sampling = data::Sampling::uniform;
   double gbce_t = 0.75;
 };
@@ -95,7 +96,8 @@ class BatchInputs {
       in_.negatives = negatives_.data();
     }
     if (draw_) {
-      negatives_.resize(static_cast<std::size_t>(shared_.count));
+      const index_t draws = shared_.count * (shared_.scope == NegativeScope::sequence ? b.batch : 1);
+      negatives_.resize(static_cast<std::size_t>(draws));
       log_q_.resize(negatives_.size());
       for (std::size_t j = 0; j < negatives_.size(); ++j) {
         negatives_[j] = draw_->draw(rng_);
@@ -103,6 +105,7 @@ class BatchInputs {
       }
       in_.shared_negatives = negatives_.data();
       in_.n_shared = shared_.count;
+      in_.shared_scope = shared_.scope;
       in_.log_q = log_q_.data();
       in_.gbce_t = shared_.gbce_t;
     }
