@@ -55,6 +55,9 @@ expect_run(2 "popularity is for sampled_softmax" ${TOOL} train --data ${WORK}/ri
 expect_run(2 "negatives_per = sequence is read by sampled_softmax and gbce only" ${TOOL} train --data ${WORK}/ring.txt
            --negatives-per sequence)
 expect_run(2 "--negatives-per" ${TOOL} train --data ${WORK}/ring.txt --loss gbce --negatives-per position)
+expect_run(2 "logq = false is read by sampled_softmax only" ${TOOL} train --data ${WORK}/ring.txt --loss gbce --logq off)
+expect_run(2 "K = 7 was not requested" ${TOOL} train --data ${WORK}/ring.txt --select-metric HR@7)
+expect_run(2 "unknown metric .AUC." ${TOOL} train --data ${WORK}/ring.txt --select-metric AUC)
 expect_run(2 "eval_negatives = 0 is out of range" ${TOOL} train --data ${WORK}/ring.txt --eval sampled --eval-negatives 0)
 expect_run(2 "--loss" ${TOOL} train --data ${WORK}/ring.txt --loss softmax)
 foreach(loss ce bce bpr sampled-softmax gbce)
@@ -66,11 +69,14 @@ expect_run(0 "test: HR@5=" ${TOOL} train --data ${WORK}/ring.txt --config ${WORK
            --eval-sampling popularity --sparse-items --out ${WORK}/run_sampled)
 # K draws per sequence: trains, and the record says so.
 expect_run(0 "test: HR@5=" ${TOOL} train --data ${WORK}/ring.txt --config ${WORK}/config.json --threads 1
-           --loss sampled-softmax --negatives 8 --negatives-per sequence --out ${WORK}/run_per_sequence)
+           --loss sampled-softmax --negatives 8 --negatives-per sequence --logq off --select-metric HR@10
+           --out ${WORK}/run_per_sequence)
 file(READ ${WORK}/run_per_sequence/result.json per_sequence_record)
 string(JSON per GET "${per_sequence_record}" config trainer negatives_per)
-if(NOT per STREQUAL "sequence")
-  message(FATAL_ERROR "result.json: config.trainer.negatives_per is '${per}', expected sequence")
+string(JSON logq GET "${per_sequence_record}" config trainer logq)
+string(JSON selected GET "${per_sequence_record}" config trainer select_metric)
+if(NOT per STREQUAL "sequence" OR logq OR NOT selected STREQUAL "HR@10")
+  message(FATAL_ERROR "result.json: config.trainer negatives_per '${per}', logq '${logq}', select_metric '${selected}'")
 endif()
 file(READ ${WORK}/run_sampled/result.json sampled_record)
 string(JSON ranking GET "${sampled_record}" protocol ranking)

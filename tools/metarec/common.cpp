@@ -89,10 +89,18 @@ void add_trainer_options(CLI::App& app, train::TrainerConfig& t, std::string& lo
                  "distribution of those negatives: uniform, or popularity (sampled-softmax only; logQ-corrected)")
       ->transform(CLI::CheckedTransformer(sampling_names))
       ->default_str("uniform");
+  app.add_option("--logq", t.logq,
+                 "sampled-softmax: lower each draw's logit by log(K Q(j)), which estimates full-catalogue CE (on); "
+                 "off: the plain softmax over the target and the draws, as RecTools' SASRec")
+      ->default_str("on");
   app.add_option("--gbce-t", t.gbce_t, "gSASRec's calibration t for gbce (0 = BCE, 1 = calibrated)")->capture_default_str();
   app.add_option("--epochs", t.epochs, "maximum epochs")->capture_default_str();
   app.add_option("--eval-every", t.eval_every, "validate every N epochs")->capture_default_str();
   app.add_option("--patience", t.patience, "evaluations without improvement before stopping (0 = off)")->capture_default_str();
+  app.add_option("--select-metric", t.select_metric,
+                 "validation metric that picks the kept epoch and drives early stopping (NDCG@K, HR@K for K in --ks, "
+                 "or MRR)")
+      ->capture_default_str();
   app.add_option("--batch-size", t.batch_size, "training sequences per batch")->capture_default_str();
   app.add_option("--optimizer", t.optimizer, "adam, adamw (decoupled weight decay) or sgd")
       ->transform(CLI::CheckedTransformer(std::map<std::string, optim::OptimizerKind>{
@@ -174,6 +182,7 @@ json to_json(const train::TrainerConfig& t) {
     j["negatives"] = t.negatives;
     j["negatives_per"] = negative_scope_name(t.negatives_per);
     j["sampling"] = data::sampling_name(t.sampling);
+    if (t.loss == LossKind::sampled_softmax) j["logq"] = t.logq;
     if (t.loss == LossKind::gbce) j["gbce_t"] = t.gbce_t;
   }
   return j;

@@ -39,6 +39,7 @@ struct SharedSampling {
   NegativeScope scope = NegativeScope::batch;
   data::Sampling sampling = data::Sampling::uniform;
   double gbce_t = 0.75;
+  bool logq = true;  ///< pass log(K Q(j)) to the loss (sampled_softmax's correction)
 };
 
 class BatchInputs {
@@ -106,7 +107,7 @@ class BatchInputs {
       in_.shared_negatives = negatives_.data();
       in_.n_shared = shared_.count;
       in_.shared_scope = shared_.scope;
-      in_.log_q = log_q_.data();
+      in_.log_q = shared_.logq ? log_q_.data() : nullptr;
       in_.gbce_t = shared_.gbce_t;
     }
     return in_;

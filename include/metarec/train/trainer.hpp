@@ -55,6 +55,9 @@ struct TrainerConfig {
   NegativeScope negatives_per = NegativeScope::batch;  ///< or K per sequence, shared by its positions
   data::Sampling sampling = data::Sampling::uniform;  ///< their distribution Q (sampled_softmax: logQ-corrected)
   double gbce_t = 0.75;          ///< gSASRec's calibration t in [0, 1] (gbce; 0 = BCE)
+  /// sampled_softmax: lower each draw's logit by log(K Q(j)) (an estimate of full-catalogue CE); off: the
+  /// plain softmax over the target and the draws (RecTools' SASRec)
+  bool logq = true;
   std::uint64_t seed = 1;
   std::string select_metric = "NDCG@10";
   EvalOptions eval;              ///< protocol, cut-offs, history masking, users per forward pass
@@ -72,6 +75,8 @@ struct TrainerConfig {
       throw ConfigError("momentum = " + std::to_string(momentum) + " is read by the sgd optimizer only");
     check_range<index_t>("negatives", negatives, 1, index_t{1} << 16);
     check_range("gbce_t", gbce_t, 0.0, 1.0);
+    if (!logq && loss != LossKind::sampled_softmax)
+      throw ConfigError("logq = false is read by sampled_softmax only (loss = " + std::string(loss_kind_name(loss)) + ")");
     if (negatives_per != NegativeScope::batch && !uses_shared_negatives(loss))
       throw ConfigError("negatives_per = sequence is read by sampled_softmax and gbce only (loss = " +
                         std::string(loss_kind_name(loss)) + ")");
@@ -183,7 +188,7 @@ TrainResult fit_synced(Model& model, int k, const data::Split& split, const Trai
   // come from per-process streams, reseeded at every epoch's start from
   // (seed, epoch, rank), so a resumed run draws what an uninterrupted one does.
   const std::uint64_t input_stream = sync.stream_seed(cfg.seed + 17), dropout_stream = sync.stream_seed(cfg.seed + 31);
-  BatchInputs inputs(split, cfg.loss, input_stream, {cfg.negatives, cfg.negatives_per, cfg.sampling, cfg.gbce_t});
+  BatchInputs inputs(split, cfg.loss, input_stream, {cfg.negatives, cfg.negatives_per, cfg.sampling, cfg.gbce_t, cfg.logq});
   const EvalOptions eval_opt = for_split(cfg.eval, split);
   const auto opt = optim::make_optimizer<T, B>(
       model.parameters().all(), {.kind = cfg.optimizer, .lr = cfg.lr, .weight_decay = cfg.weight_decay, .momentum = cfg.momentum});
