@@ -42,6 +42,12 @@ TEST_CASE("sampled softmax and gBCE with K draws per sequence train on backend::
   test::train_on_both<backbones::GRU4Rec>({.loss = LossKind::gbce, .negatives_per = NegativeScope::sequence});
   test::train_on_both<backbones::BERT4Rec>({.loss = LossKind::sampled_softmax, .negatives_per = NegativeScope::sequence});
 }
+TEST_CASE("item dropout (one mask over the item table per step) trains on backend::Cuda as on backend::Cpu") {
+  auto item_dropout = [](auto& c) { c.model.item_dropout = 0.3; };
+  test::train_on_both<backbones::SASRec>({.loss = LossKind::sampled_softmax, .negatives_per = NegativeScope::sequence},
+                                         item_dropout);
+  test::train_on_both<backbones::GRU4Rec>({}, item_dropout);
+}
 TEST_CASE("BERT4Rec with sampled softmax trains on backend::Cuda as on backend::Cpu") {
   test::train_on_both<backbones::BERT4Rec>({.dropout = 0.2, .loss = LossKind::sampled_softmax});
 }

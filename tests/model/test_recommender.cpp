@@ -130,6 +130,37 @@ TEST_CASE("recommender: K draws per sequence read each sequence's own draws") {
   CHECK(std::abs(loss_of(NegativeScope::sequence) - shared) > 1e-6);
 }
 
+TEST_CASE_TEMPLATE("recommender: item dropout, parameter gradients and what it drops", Policy, backbones::SASRec,
+                   backbones::GRU4Rec) {
+  using M = RecommenderType<Policy, quantizers::Identity, backend::Cpu, double>;
+  typename M::Config c = small_config<M>(0.0);
+  c.model.item_dropout = 0.3;
+  M model(c, 5);
+  const int dom = model.add_domain("toy", 7);
+  auto batch = make_batch();
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::ce) < 1e-5);
+  CHECK(max_param_grad_error(model, dom, batch, LossKind::sampled_softmax, NegativeScope::sequence) < 1e-5);
+  // Training draws a mask (the loss moves against the same model without item dropout); evaluation
+  // (no training flag) does not.
+  typename M::Config c0 = c;
+  c0.model.item_dropout = 0.0;
+  M plain(c0, 5);
+  (void)plain.add_domain("toy", 7);
+  auto loss_of = [&](M& m, bool training) {
+    Tape<double> tape(11);
+    tape.set_training(training);
+    return m.loss(tape, dom, batch.inputs(3, 4), LossKind::ce).value()[0];
+  };
+  CHECK(std::abs(loss_of(model, true) - loss_of(plain, true)) > 1e-6);
+  CHECK(loss_of(model, false) == loss_of(plain, false));
+  M sparse(c, 5);
+  sparse.set_sparse_item_tables(true);
+  (void)sparse.add_domain("toy", 7);
+  CHECK_THROWS_WITH_AS(loss_of(sparse, true), doctest::Contains("cannot be combined with sparse item tables"), ConfigError);
+  c.model.item_dropout = 1.0;
+  CHECK_THROWS_WITH_AS(c.model.validate(), doctest::Contains("item_dropout = 1"), ConfigError);
+}
+
 TEST_CASE("recommender: BERT4Rec cloze loss gradients") {
   using M = RecommenderType<backbones::BERT4Rec, quantizers::Identity, backend::Cpu, double>;
   M model(small_config<M>(), 5);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "metarec/autograd/ops/cross_entropy.hpp"
+#include "metarec/autograd/ops/dropout.hpp"
 #include "metarec/autograd/ops/elementwise.hpp"
 #include "metarec/autograd/ops/embedding.hpp"
 #include "metarec/autograd/ops/sampled_losses.hpp"
@@ -164,6 +165,13 @@ class RecommenderType {
   Var<T, B> loss(Tape<T, B>& t, int k, const TrainInputs& in, LossKind kind = LossKind::ce) {
     const DomainInfo& dom = domain(k);
     QuantizedItems<T, B> q = items(t, k);
+    if (const double p = config_.model.item_dropout; p > 0 && t.training()) {
+      if (sparse_tables_)  // a dense mask over the table would undo the row-sparse gradients
+        throw ConfigError("item_dropout = " + std::to_string(p) + " cannot be combined with sparse item tables");
+      const bool tied = !q.scoring.valid();
+      q.items = ops::dropout(q.items, p);
+      if (!tied) q.scoring = ops::dropout(q.scoring, p);
+    }
     const index_t total = in.seq.batch * in.seq.length;
     // Rows of the hidden-state matrix that carry a target, in padded index order.
     Var<T, B> h;
