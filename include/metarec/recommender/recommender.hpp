@@ -234,30 +234,6 @@ class RecommenderType {
     return l;
   }
 
-  /// The draws of the sequences that have scored rows, numbered in row order (every group then has a
-  /// row, as ops::SharedNegatives asks); `rows` are the n scored hidden rows.
-  static ops::SharedNegatives per_sequence_negatives(Tape<T, B>& t, const TrainInputs& in, const std::int32_t* source,
-                                                     index_t hidden_rows, const std::int32_t* rows, index_t n) {
-    const index_t K = in.n_shared, L = in.seq.length;
-    auto* group = t.template host_n<std::int32_t>(n);
-    index_t groups = 0;
-    for (index_t j = 0, last = -1; j < n; ++j) {
-      const index_t r = rows[j], seq = (source ? source[r] : r) / L;
-      if (r >= hidden_rows || (last >= 0 && seq < last)) throw ShapeError("loss: scored rows out of sequence order");
-      if (seq != last) ++groups, last = seq;
-      group[j] = static_cast<std::int32_t>(groups - 1);
-    }
-    auto* items = t.template host_n<std::int32_t>(groups * K);
-    double* log_q = in.log_q ? t.template host_n<double>(groups * K) : nullptr;
-    for (index_t j = 0; j < n; ++j) {
-      if (j > 0 && group[j] == group[j - 1]) continue;
-      const index_t seq = (source ? source[rows[j]] : rows[j]) / L, g = group[j];
-      std::copy_n(in.shared_negatives + seq * K, K, items + g * K);
-      if (log_q) std::copy_n(in.log_q + seq * K, K, log_q + g * K);
-    }
-    return ops::SharedNegatives{items, K, log_q, group, groups};
-  }
-
   /// Sequence representations (hidden state after the last history item, or
   /// at an appended [MASK] for cloze backbones) of `histories`, written into
   /// rows of `out` [histories.size(), d]. Inference mode, no gradients.
@@ -305,6 +281,30 @@ class RecommenderType {
   }
 
  private:
+  /// The draws of the sequences that have scored rows, numbered in row order (every group then has a
+  /// row, as ops::SharedNegatives asks); `rows` are the n scored hidden rows.
+  static ops::SharedNegatives per_sequence_negatives(Tape<T, B>& t, const TrainInputs& in, const std::int32_t* source,
+                                                     index_t hidden_rows, const std::int32_t* rows, index_t n) {
+    const index_t K = in.n_shared, L = in.seq.length;
+    auto* group = t.template host_n<std::int32_t>(n);
+    index_t groups = 0;
+    for (index_t j = 0, last = -1; j < n; ++j) {
+      const index_t r = rows[j], seq = (source ? source[r] : r) / L;
+      if (r >= hidden_rows || (last >= 0 && seq < last)) throw ShapeError("loss: scored rows out of sequence order");
+      if (seq != last) ++groups, last = seq;
+      group[j] = static_cast<std::int32_t>(groups - 1);
+    }
+    auto* items = t.template host_n<std::int32_t>(groups * K);
+    double* log_q = in.log_q ? t.template host_n<double>(groups * K) : nullptr;
+    for (index_t j = 0; j < n; ++j) {
+      if (j > 0 && group[j] == group[j - 1]) continue;
+      const index_t seq = (source ? source[rows[j]] : rows[j]) / L, g = group[j];
+      std::copy_n(in.shared_negatives + seq * K, K, items + g * K);
+      if (log_q) std::copy_n(in.log_q + seq * K, K, log_q + g * K);
+    }
+    return ops::SharedNegatives{items, K, log_q, group, groups};
+  }
+
   static constexpr bool packed = concepts::HasPackedEncode<BackbonePolicy, T, B>;
 
   struct Packed {
