@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Seconds per training epoch against catalogue size for full CE and the
-# shared-negative losses (sampled softmax, gBCE; K negatives per batch):
+# shared-negative losses (sampled softmax, gBCE; K negatives per batch or per sequence):
 # Beauty with its items replicated x1, x4, x16 (replicate_items.py: user u's
 # items shift to replica u mod X, so sequences keep their shape), SASRec
 # defaults, one epoch each, all in one run at one thread. The epoch's training
@@ -8,7 +8,8 @@
 # it is not counted). Summary: summarize_loss_scaling.py.
 # Usage: benchmarks/speed/run_loss_scaling.sh   Env: METAREC_DATA, OUT (default benchmarks/speed/runs/loss_scaling),
 #        SCALES (default "1 4 16"), LOSSES (default "ce sampled-softmax gbce sampled-softmax+sparse gbce+sparse";
-#        "+sparse" adds --sparse-items: lazy updates of the touched item rows), NEGATIVES (default 256), THREADS (default 1)
+#        "+sparse" adds --sparse-items: lazy updates of the touched item rows; "+seq" adds --negatives-per sequence:
+#        K draws per sequence instead of per batch), NEGATIVES (default 256), THREADS (default 1)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 data="${METAREC_DATA:-$PWD/../shared/data}/amazon-s3rec"
@@ -24,8 +25,10 @@ done
 # Losses innermost, so every loss sees the same machine load at each scale.
 for x in "${scales[@]}"; do
   for variant in "${losses[@]}"; do
-    loss="${variant%+sparse}"
-    extra=(); [[ $variant == *+sparse ]] && extra=(--sparse-items)
+    loss="${variant%%+*}"
+    extra=()
+    [[ $variant == *+sparse* ]] && extra+=(--sparse-items)
+    [[ $variant == *+seq* ]] && extra+=(--negatives-per sequence)
     run="$out/x${x}_$variant"
     echo "== x$x $variant"
     "$tool" train --data "$out/Beauty_x$x.txt" --loss "$loss" --negatives "${NEGATIVES:-256}" "${extra[@]}" \
