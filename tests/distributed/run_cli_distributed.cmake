@@ -2,7 +2,9 @@
 # ring world (dropout 0, so the two train the same model up to float
 # rounding), and 1 epoch on 2 ranks with --checkpoint-every, resumed to 2
 # epochs on 3 ranks; `metarec transfer --distributed` (3 sources on 2 ranks)
-# gives one process's numbers. Variables: MPIEXEC, TOOL, WORK.
+# gives one process's numbers; `metarec evaluate --distributed` on 2 and 3
+# ranks gives one process's metrics, and MISSRec `finetune --distributed` on 2
+# ranks one process's. Variables: MPIEXEC, TOOL, WORK.
 include(${CMAKE_CURRENT_LIST_DIR}/../cli/ring_data.cmake)
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
@@ -66,6 +68,29 @@ function(expect_close_metrics one other label)
 endfunction()
 expect_close_metrics("${one}" "${two}" "two ranks")
 
+# `metarec evaluate --distributed`: the cases split over 2 and 3 ranks (3: uneven blocks) give one process's
+# metrics; rank 0 alone prints one JSON object, which records the ranks.
+execute_process(COMMAND ${TOOL} evaluate --checkpoint ${WORK}/one/model.ckpt --threads 1
+                RESULT_VARIABLE rc OUTPUT_VARIABLE eval_one ERROR_VARIABLE err TIMEOUT 60)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "evaluate: exit code ${rc}\n${eval_one}${err}")
+endif()
+foreach(np 2 3)
+  execute_process(COMMAND ${MPIEXEC} -np ${np} --oversubscribe ${TOOL} evaluate --checkpoint ${WORK}/one/model.ckpt
+                          --threads 1 --distributed
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE eval_n ERROR_VARIABLE err TIMEOUT 60)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "evaluate --distributed on ${np} ranks: exit code ${rc}\n${eval_n}${err}")
+  endif()
+  string(REGEX MATCHALL "\"test\"" prints "${eval_n}")
+  list(LENGTH prints n_prints)
+  string(JSON ranks GET "${eval_n}" distributed ranks)
+  if(NOT n_prints EQUAL 1 OR NOT ranks EQUAL ${np})
+    message(FATAL_ERROR "evaluate --distributed on ${np} ranks: ${n_prints} printed results, ranks ${ranks}:\n${eval_n}")
+  endif()
+  expect_close_metrics("${eval_one}" "${eval_n}" "evaluate on ${np} ranks")
+endforeach()
+
 # Checkpoint on 2 ranks after epoch 1 (rank 0 writes), resume to epoch 2 on 3 ranks.
 execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} ${common} --epochs 1 --distributed --checkpoint-every 1
                         --out ${WORK}/ck RESULT_VARIABLE rc3 OUTPUT_VARIABLE out3 ERROR_VARIABLE err3 TIMEOUT 60)
@@ -82,6 +107,43 @@ if(NOT ranks EQUAL 3 OR NOT from EQUAL 1 OR NOT epochs EQUAL 2)
   message(FATAL_ERROR "resumed result.json: ranks ${ranks}, resumed from epoch ${from}, ${epochs} epochs")
 endif()
 expect_close_metrics("${one}" "${resumed}" "2 ranks + resume on 3 ranks")
+
+# MISSRec `metarec finetune --distributed` (from scratch, dropout 0, lr 0.01 so 4 epochs learn): 2 ranks against one process, within one case.
+set(items "item_id:token\ttitle:token_seq\n")
+foreach(i RANGE 0 19)
+  math(EXPR g "${i} % 4")
+  string(APPEND items "${i}\tring piece number${i} of group${g}. shop${g}\n")
+endforeach()
+file(WRITE ${WORK}/ring.item "${items}")
+execute_process(COMMAND ${TOOL} featurize --text ${WORK}/ring.item --format games-item --dim 4 --out ${WORK}/ring.npy
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "featurize: exit code ${rc}\n${out}${err}")
+endif()
+set(finetune_args finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2
+    --inner 32 --max-len 10 --dropout 0 --attn-dropout 0 --lr 0.01 --epochs 4 --batch-size 16 --threads 1)
+execute_process(COMMAND ${TOOL} ${finetune_args} --out ${WORK}/ft_one
+                RESULT_VARIABLE rc1 OUTPUT_VARIABLE out1 ERROR_VARIABLE err1 TIMEOUT 60)
+execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} ${finetune_args} --distributed --out ${WORK}/ft_two
+                RESULT_VARIABLE rc2 OUTPUT_VARIABLE out2 ERROR_VARIABLE err2 TIMEOUT 60)
+if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0)
+  message(FATAL_ERROR "finetune exit codes ${rc1} / ${rc2}\n${out1}${err1}\n${out2}${err2}")
+endif()
+string(REGEX MATCHALL "test: HR@5=" tests "${out2}")
+string(REGEX MATCHALL "effective config" configs "${err2}")
+list(LENGTH tests n_tests)
+list(LENGTH configs n_configs)
+if(NOT n_tests EQUAL 1 OR NOT n_configs EQUAL 1)
+  message(FATAL_ERROR "finetune --distributed: expected one test line and one config line, got ${n_tests} and ${n_configs}")
+endif()
+file(READ ${WORK}/ft_one/result.json ft_one)
+file(READ ${WORK}/ft_two/result.json ft_two)
+string(JSON ranks GET "${ft_two}" distributed ranks)
+string(JSON bytes GET "${ft_two}" distributed dense_payload_bytes_per_step)
+if(NOT ranks EQUAL 2 OR bytes LESS_EQUAL 0)
+  message(FATAL_ERROR "finetune result.json distributed: ranks ${ranks}, dense bytes/step ${bytes}")
+endif()
+expect_close_metrics("${ft_one}" "${ft_two}" "finetune on two ranks")
 
 # Per-source meta-training: 3 sources on 2 ranks (2 + 1) give one process's result, bit for bit
 # (the learner sums the gathered per-source blocks in source order): same similarities, weights and metrics.

@@ -1,4 +1,6 @@
 // metarec evaluate / recommend: load a checkpoint written by `metarec train`.
+// `mpirun -np N metarec evaluate ... --distributed`: the evaluation cases split
+// over N ranks (distributed::evaluate); rank 0 alone prints.
 #include <fmt/core.h>
 
 #include "commands.hpp"
@@ -8,6 +10,9 @@
 #include "metarec/train/checkpoint.hpp"
 #include "metarec/train/evaluate.hpp"
 #include "registry.hpp"
+#ifdef METAREC_WITH_MPI
+#include "metarec/distributed/distributed.hpp"
+#endif
 
 namespace metarec::cli {
 
@@ -54,28 +59,70 @@ void with_checkpoint(const std::string& path, const std::string& data_override, 
 }
 }  // namespace
 
+namespace {
+struct EvaluateArgs {
+  std::string ckpt, data, device = "cpu";
+  int threads = 0;
+  bool distributed = false;
+  train::EvalOptions eval;
+};
+
+/// Validation and test metrics of a checkpoint; `eval_set(model, tape, k, set, opt)` ranks one set
+/// (train::evaluate, or distributed::evaluate on every rank); printed when `print`.
+template <class EvalSet>
+void evaluate_checkpoint(const EvaluateArgs& a, bool print, json extra, EvalSet&& eval_set) {
+  with_checkpoint<true>(a.ckpt, a.data, [&](auto& model, int k, const LoadedData& d) {
+    tape_of<std::remove_reference_t<decltype(model)>> tape;
+    const train::EvalOptions eo = train::for_split(a.eval, d.split);
+    auto valid = eval_set(model, tape, k, d.split.valid, eo);
+    auto test = eval_set(model, tape, k, d.split.test, eo);
+    if (!print) return;
+    json out{{"protocol", protocol_json(eo)}, {"device", a.device}, {"valid", to_json(valid)}, {"test", to_json(test)}};
+    out.update(extra);
+    fmt::print("{}\n", out.dump(2));
+  }, a.device);
+}
+
+void run_evaluate(const EvaluateArgs& a) {
+  if (a.threads > 0) set_num_threads(a.threads);
+  if (!a.distributed) {
+    evaluate_checkpoint(a, true, json::object(), [](auto& model, auto& tape, int k, const data::EvalSet& set,
+                                                    const train::EvalOptions& eo) {
+      return train::evaluate(model, tape, k, set, eo);
+    });
+    return;
+  }
+#ifdef METAREC_WITH_MPI
+  distributed::Environment env;
+  distributed::Communicator comm;
+  distributed::run_or_abort(comm, [&] {
+    distributed::MpiSync sync(comm);
+    evaluate_checkpoint(a, comm.rank() == 0, json{{"distributed", {{"ranks", comm.size()}}}},
+                        [&](auto& model, auto& tape, int k, const data::EvalSet& set, const train::EvalOptions& eo) {
+                          return distributed::evaluate(model, tape, k, set, eo, sync);
+                        });
+  });
+#else
+  throw no_mpi_error();
+#endif
+}
+}  // namespace
+
 void setup_evaluate(CLI::App& app) {
   auto* cmd = app.add_subcommand("evaluate", "evaluate a checkpoint on the validation and test targets");
-  struct Args { std::string ckpt, data, device = "cpu"; int threads = 0; train::EvalOptions eval; };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<EvaluateArgs>();
   cmd->add_option("--checkpoint", a->ckpt, "model.ckpt written by metarec train")->required()->check(CLI::ExistingFile);
   cmd->add_option("--data", a->data, "data file (default: the one recorded in the checkpoint)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
   cmd->add_option("--device", a->device, "where the model runs: cpu or cuda (as metarec train --device)")
       ->check(CLI::IsMember(device_names()))
       ->capture_default_str();
+  cmd->add_flag("--distributed", a->distributed,
+                "split the evaluation cases over the ranks of `mpirun -np N` (rank 0 prints; needs an MPI build)");
   add_eval_options(*cmd, a->eval);
   cmd->callback([a] {
-    if (a->threads > 0) set_num_threads(a->threads);
     a->eval.validate();
-    with_checkpoint<true>(a->ckpt, a->data, [&](auto& model, int k, const LoadedData& d) {
-      tape_of<std::remove_reference_t<decltype(model)>> tape;
-      const train::EvalOptions eo = train::for_split(a->eval, d.split);
-      auto valid = train::evaluate(model, tape, k, d.split.valid, eo);
-      auto test = train::evaluate(model, tape, k, d.split.test, eo);
-      fmt::print("{}\n", json{{"protocol", protocol_json(eo)}, {"device", a->device}, {"valid", to_json(valid)},
-                              {"test", to_json(test)}}.dump(2));
-    }, a->device);
+    run_evaluate(*a);
   });
 }
 

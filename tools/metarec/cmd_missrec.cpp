@@ -1,6 +1,7 @@
 // metarec pretrain / finetune: MISSRec (SPEC section 4).
 //   metarec pretrain --data A --features a_text.npy[,a_img.npy] [--data B --features ...] --out DIR
 //   metarec finetune [--from DIR/model.ckpt] --data X --features x_text.npy[,...] --out DIR
+//   mpirun -np N metarec finetune ... --distributed: data-parallel fine-tuning (rank 0 prints and writes)
 // Feature files: .npy (any float dtype) or headerless float32 .feat* (width from --feature-dim),
 // rows in the domain's item order (n_items rows, or n_items + 1 with row 0 = padding).
 // An all-zero row is a missing modality (masked); --lenient turns NaN/Inf rows into missing ones.
@@ -15,6 +16,9 @@
 #include "metarec/data/features.hpp"
 #include "metarec/multimodal/missrec_train.hpp"
 #include "metarec/train/progress.hpp"
+#ifdef METAREC_WITH_MPI
+#include "metarec/distributed/distributed.hpp"
+#endif
 
 namespace metarec::cli {
 
@@ -28,6 +32,7 @@ struct MissrecArgs {
   std::string format = "unisrec", out, from, mode = "full", adaptor = "linear";
   std::vector<index_t> feature_dim;
   bool lenient = false, no_prefix = false, fresh_adaptors = false;
+  bool distributed = false;  ///< finetune: data-parallel over the ranks of mpirun
   int pre_eval_every = 0;  ///< pretrain: validate every domain every N epochs (0 = never)
   MissrecConfig model;
   multimodal::PretrainConfig pre;
@@ -195,7 +200,10 @@ void run_pretrain(MissrecArgs& a) {
   else fmt::print("{}\n", record.dump(2));
 }
 
-void run_finetune(MissrecArgs& a) {
+/// Fine-tunes through `fit(model, k, split, cfg, peft, extra, callbacks...)` (one process, or one rank
+/// of --distributed, which adds fields to `extra`); only the root prints and writes.
+template <class Fit>
+void finetune_and_write(MissrecArgs& a, bool root, Fit&& fit) {
   if (a.threads > 0) set_num_threads(a.threads);
   check_inputs(a);
   if (a.data.size() != 1) throw ConfigError("finetune takes one --data domain");
@@ -234,12 +242,18 @@ void run_finetune(MissrecArgs& a) {
   json config{{"command", "finetune"}, {"model", config_json(a.model)}, {"mode", a.mode},
               {"trainer", to_json(a.trainer)}, {"threads", num_threads()}, {"from", a.from},
               {"fresh_adaptors", a.fresh_adaptors}};
-  fmt::print(stderr, "effective config: {}\n", config.dump());
   const auto& dm = model.domain(k);
-  fmt::print(stderr, "{}: {} users, {} items, {} modality tokens, {} interests\n", dm.name, l.data.domain.n_users(),
-             dm.n_items, dm.tokens, dm.interests);
+  if (root) {
+    fmt::print(stderr, "effective config: {}\n", config.dump());
+    fmt::print(stderr, "{}: {} users, {} items, {} modality tokens, {} interests\n", dm.name, l.data.domain.n_users(),
+               dm.n_items, dm.tokens, dm.interests);
+  }
   train::ProgressReporter progress;
-  train::TrainResult r = multimodal::finetune(model, k, l.data.split, a.trainer, a.mode == "peft", progress);
+  json extra = json::object();
+  const bool peft = a.mode == "peft";
+  train::TrainResult r = root ? fit(model, k, l.data.split, a.trainer, peft, extra, progress)
+                              : fit(model, k, l.data.split, a.trainer, peft, extra);
+  if (!root) return;
   json history = json::array();
   for (const auto& e : r.history) {
     json h{{"epoch", e.epoch}, {"loss", e.loss}, {"seconds", e.seconds}, {"sequences_per_s", e.sequences_per_s}};
@@ -254,9 +268,39 @@ void run_finetune(MissrecArgs& a) {
               {"timing", {{"train_sequences_per_s", r.train_sequences_per_s}, {"train_seconds", r.train_seconds},
                           {"eval_users_per_s", r.eval_users_per_s}}},
               {"history", history}};
+  record.update(extra);
   fmt::print("test: {}\n", r.test.str());
   if (!a.out.empty()) save(a.out, model, record);
   else fmt::print("{}\n", record.dump(2));
+}
+
+void run_finetune(MissrecArgs& a) {
+  if (!a.distributed) {
+    finetune_and_write(a, true, [](MISSRec& model, int k, const data::Split& split, const train::TrainerConfig& cfg,
+                                   bool peft, json&, auto&... callbacks) {
+      return multimodal::finetune(model, k, split, cfg, peft, callbacks...);
+    });
+    return;
+  }
+#ifdef METAREC_WITH_MPI
+  distributed::Environment env;
+  distributed::Communicator comm;
+  distributed::run_or_abort(comm, [&] {
+    finetune_and_write(a, comm.rank() == 0, [&](MISSRec& model, int k, const data::Split& split,
+                                                const train::TrainerConfig& cfg, bool peft, json& extra,
+                                                auto&... callbacks) {
+      distributed::MpiSync sync(comm);
+      train::TrainResult r = multimodal::finetune_synced(model, k, split, cfg, peft, sync, callbacks...);
+      const distributed::CommStats& s = sync.stats();
+      const double steps = static_cast<double>(std::max<std::uint64_t>(s.steps, 1));
+      extra["distributed"] = {{"ranks", comm.size()}, {"steps", s.steps},
+                              {"dense_payload_bytes_per_step", static_cast<double>(s.dense_payload_bytes) / steps}};
+      return r;
+    });
+  });
+#else
+  throw no_mpi_error();
+#endif
 }
 
 }  // namespace
@@ -288,6 +332,8 @@ void setup_missrec(CLI::App& app) {
         ->check(CLI::IsMember({"full", "peft"}))->capture_default_str();
     cmd->add_flag("--no-prefix-samples", a->no_prefix, "one sample per sequence instead of one per prefix");
     add_trainer_options(*cmd, a->trainer, a->loss, a->threads);
+    cmd->add_flag("--distributed", a->distributed,
+                  "data-parallel over the ranks of `mpirun -np N` (rank 0 prints and writes; needs an MPI build)");
     cmd->callback([a] { run_finetune(*a); });
   }
 }

@@ -263,8 +263,7 @@ json run_train(TrainArgs& a, EvalHook* hook) {
   });
   return record;
 #else
-  throw ConfigError("--distributed: this metarec was built without MPI; install an MPI implementation "
-                    "(Debian: libopenmpi-dev openmpi-bin) and configure with -DMETAREC_WITH_MPI=ON");
+  throw no_mpi_error();
 #endif
 }
 

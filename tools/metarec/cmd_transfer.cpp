@@ -271,8 +271,7 @@ void setup_transfer(CLI::App& app) {
       run_transfer(*a, sync, comm.rank() == 0);
     });
 #else
-    throw ConfigError("--distributed: this metarec was built without MPI; install an MPI implementation "
-                      "(Debian: libopenmpi-dev openmpi-bin) and configure with -DMETAREC_WITH_MPI=ON");
+    throw no_mpi_error();
 #endif
   });
 }

@@ -234,4 +234,9 @@ void write_json(const std::string& path, const json& j) {
   if (ec) throw IoError("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
 }
 
+ConfigError no_mpi_error() {
+  return ConfigError("--distributed: this metarec was built without MPI; install an MPI implementation "
+                     "(Debian: libopenmpi-dev openmpi-bin) and configure with -DMETAREC_WITH_MPI=ON");
+}
+
 }  // namespace metarec::cli

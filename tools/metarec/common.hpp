@@ -101,5 +101,7 @@ std::string loss_name(LossKind k);
 
 /// Writes `j` to path atomically (temporary file + rename).
 void write_json(const std::string& path, const json& j);
+/// The error of `--distributed` in a build without MPI (every command that takes the flag).
+ConfigError no_mpi_error();
 
 }  // namespace metarec::cli
