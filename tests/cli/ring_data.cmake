@@ -13,3 +13,14 @@ function(metarec_write_ring path)
   endforeach()
   file(WRITE ${path} "${lines}")
 endfunction()
+
+# metarec_write_ring_items(PATH): the ring's 20 items as a RecBole .item file with a title per item
+# (four groups of shared words), for featurize -> pretrain/finetune.
+function(metarec_write_ring_items path)
+  set(items "item_id:token\ttitle:token_seq\n")
+  foreach(i RANGE 0 19)
+    math(EXPR g "${i} % 4")
+    string(APPEND items "${i}\tring piece number${i} of group${g}. shop${g}\n")
+  endforeach()
+  file(WRITE ${path} "${items}")
+endfunction()

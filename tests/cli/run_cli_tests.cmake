@@ -244,12 +244,7 @@ expect_run(2 "0 < low < high" ${TOOL} tune ${tune_common} --space ${WORK}/badran
 expect_run(2 "multiple of --eval-every" ${TOOL} tune ${tune_args} --out ${WORK}/tune_bad --median-stop-at 3 --eval-every 2)
 
 # featurize (TF-IDF + SVD text features) -> pretrain -> finetune on the ring world.
-set(items "item_id:token\ttitle:token_seq\n")
-foreach(i RANGE 0 19)
-  math(EXPR g "${i} % 4")
-  string(APPEND items "${i}\tring piece number${i} of group${g}. shop${g}\n")
-endforeach()
-file(WRITE ${WORK}/ring.item "${items}")
+metarec_write_ring_items(${WORK}/ring.item)
 expect_run(2 "dim" ${TOOL} featurize --text ${WORK}/ring.item --format games-item --dim 0 --out ${WORK}/f.npy)
 expect_run(2 "does not exist" ${TOOL} featurize --text ${WORK}/none.item --format games-item --dim 4 --out ${WORK}/f.npy)
 expect_run(0 "20" ${TOOL} featurize --text ${WORK}/ring.item --format games-item --dim 4 --out ${WORK}/ring.npy)

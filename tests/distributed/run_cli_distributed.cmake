@@ -12,27 +12,36 @@ metarec_write_ring(${WORK}/ring.txt)
 set(common train --data ${WORK}/ring.txt --d 16 --heads 2 --inner 32 --layers 1 --max-len 10
     --batch-size 16 --dropout 0 --attn-dropout 0 --lr 0.002 --threads 1)
 set(args ${common} --epochs 2)  # short: metrics not yet saturated
-execute_process(COMMAND ${TOOL} ${args} --out ${WORK}/one RESULT_VARIABLE rc1 OUTPUT_VARIABLE out1 ERROR_VARIABLE err1)
-execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} ${args} --distributed --out ${WORK}/two
-                RESULT_VARIABLE rc2 OUTPUT_VARIABLE out2 ERROR_VARIABLE err2 TIMEOUT 60)
-if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0)
-  message(FATAL_ERROR "exit codes ${rc1} / ${rc2}\n${out1}${err1}\n${out2}${err2}")
-endif()
-# Only rank 0 prints and writes: one test line, one effective config.
-string(REGEX MATCHALL "test: HR@5=" tests "${out2}")
-string(REGEX MATCHALL "effective config" configs "${err2}")
-list(LENGTH tests n_tests)
-list(LENGTH configs n_configs)
-if(NOT n_tests EQUAL 1 OR NOT n_configs EQUAL 1)
-  message(FATAL_ERROR "expected one test line and one config line, got ${n_tests} and ${n_configs}:\n${out2}${err2}")
-endif()
-file(READ ${WORK}/one/result.json one)
-file(READ ${WORK}/two/result.json two)
-string(JSON ranks GET "${two}" distributed ranks)
-string(JSON bytes GET "${two}" distributed dense_payload_bytes_per_step)
-if(NOT ranks EQUAL 2 OR bytes LESS_EQUAL 0)
-  message(FATAL_ERROR "result.json distributed: ranks ${ranks}, dense bytes/step ${bytes}")
-endif()
+# one_and_two_ranks(NAME args...): runs `TOOL args --out WORK/NAME_one` and the same under `mpirun -np 2
+# ... --distributed --out WORK/NAME_two`; both exit 0, rank 0 alone prints (one test line, one effective
+# config), result.json records 2 ranks and the dense bytes per step; sets NAME_one / NAME_two to the records.
+function(one_and_two_ranks name)
+  execute_process(COMMAND ${TOOL} ${ARGN} --out ${WORK}/${name}_one
+                  RESULT_VARIABLE rc1 OUTPUT_VARIABLE out1 ERROR_VARIABLE err1 TIMEOUT 60)
+  execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} ${ARGN} --distributed --out ${WORK}/${name}_two
+                  RESULT_VARIABLE rc2 OUTPUT_VARIABLE out2 ERROR_VARIABLE err2 TIMEOUT 60)
+  if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0)
+    message(FATAL_ERROR "${name}: exit codes ${rc1} / ${rc2}\n${out1}${err1}\n${out2}${err2}")
+  endif()
+  string(REGEX MATCHALL "test: HR@5=" tests "${out2}")
+  string(REGEX MATCHALL "effective config" configs "${err2}")
+  list(LENGTH tests n_tests)
+  list(LENGTH configs n_configs)
+  if(NOT n_tests EQUAL 1 OR NOT n_configs EQUAL 1)
+    message(FATAL_ERROR "${name}: expected one test line and one config line, got ${n_tests} and ${n_configs}:\n${out2}${err2}")
+  endif()
+  file(READ ${WORK}/${name}_one/result.json one)
+  file(READ ${WORK}/${name}_two/result.json two)
+  string(JSON ranks GET "${two}" distributed ranks)
+  string(JSON bytes GET "${two}" distributed dense_payload_bytes_per_step)
+  if(NOT ranks EQUAL 2 OR bytes LESS_EQUAL 0)
+    message(FATAL_ERROR "${name} result.json distributed: ranks ${ranks}, dense bytes/step ${bytes}")
+  endif()
+  set(${name}_one "${one}" PARENT_SCOPE)
+  set(${name}_two "${two}" PARENT_SCOPE)
+endfunction()
+one_and_two_ranks(train ${args})
+set(one "${train_one}")
 # CMake's math() has integers only: metrics in 1e-6 units (values in [0, 1];
 # an exponent form like 5e-05 is below one unit's relevance and reads as 0).
 function(micro_units value out)
@@ -66,17 +75,17 @@ function(expect_close_metrics one other label)
     endif()
   endforeach()
 endfunction()
-expect_close_metrics("${one}" "${two}" "two ranks")
+expect_close_metrics("${one}" "${train_two}" "two ranks")
 
 # `metarec evaluate --distributed`: the cases split over 2 and 3 ranks (3: uneven blocks) give one process's
 # metrics; rank 0 alone prints one JSON object, which records the ranks.
-execute_process(COMMAND ${TOOL} evaluate --checkpoint ${WORK}/one/model.ckpt --threads 1
+execute_process(COMMAND ${TOOL} evaluate --checkpoint ${WORK}/train_one/model.ckpt --threads 1
                 RESULT_VARIABLE rc OUTPUT_VARIABLE eval_one ERROR_VARIABLE err TIMEOUT 60)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "evaluate: exit code ${rc}\n${eval_one}${err}")
 endif()
 foreach(np 2 3)
-  execute_process(COMMAND ${MPIEXEC} -np ${np} --oversubscribe ${TOOL} evaluate --checkpoint ${WORK}/one/model.ckpt
+  execute_process(COMMAND ${MPIEXEC} -np ${np} --oversubscribe ${TOOL} evaluate --checkpoint ${WORK}/train_one/model.ckpt
                           --threads 1 --distributed
                   RESULT_VARIABLE rc OUTPUT_VARIABLE eval_n ERROR_VARIABLE err TIMEOUT 60)
   if(NOT rc EQUAL 0)
@@ -109,41 +118,15 @@ endif()
 expect_close_metrics("${one}" "${resumed}" "2 ranks + resume on 3 ranks")
 
 # MISSRec `metarec finetune --distributed` (from scratch, dropout 0, lr 0.01 so 4 epochs learn): 2 ranks against one process, within one case.
-set(items "item_id:token\ttitle:token_seq\n")
-foreach(i RANGE 0 19)
-  math(EXPR g "${i} % 4")
-  string(APPEND items "${i}\tring piece number${i} of group${g}. shop${g}\n")
-endforeach()
-file(WRITE ${WORK}/ring.item "${items}")
+metarec_write_ring_items(${WORK}/ring.item)
 execute_process(COMMAND ${TOOL} featurize --text ${WORK}/ring.item --format games-item --dim 4 --out ${WORK}/ring.npy
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "featurize: exit code ${rc}\n${out}${err}")
 endif()
-set(finetune_args finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2
-    --inner 32 --max-len 10 --dropout 0 --attn-dropout 0 --lr 0.01 --epochs 4 --batch-size 16 --threads 1)
-execute_process(COMMAND ${TOOL} ${finetune_args} --out ${WORK}/ft_one
-                RESULT_VARIABLE rc1 OUTPUT_VARIABLE out1 ERROR_VARIABLE err1 TIMEOUT 60)
-execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} ${finetune_args} --distributed --out ${WORK}/ft_two
-                RESULT_VARIABLE rc2 OUTPUT_VARIABLE out2 ERROR_VARIABLE err2 TIMEOUT 60)
-if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0)
-  message(FATAL_ERROR "finetune exit codes ${rc1} / ${rc2}\n${out1}${err1}\n${out2}${err2}")
-endif()
-string(REGEX MATCHALL "test: HR@5=" tests "${out2}")
-string(REGEX MATCHALL "effective config" configs "${err2}")
-list(LENGTH tests n_tests)
-list(LENGTH configs n_configs)
-if(NOT n_tests EQUAL 1 OR NOT n_configs EQUAL 1)
-  message(FATAL_ERROR "finetune --distributed: expected one test line and one config line, got ${n_tests} and ${n_configs}")
-endif()
-file(READ ${WORK}/ft_one/result.json ft_one)
-file(READ ${WORK}/ft_two/result.json ft_two)
-string(JSON ranks GET "${ft_two}" distributed ranks)
-string(JSON bytes GET "${ft_two}" distributed dense_payload_bytes_per_step)
-if(NOT ranks EQUAL 2 OR bytes LESS_EQUAL 0)
-  message(FATAL_ERROR "finetune result.json distributed: ranks ${ranks}, dense bytes/step ${bytes}")
-endif()
-expect_close_metrics("${ft_one}" "${ft_two}" "finetune on two ranks")
+one_and_two_ranks(finetune finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2
+                  --inner 32 --max-len 10 --dropout 0 --attn-dropout 0 --lr 0.01 --epochs 4 --batch-size 16 --threads 1)
+expect_close_metrics("${finetune_one}" "${finetune_two}" "finetune on two ranks")
 
 # Per-source meta-training: 3 sources on 2 ranks (2 + 1) give one process's result, bit for bit
 # (the learner sums the gathered per-source blocks in source order): same similarities, weights and metrics.
