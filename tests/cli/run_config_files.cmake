@@ -1,0 +1,30 @@
+# Every committed file in configs/ still loads with today's options: each
+# configuration trains one epoch on the ring world (`train --config F`, the
+# command line overriding epochs), each search space runs one trial of
+# `tune --space F`. A renamed or removed option, or a value out of its range,
+# fails here. Variables: TOOL, WORK, CONFIGS.
+include(${CMAKE_CURRENT_LIST_DIR}/ring_data.cmake)
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+metarec_write_ring(${WORK}/ring.txt)
+file(GLOB files ${CONFIGS}/*.json)
+list(LENGTH files n_files)
+if(n_files LESS 2)
+  message(FATAL_ERROR "no configuration files found in ${CONFIGS}")
+endif()
+set(quick --data ${WORK}/ring.txt --epochs 1 --eval-every 1 --max-len 10 --threads 1)
+foreach(f ${files})
+  get_filename_component(name ${f} NAME_WE)
+  if(name MATCHES "^space_")
+    set(cmd ${TOOL} tune --space ${f} --trials 1 --seed 1 ${quick} --out ${WORK}/${name})
+    set(expect "best: trial 0")
+  else()
+    set(cmd ${TOOL} train --config ${f} ${quick})
+    set(expect "test: HR@5=")
+  endif()
+  execute_process(COMMAND ${cmd} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
+  if(NOT rc EQUAL 0 OR NOT "${out}${err}" MATCHES "${expect}")
+    message(FATAL_ERROR "configs/${name}.json: exit ${rc}: ${cmd}\n${out}${err}")
+  endif()
+  message(STATUS "configs/${name}.json loads and runs")
+endforeach()
