@@ -57,9 +57,7 @@ void with_checkpoint(const std::string& path, const std::string& data_override, 
   if constexpr (AnyDevice) with_model_on(device, l.config["backbone"], l.config["quantizer"], build);
   else with_model(l.config["backbone"], l.config["quantizer"], build);
 }
-}  // namespace
 
-namespace {
 struct EvaluateArgs {
   std::string ckpt, data, device = "cpu";
   int threads = 0;
