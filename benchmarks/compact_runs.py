@@ -3,7 +3,10 @@
 compact JSON that is tracked beside its README (benchmarks/<family>/results.json), so that every
 measured figure a README quotes survives without the per-seed logs and per-run JSON.
 
-Usage: compact_runs.py RUNS_DIR OUT.json
+Usage: compact_runs.py RUNS_DIR OUT.json [--merge]
+
+--merge keeps OUT.json's records for files that RUNS_DIR no longer holds (raw output is not tracked,
+so a fresh checkout has only the runs made since): new files are added, rerun ones replaced.
 
 One record per raw file, keyed by its path under RUNS_DIR, one record per line:
 - `metarec transfer` JSON (transfer.json): the setting (fraction, backbone, quantizer, meta flags,
@@ -193,8 +196,10 @@ def has_json_twin(path):
         or os.path.isfile(os.path.join(stem, "transfer.json"))
 
 
-def main(runs, out_path):
+def main(runs, out_path, merge=False):
     records = {}
+    if merge and os.path.isfile(out_path):
+        records = {k: v for k, v in json.load(open(out_path)).items() if k != "_about"}
     for root, dirs, files in os.walk(runs):
         dirs.sort()
         for f in sorted(files):
@@ -223,6 +228,7 @@ def main(runs, out_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    args = [a for a in sys.argv[1:] if a != "--merge"]
+    if len(args) != 2:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(args[0], args[1], merge="--merge" in sys.argv[1:])

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Mean +- std over seeds of run_sota.sh's runs: summarize_sota.py DIR [--json OUT].
+"""Mean +- std over seeds of run_sota.sh's runs: summarize_sota.py DIR [--json OUT [--merge]].
 
 Groups DIR/<name>_s<seed>/ by name; 'masked' is result.json's test metrics
 (the protocol the run trained and selected with), 'unmasked' the same
-checkpoint's evaluate_unmasked.json."""
+checkpoint's evaluate_unmasked.json. --merge keeps OUT's groups that DIR no longer
+holds (runs/ is not tracked: a fresh checkout has only the runs made since)."""
 import glob, json, os, re, statistics, sys
 
 root = sys.argv[1]
@@ -43,4 +44,7 @@ for name, runs in groups.items():
     summary[name] = dict(runs=runs, **{f"{p}_{k}_mean_std": ms(col(p, k)) for p in ("masked", "unmasked")
                                        for k in ("HR@10", "NDCG@10")})
 if "--json" in sys.argv:
-    json.dump(summary, open(sys.argv[sys.argv.index("--json") + 1], "w"), indent=1)
+    out = sys.argv[sys.argv.index("--json") + 1]
+    if "--merge" in sys.argv and os.path.isfile(out):
+        summary = json.load(open(out)) | summary
+    json.dump(summary, open(out, "w"), indent=1)
