@@ -69,30 +69,15 @@ std::shared_ptr<T[]> aligned_array(index_t n) {
 }
 }  // namespace detail
 
-template <class T>
-class Tensor {
+/// What every row-major contiguous tensor handle has, wherever its memory lives
+/// (host Tensor here, cuda::DeviceTensor on a GPU): the element pointer, the
+/// shape, shared ownership, and the views that only move the pointer and the
+/// shape. CRTP so that views keep the derived type; `Derived::kName` prefixes
+/// the errors. Copies share storage; views cost nothing.
+template <class Derived, class T, class Owner>
+class ShapedHandle {
  public:
   using value_type = T;
-  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using MatrixMap = Eigen::Map<Matrix, Eigen::Aligned16>;
-  using VectorMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>;
-
-  Tensor() = default;
-  /// Owning tensor, zero-initialised.
-  explicit Tensor(Shape shape) : shape_(shape) {
-    owner_ = detail::aligned_array<T>(shape.size());
-    data_ = owner_.get();
-    std::fill_n(data_, shape.size(), T(0));
-  }
-  /// Owning tensor filled with `value`.
-  Tensor(Shape shape, T value) : Tensor(shape) { fill(value); }
-  /// Non-owning view of `data` (the caller keeps it alive).
-  static Tensor wrap(T* data, Shape shape) {
-    Tensor t;
-    t.data_ = data;
-    t.shape_ = shape;
-    return t;
-  }
 
   bool empty() const { return data_ == nullptr; }
   T* data() const { return data_; }
@@ -104,38 +89,86 @@ class Tensor {
   index_t cols() const { return shape_.cols(); }
   bool owns_storage() const { return static_cast<bool>(owner_); }
 
+  /// Non-owning view of `data` (the caller keeps it alive).
+  static Derived wrap(T* data, Shape shape) {
+    Derived t;
+    handle(t).data_ = data;
+    handle(t).shape_ = shape;
+    return t;
+  }
+  /// Same storage, new shape with the same number of elements.
+  Derived reshape(Shape s) const {
+    if (s.size() != shape_.size())
+      throw ShapeError(std::string(Derived::kName) + "::reshape: cannot view " + shape_.str() + " as " + s.str());
+    Derived t = self();
+    handle(t).shape_ = s;
+    return t;
+  }
+  /// Rows [begin, end) along dimension 0, sharing storage.
+  Derived slice(index_t begin, index_t end) const {
+    if (shape_.rank == 0 || begin < 0 || end > shape_[0] || begin > end)
+      throw ShapeError(std::string(Derived::kName) + "::slice: [" + std::to_string(begin) + ", " +
+                       std::to_string(end) + ") out of " + shape_.str());
+    Derived t = self();
+    handle(t).shape_[0] = end - begin;
+    handle(t).data_ = data_ + begin * (shape_.size() / std::max<index_t>(shape_[0], 1));
+    return t;
+  }
+  /// Sub-tensor i along dimension 0 (rank drops by one).
+  Derived at(index_t i) const {
+    Derived t = slice(i, i + 1);
+    Shape s;
+    s.rank = shape_.rank - 1;
+    for (int k = 1; k < shape_.rank; ++k) s.dims[static_cast<std::size_t>(k - 1)] = shape_[k];
+    handle(t).shape_ = s;
+    return t;
+  }
+
+ protected:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+  // The members of another handle, named through this class (the derived class may re-declare them).
+  static ShapedHandle& handle(Derived& t) { return t; }
+
+  Owner owner_;
+  T* data_ = nullptr;
+  Shape shape_;
+};
+
+/// Row-major contiguous host tensor with Eigen views; a handle (ShapedHandle).
+template <class T>
+class Tensor : public ShapedHandle<Tensor<T>, T, std::shared_ptr<T[]>> {
+  using Base = ShapedHandle<Tensor<T>, T, std::shared_ptr<T[]>>;
+
+ protected:
+  using Base::data_;
+  using Base::owner_;
+  using Base::shape_;
+
+ public:
+  static constexpr const char* kName = "Tensor";
+  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using MatrixMap = Eigen::Map<Matrix, Eigen::Aligned16>;
+  using VectorMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+  using Base::cols;
+  using Base::rows;
+  using Base::size;
+
+  Tensor() = default;
+  /// Owning tensor, zero-initialised.
+  explicit Tensor(Shape shape) {
+    shape_ = shape;
+    owner_ = detail::aligned_array<T>(shape.size());
+    data_ = owner_.get();
+    std::fill_n(data_, shape.size(), T(0));
+  }
+  /// Owning tensor filled with `value`.
+  Tensor(Shape shape, T value) : Tensor(shape) { fill(value); }
+
   T* begin() const { return data_; }
   T* end() const { return data_ + size(); }
   T& operator[](index_t i) const { return data_[i]; }
   T& operator()(index_t i, index_t j) const { return data_[i * shape_[1] + j]; }
   T& operator()(index_t i, index_t j, index_t k) const { return data_[(i * shape_[1] + j) * shape_[2] + k]; }
-
-  /// Same storage, new shape with the same number of elements.
-  Tensor reshape(Shape s) const {
-    if (s.size() != shape_.size())
-      throw ShapeError("reshape: cannot view " + shape_.str() + " as " + s.str());
-    Tensor t = *this;
-    t.shape_ = s;
-    return t;
-  }
-  /// Rows [begin, end) along dimension 0, sharing storage.
-  Tensor slice(index_t begin, index_t end) const {
-    if (shape_.rank == 0 || begin < 0 || end > shape_[0] || begin > end)
-      throw ShapeError("slice: [" + std::to_string(begin) + ", " + std::to_string(end) + ") out of " + shape_.str());
-    Tensor t = *this;
-    t.shape_[0] = end - begin;
-    t.data_ = data_ + begin * (shape_.size() / std::max<index_t>(shape_[0], 1));
-    return t;
-  }
-  /// Sub-tensor i along dimension 0 (rank drops by one).
-  Tensor at(index_t i) const {
-    Tensor t = slice(i, i + 1);
-    Shape s;
-    s.rank = shape_.rank - 1;
-    for (int k = 1; k < shape_.rank; ++k) s.dims[static_cast<std::size_t>(k - 1)] = shape_[k];
-    t.shape_ = s;
-    return t;
-  }
 
   void fill(T v) const { std::fill_n(data_, size(), v); }
   void zero() const { if (data_) std::memset(static_cast<void*>(data_), 0, static_cast<std::size_t>(size()) * sizeof(T)); }
@@ -153,11 +186,6 @@ class Tensor {
   Eigen::Map<Matrix> matrix() const { return Eigen::Map<Matrix>(data_, rows(), cols()); }
   /// Eigen view of all elements as a column vector.
   VectorMap vec() const { return VectorMap(data_, size()); }
-
- private:
-  std::shared_ptr<T[]> owner_;
-  T* data_ = nullptr;
-  Shape shape_;
 };
 
 /// Throws ShapeError naming `op` unless `a` has exactly shape `want`.

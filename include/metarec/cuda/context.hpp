@@ -21,21 +21,15 @@ class CudaError : public Error {
   explicit CudaError(const std::string& what) : Error(what) {}
 };
 
-/// Row-major contiguous device tensor; the device twin of metarec::Tensor
-/// (a handle: copies share storage, views cost nothing). Memory comes from a
-/// Context's caching allocator and goes back to it with the last handle.
+/// Row-major contiguous device tensor; the device twin of metarec::Tensor,
+/// sharing its handle part (ShapedHandle: accessors, wrap, reshape, slice).
+/// Memory comes from a Context's caching allocator and goes back to it with
+/// the last handle.
 template <class T>
-class DeviceTensor {
+class DeviceTensor : public ShapedHandle<DeviceTensor<T>, T, std::shared_ptr<void>> {
  public:
-  using value_type = T;
-  DeviceTensor() = default;
-  /// Non-owning view of device memory (the caller keeps it alive).
-  static DeviceTensor wrap(T* device_data, Shape shape) {
-    DeviceTensor t;
-    t.data_ = device_data;
-    t.shape_ = shape;
-    return t;
-  }
+  static constexpr const char* kName = "DeviceTensor";
+  /// Takes over allocator memory: the last handle returns it.
   static DeviceTensor adopt(std::shared_ptr<void> owner, Shape shape) {
     DeviceTensor t;
     t.data_ = static_cast<T*>(owner.get());
@@ -43,38 +37,6 @@ class DeviceTensor {
     t.shape_ = shape;
     return t;
   }
-
-  bool empty() const { return data_ == nullptr; }
-  T* data() const { return data_; }
-  index_t size() const { return data_ ? shape_.size() : 0; }
-  const Shape& shape() const { return shape_; }
-  int rank() const { return shape_.rank; }
-  index_t dim(int i) const { return shape_[i]; }
-  index_t rows() const { return shape_.rows(); }
-  index_t cols() const { return shape_.cols(); }
-
-  DeviceTensor reshape(Shape s) const {
-    if (s.size() != shape_.size())
-      throw ShapeError("DeviceTensor::reshape: cannot view " + shape_.str() + " as " + s.str());
-    DeviceTensor t = *this;
-    t.shape_ = s;
-    return t;
-  }
-  /// Rows [begin, end) along dimension 0, sharing storage.
-  DeviceTensor slice(index_t begin, index_t end) const {
-    if (shape_.rank == 0 || begin < 0 || end > shape_[0] || begin > end)
-      throw ShapeError("DeviceTensor::slice: [" + std::to_string(begin) + ", " + std::to_string(end) + ") out of " +
-                       shape_.str());
-    DeviceTensor t = *this;
-    t.shape_[0] = end - begin;
-    t.data_ = data_ + begin * (shape_.size() / std::max<index_t>(shape_[0], 1));
-    return t;
-  }
-
- private:
-  std::shared_ptr<void> owner_;
-  T* data_ = nullptr;
-  Shape shape_;
 };
 
 /// One device, one stream, one cuBLAS handle, one caching allocator. Every
