@@ -285,4 +285,32 @@ expect_run(0 "test: HR@5=" ${TOOL} finetune --data ${WORK}/ring.txt --format s3r
 # A fine-tuned checkpoint also seeds another fine-tuning (supervised pre-training on a source).
 expect_run(0 "test: HR@5=" ${TOOL} finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy
            --from ${WORK}/ft/model.ckpt --epochs 1 --threads 1)
+# finetune --checkpoint-every / --resume: 3 epochs in one go, and 2 epochs + resume to 3, write the same
+# model bit for bit (dropout on; the resumed run rediscovers the interests the uninterrupted one had).
+set(ft_run finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --from ${WORK}/pre/model.ckpt
+    --batch-size 16 --threads 1)
+expect_run(0 "test: HR@5=" ${TOOL} ${ft_run} --epochs 3 --out ${WORK}/ft_run)
+expect_run(0 "test: HR@5=" ${TOOL} ${ft_run} --epochs 2 --checkpoint-every 1 --out ${WORK}/ft_part)
+expect_run(0 "test: HR@5=" ${TOOL} ${ft_run} --epochs 3 --resume ${WORK}/ft_part/last.ckpt --out ${WORK}/ft_resumed)
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK}/ft_run/model.ckpt ${WORK}/ft_resumed/model.ckpt
+                RESULT_VARIABLE ft_differ)
+file(READ ${WORK}/ft_resumed/result.json ft_record)
+string(JSON ft_epochs LENGTH "${ft_record}" history)
+string(JSON ft_from GET "${ft_record}" resumed epoch)
+# Epoch 3's training loss: the same bits only if the resumed run restored the parameters, the optimizer and
+# the interests (model.ckpt holds the best epoch's parameters, which may be an earlier one).
+string(JSON ft_loss_resumed GET "${ft_record}" history 2 loss)
+file(READ ${WORK}/ft_run/result.json ft_straight_record)
+string(JSON ft_loss_straight GET "${ft_straight_record}" history 2 loss)
+if(ft_differ OR NOT ft_epochs EQUAL 3 OR NOT ft_from EQUAL 2 OR NOT ft_loss_resumed STREQUAL ft_loss_straight)
+  message(FATAL_ERROR "finetune 3 epochs vs 2 + resume: model.ckpt differ=${ft_differ}, history ${ft_epochs} epochs, "
+                      "resumed from ${ft_from}, epoch 3 loss ${ft_loss_straight} vs ${ft_loss_resumed}")
+endif()
+expect_run(2 "only --epochs and --patience may change.*mode: \"full\" in the checkpoint, \"peft\" on the command line"
+           ${TOOL} ${ft_run} --mode peft --resume ${WORK}/ft_part/last.ckpt)
+expect_run(1 "written by 'metarec train', not by metarec finetune" ${TOOL} ${ft_run} --resume ${WORK}/part/last.ckpt)
+expect_run(2 "--checkpoint-every writes OUT/last.ckpt: give --out" ${TOOL} ${ft_run} --checkpoint-every 1)
+# A last.ckpt also seeds a fine-tuning with --from (it carries the model's settings).
+expect_run(0 "test: HR@5=" ${TOOL} finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy
+           --from ${WORK}/ft_part/last.ckpt --epochs 1 --threads 1)
 message(STATUS "cli: all checks passed")

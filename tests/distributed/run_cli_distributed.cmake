@@ -4,7 +4,8 @@
 # epochs on 3 ranks; `metarec transfer --distributed` (3 sources on 2 ranks)
 # gives one process's numbers; `metarec evaluate --distributed` on 2 and 3
 # ranks gives one process's metrics, and MISSRec `finetune --distributed` on 2
-# ranks one process's. Variables: MPIEXEC, TOOL, WORK.
+# ranks one process's, also when checkpointed on 2 ranks and resumed on 3.
+# Variables: MPIEXEC, TOOL, WORK.
 include(${CMAKE_CURRENT_LIST_DIR}/../cli/ring_data.cmake)
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
@@ -127,6 +128,24 @@ endif()
 one_and_two_ranks(finetune finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2
                   --inner 32 --max-len 10 --dropout 0 --attn-dropout 0 --lr 0.01 --epochs 4 --batch-size 16 --threads 1)
 expect_close_metrics("${finetune_one}" "${finetune_two}" "finetune on two ranks")
+# finetune checkpointed on 2 ranks after epoch 2, resumed to epoch 4 on 3 ranks: one process's 4 epochs.
+set(ft ${TOOL} finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2
+    --inner 32 --max-len 10 --dropout 0 --attn-dropout 0 --lr 0.01 --batch-size 16 --threads 1 --distributed)
+execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${ft} --epochs 2 --checkpoint-every 1 --out ${WORK}/ft_ck
+                RESULT_VARIABLE rc5 OUTPUT_VARIABLE out5 ERROR_VARIABLE err5 TIMEOUT 60)
+execute_process(COMMAND ${MPIEXEC} -np 3 --oversubscribe ${ft} --epochs 4 --resume ${WORK}/ft_ck/last.ckpt --out ${WORK}/ft_resumed
+                RESULT_VARIABLE rc6 OUTPUT_VARIABLE out6 ERROR_VARIABLE err6 TIMEOUT 60)
+if(NOT rc5 EQUAL 0 OR NOT rc6 EQUAL 0)
+  message(FATAL_ERROR "finetune checkpoint / resume: exit codes ${rc5} / ${rc6}\n${out5}${err5}\n${out6}${err6}")
+endif()
+file(READ ${WORK}/ft_resumed/result.json ft_resumed)
+string(JSON ranks GET "${ft_resumed}" distributed ranks)
+string(JSON from GET "${ft_resumed}" resumed epoch)
+string(JSON epochs LENGTH "${ft_resumed}" history)
+if(NOT ranks EQUAL 3 OR NOT from EQUAL 2 OR NOT epochs EQUAL 4)
+  message(FATAL_ERROR "finetune resumed result.json: ranks ${ranks}, resumed from epoch ${from}, ${epochs} epochs")
+endif()
+expect_close_metrics("${finetune_one}" "${ft_resumed}" "finetune on 2 ranks + resume on 3 ranks")
 
 # Per-source meta-training: 3 sources on 2 ranks (2 + 1) give one process's result, bit for bit
 # (the learner sums the gathered per-source blocks in source order): same similarities, weights and metrics.

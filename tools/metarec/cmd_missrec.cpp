@@ -2,12 +2,14 @@
 //   metarec pretrain --data A --features a_text.npy[,a_img.npy] [--data B --features ...] --out DIR
 //   metarec finetune [--from DIR/model.ckpt] --data X --features x_text.npy[,...] --out DIR
 //   mpirun -np N metarec finetune ... --distributed: data-parallel fine-tuning (rank 0 prints and writes)
+//   finetune --checkpoint-every N / --resume DIR/last.ckpt: as `metarec train` (run_checkpoints.hpp)
 // Feature files: .npy (any float dtype) or headerless float32 .feat* (width from --feature-dim),
 // rows in the domain's item order (n_items rows, or n_items + 1 with row 0 = padding).
 // An all-zero row is a missing modality (masked); --lenient turns NaN/Inf rows into missing ones.
 #include <fmt/core.h>
 
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "commands.hpp"
@@ -16,6 +18,7 @@
 #include "metarec/data/features.hpp"
 #include "metarec/multimodal/missrec_train.hpp"
 #include "metarec/train/progress.hpp"
+#include "run_checkpoints.hpp"
 #ifdef METAREC_WITH_MPI
 #include "metarec/distributed/distributed.hpp"
 #endif
@@ -33,6 +36,8 @@ struct MissrecArgs {
   std::vector<index_t> feature_dim;
   bool lenient = false, no_prefix = false, fresh_adaptors = false;
   bool distributed = false;  ///< finetune: data-parallel over the ranks of mpirun
+  int checkpoint_every = 0;  ///< finetune: write OUT/last.ckpt every N epochs
+  std::string resume;        ///< finetune: continue the run of this last.ckpt
   int pre_eval_every = 0;  ///< pretrain: validate every domain every N epochs (0 = never)
   MissrecConfig model;
   multimodal::PretrainConfig pre;
@@ -243,6 +248,20 @@ void finetune_and_write(MissrecArgs& a, bool root, Fit&& fit) {
               {"trainer", to_json(a.trainer)}, {"threads", num_threads()}, {"from", a.from},
               {"fresh_adaptors", a.fresh_adaptors}};
   const auto& dm = model.domain(k);
+  if (a.checkpoint_every > 0 && a.out.empty()) throw ConfigError("--checkpoint-every writes OUT/last.ckpt: give --out");
+  std::optional<Checkpoint> resume;
+  if (!a.resume.empty()) {  // every rank reads it (a file system all ranks see)
+    resume = load_checkpoint(a.resume);
+    check_resumable(*resume, a.resume, config, {"model", "mode", "from", "fresh_adaptors"});
+    check_resume_domain(*resume, a.resume, dm.name, dm.n_items);
+  }
+  RunCheckpoints<float, backend::Cpu> checkpoints{resume ? &*resume : nullptr, std::nullopt};
+  if (root && a.checkpoint_every > 0) {
+    std::filesystem::create_directories(a.out);
+    auto meta = checkpoint_meta(config, dm.name, dm.n_items);
+    meta["missrec"] = config_json(model.config()).dump();  // so that --from reads a last.ckpt too
+    checkpoints.save.emplace(train::CheckpointEvery<float>{a.out + "/last.ckpt", a.checkpoint_every, std::move(meta)});
+  }
   if (root) {
     fmt::print(stderr, "effective config: {}\n", config.dump());
     fmt::print(stderr, "{}: {} users, {} items, {} modality tokens, {} interests\n", dm.name, l.data.domain.n_users(),
@@ -251,9 +270,12 @@ void finetune_and_write(MissrecArgs& a, bool root, Fit&& fit) {
   train::ProgressReporter progress;
   json extra = json::object();
   const bool peft = a.mode == "peft";
-  train::TrainResult r = root ? fit(model, k, l.data.split, a.trainer, peft, extra, progress)
-                              : fit(model, k, l.data.split, a.trainer, peft, extra);
+  train::TrainResult r = root ? fit(model, k, l.data.split, a.trainer, peft, extra, checkpoints, progress)
+                              : fit(model, k, l.data.split, a.trainer, peft, extra, checkpoints);
   if (!root) return;
+  if (resume) extra["resumed"] = {{"from", a.resume}, {"epoch", resume->meta.count("epoch") ? std::stoi(resume->meta.at("epoch")) : -1}};
+  if (checkpoints.save)
+    extra["checkpoints"] = {{"path", a.out + "/last.ckpt"}, {"every", a.checkpoint_every}, {"written", checkpoints.save->written}};
   json history = json::array();
   for (const auto& e : r.history) {
     json h{{"epoch", e.epoch}, {"loss", e.loss}, {"seconds", e.seconds}, {"sequences_per_s", e.sequences_per_s}};
@@ -332,6 +354,7 @@ void setup_missrec(CLI::App& app) {
         ->check(CLI::IsMember({"full", "peft"}))->capture_default_str();
     cmd->add_flag("--no-prefix-samples", a->no_prefix, "one sample per sequence instead of one per prefix");
     add_trainer_options(*cmd, a->trainer, a->loss, a->threads);
+    add_checkpoint_options(*cmd, a->checkpoint_every, a->resume);
     cmd->add_flag("--distributed", a->distributed,
                   "data-parallel over the ranks of `mpirun -np N` (rank 0 prints and writes; needs an MPI build)");
     cmd->callback([a] { run_finetune(*a); });

@@ -23,6 +23,7 @@
 #include "metarec/train/fit_checkpoint.hpp"
 #include "metarec/train/progress.hpp"
 #include "registry.hpp"
+#include "run_checkpoints.hpp"
 #ifdef METAREC_WITH_MPI
 #include "metarec/distributed/distributed.hpp"
 #ifdef METAREC_WITH_NCCL
@@ -33,60 +34,6 @@
 namespace metarec::cli {
 
 namespace {
-
-/// Differences between two JSON values as "path: a -> b" (objects compared key by key).
-void json_differences(const json& a, const json& b, const std::string& path, std::vector<std::string>& out) {
-  if (a.is_object() && b.is_object()) {
-    for (const auto& [k, v] : a.items())
-      json_differences(v, b.contains(k) ? b[k] : json(), path.empty() ? k : path + "." + k, out);
-    for (const auto& [k, v] : b.items())
-      if (!a.contains(k)) json_differences(json(), v, path.empty() ? k : path + "." + k, out);
-  } else if (a != b) {
-    out.push_back(path + ": " + (a.is_null() ? "(none)" : a.dump()) + " in the checkpoint, " +
-                  (b.is_null() ? "(none)" : b.dump()) + " on the command line");
-  }
-}
-
-/// A resumed run continues the same training: the model, and every trainer
-/// setting but the number of epochs and the patience, must be those of the
-/// run that wrote the checkpoint.
-void check_resumable(const Checkpoint& ck, const std::string& path, const json& config) {
-  auto it = ck.meta.find("config");
-  if (it == ck.meta.end()) throw CheckpointError("--resume " + path + ": no 'config' metadata (not written by metarec train)");
-  const json saved = json::parse(it->second);
-  if (saved.value("command", "") != "train")
-    throw CheckpointError("--resume " + path + ": written by 'metarec " + saved.value("command", "?") +
-                          "', not by metarec train");
-  std::vector<std::string> diff;
-  for (const char* key : {"backbone", "quantizer", "model", "sparse_items"})
-    json_differences(saved.value(key, json()), config.value(key, json()), key, diff);
-  json a = saved.value("trainer", json::object()), b = config["trainer"];
-  for (const char* free : {"epochs", "patience"}) a.erase(free), b.erase(free);
-  json_differences(a, b, "trainer", diff);
-  if (diff.empty()) return;
-  std::string msg = "--resume " + path + ": the checkpoint's run differs from this command line (a resumed run " +
-                    "continues the same training; only --epochs and --patience may change): ";
-  for (std::size_t i = 0; i < diff.size(); ++i) msg += (i ? "; " : "") + diff[i];
-  throw ConfigError(msg);
-}
-
-/// What every checkpoint of this run says about the model (read back by evaluate / recommend / --resume).
-std::map<std::string, std::string> checkpoint_meta(const json& config, const LoadedData& d) {
-  return {{"config", config.dump()}, {"domain", d.domain.name}, {"n_items", std::to_string(d.domain.n_items)}};
-}
-
-/// The run's resume (every rank) and periodic checkpoint (rank 0) callbacks in one.
-template <class T, class B>
-struct RunCheckpoints {
-  const Checkpoint* resume = nullptr;
-  std::optional<train::CheckpointEvery<T, B>> save;
-  void on_resume(train::FitState<T, B>& st, const std::vector<Parameter<T, B>*>& ps, optim::Optimizer<T, B>& opt) const {
-    if (resume) train::restore_fit_state(*resume, st, ps, opt);
-  }
-  void on_epoch_state(const train::FitState<T, B>& st, const std::vector<Parameter<T, B>*>& ps, optim::Optimizer<T, B>& opt) {
-    if (save) save->on_epoch_state(st, ps, opt);
-  }
-};
 
 /// Wall and process CPU time of the training steps, without data loading and
 /// evaluation: from the end of each epoch's first step to the end of its last
@@ -134,13 +81,10 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
   std::optional<Checkpoint> resume;
   if (!a.resume.empty()) {
     resume = load_checkpoint(a.resume);  // every rank reads it (a file system all ranks see)
-    check_resumable(*resume, a.resume, config);
+    check_resumable(*resume, a.resume, config, {"backbone", "quantizer", "model", "sparse_items"});
   }
   LoadedData d = load_data(a.data);
-  if (resume && (resume->meta["domain"] != d.domain.name || resume->meta["n_items"] != std::to_string(d.domain.n_items)))
-    throw ConfigError("--resume " + a.resume + ": the checkpoint is of domain '" + resume->meta["domain"] + "' with " +
-                      resume->meta["n_items"] + " items, --data gives '" + d.domain.name + "' with " +
-                      std::to_string(d.domain.n_items));
+  if (resume) check_resume_domain(*resume, a.resume, d.domain.name, d.domain.n_items);
   if (root)
     fmt::print(stderr, "{}: {} users, {} items, {} train users\n", d.domain.name, d.domain.n_users(), d.domain.n_items,
                d.split.train_users.size());
@@ -161,7 +105,7 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
     if (root && a.checkpoint_every > 0) {
       std::filesystem::create_directories(a.out);
       checkpoints.save.emplace(train::CheckpointEvery<typename Model::Scalar, backend_of<Model>>{
-          a.out + "/last.ckpt", a.checkpoint_every, checkpoint_meta(config, d)});
+          a.out + "/last.ckpt", a.checkpoint_every, checkpoint_meta(config, d.domain.name, d.domain.n_items)});
     }
     train::TrainResult r = root ? fit(model, k, d.split, a.trainer, extra, checkpoints, progress, clock, hooked)
                                 : fit(model, k, d.split, a.trainer, extra, checkpoints, clock, hooked);
@@ -204,7 +148,7 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
       std::filesystem::create_directories(a.out);
       write_json(a.out + "/result.json", record);
       Checkpoint ck;
-      ck.meta = checkpoint_meta(config, d);
+      ck.meta = checkpoint_meta(config, d.domain.name, d.domain.n_items);
       add_parameters(ck, model.parameters().all());
       save_checkpoint(a.out + "/model.ckpt", ck);
       fmt::print(stderr, "wrote {}/result.json and {}/model.ckpt\n", a.out, a.out);
@@ -288,15 +232,7 @@ void setup_train(CLI::App& app) {
   add_config_option(*cmd);
   add_train_options(*cmd, *a);
   cmd->add_option("--out", a->out, "directory for result.json and model.ckpt (default: print JSON)");
-  cmd->add_option("--checkpoint-every", a->checkpoint_every,
-                  "every N epochs (and after the last) write OUT/last.ckpt atomically: parameters, optimizer state, "
-                  "best epoch and early-stopping state, so --resume continues exactly (0 = off; rank 0 writes)")
-      ->check(CLI::Range(0, 1000000))
-      ->capture_default_str();
-  cmd->add_option("--resume", a->resume,
-                  "continue the run that wrote this last.ckpt (--checkpoint-every) up to --epochs; same model and "
-                  "trainer options (--epochs and --patience may change); with --distributed on any number of ranks")
-      ->check(CLI::ExistingFile);
+  add_checkpoint_options(*cmd, a->checkpoint_every, a->resume);
   cmd->add_flag("--distributed", a->distributed,
                 "data-parallel training over the ranks of `mpirun -np N` (each rank computes 1/N of every batch; "
                 "rank 0 prints and writes; needs a metarec built with MPI)");

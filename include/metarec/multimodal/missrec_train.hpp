@@ -26,13 +26,23 @@
 namespace metarec::multimodal {
 
 /// fit() callback: interest discovery before the first epoch and after each
-/// one (so epoch e + 1 trains on clusters of the adaptors after epoch e).
+/// one (so epoch e + 1 trains on clusters of the adaptors after epoch e). A
+/// run resumed after epoch e (train::ResumeFrom) discovers them as the
+/// uninterrupted run did after epoch e: pass this callback after the one that
+/// restores the state, so that on_resume sees the restored epoch.
 template <class T>
 struct InterestRefresh {
   MISSRecType<T>* model;
   int domain;
   std::uint64_t seed;
-  void on_train_begin(const train::TrainInfo&) { model->discover_interests(domain, seed); }
+  int start_epoch = 0;  ///< epochs completed before this run (a resumed run)
+  template <class B>
+  void on_resume(train::FitState<T, B>& st, const std::vector<Parameter<T, B>*>&, optim::Optimizer<T, B>&) {
+    start_epoch = st.epoch;
+  }
+  void on_train_begin(const train::TrainInfo&) {
+    model->discover_interests(domain, seed + static_cast<std::uint64_t>(start_epoch));
+  }
   void on_epoch_end(const train::EpochRecord& r) { model->discover_interests(domain, seed + static_cast<std::uint64_t>(r.epoch)); }
 };
 
@@ -45,7 +55,7 @@ train::TrainResult finetune_synced(MISSRecType<T>& model, int k, const data::Spl
                                    Callbacks&... callbacks) {
   model.set_parameter_efficient(parameter_efficient);
   InterestRefresh<T> refresh{&model, k, cfg.seed ^ 0x1F2E3D4CULL};
-  return train::fit_synced(model, k, split, cfg, sync, refresh, callbacks...);
+  return train::fit_synced(model, k, split, cfg, sync, callbacks..., refresh);  // last: see InterestRefresh
 }
 
 /// Fine-tunes domain k (full-softmax CE, fused logits) through train::fit.
