@@ -101,22 +101,27 @@ foreach(np 2 3)
   expect_close_metrics("${eval_one}" "${eval_n}" "evaluate on ${np} ranks")
 endforeach()
 
-# Checkpoint on 2 ranks after epoch 1 (rank 0 writes), resume to epoch 2 on 3 ranks.
-execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} ${common} --epochs 1 --distributed --checkpoint-every 1
-                        --out ${WORK}/ck RESULT_VARIABLE rc3 OUTPUT_VARIABLE out3 ERROR_VARIABLE err3 TIMEOUT 60)
-execute_process(COMMAND ${MPIEXEC} -np 3 --oversubscribe ${TOOL} ${args} --distributed --resume ${WORK}/ck/last.ckpt
-                        --out ${WORK}/resumed RESULT_VARIABLE rc4 OUTPUT_VARIABLE out4 ERROR_VARIABLE err4 TIMEOUT 60)
-if(NOT rc3 EQUAL 0 OR NOT rc4 EQUAL 0)
-  message(FATAL_ERROR "exit codes ${rc3} / ${rc4}\n${out3}${err3}\n${out4}${err4}")
-endif()
-file(READ ${WORK}/resumed/result.json resumed)
-string(JSON ranks GET "${resumed}" distributed ranks)
-string(JSON from GET "${resumed}" resumed epoch)
-string(JSON epochs LENGTH "${resumed}" history)
-if(NOT ranks EQUAL 3 OR NOT from EQUAL 1 OR NOT epochs EQUAL 2)
-  message(FATAL_ERROR "resumed result.json: ranks ${ranks}, resumed from epoch ${from}, ${epochs} epochs")
-endif()
-expect_close_metrics("${one}" "${resumed}" "2 ranks + resume on 3 ranks")
+# checkpoint_and_resume(NAME UNTIL TOTAL REFERENCE args...): `args --epochs UNTIL --checkpoint-every 1` on 2 ranks
+# (rank 0 writes), then resumed to TOTAL epochs on 3 ranks; the resumed run must say so and match REFERENCE's metrics.
+function(checkpoint_and_resume name until total reference)
+  execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} ${ARGN} --epochs ${until} --distributed
+                          --checkpoint-every 1 --out ${WORK}/${name}_ck RESULT_VARIABLE rc3 OUTPUT_VARIABLE out3 ERROR_VARIABLE err3 TIMEOUT 60)
+  execute_process(COMMAND ${MPIEXEC} -np 3 --oversubscribe ${TOOL} ${ARGN} --epochs ${total} --distributed
+                          --resume ${WORK}/${name}_ck/last.ckpt --out ${WORK}/${name}_resumed
+                          RESULT_VARIABLE rc4 OUTPUT_VARIABLE out4 ERROR_VARIABLE err4 TIMEOUT 60)
+  if(NOT rc3 EQUAL 0 OR NOT rc4 EQUAL 0)
+    message(FATAL_ERROR "${name}: exit codes ${rc3} / ${rc4}\n${out3}${err3}\n${out4}${err4}")
+  endif()
+  file(READ ${WORK}/${name}_resumed/result.json resumed)
+  string(JSON ranks GET "${resumed}" distributed ranks)
+  string(JSON from GET "${resumed}" resumed epoch)
+  string(JSON epochs LENGTH "${resumed}" history)
+  if(NOT ranks EQUAL 3 OR NOT from EQUAL ${until} OR NOT epochs EQUAL ${total})
+    message(FATAL_ERROR "${name} resumed result.json: ranks ${ranks}, resumed from epoch ${from}, ${epochs} epochs")
+  endif()
+  expect_close_metrics("${reference}" "${resumed}" "${name}: 2 ranks + resume on 3 ranks")
+endfunction()
+checkpoint_and_resume(train 1 2 "${one}" ${common})
 
 # MISSRec `metarec finetune --distributed` (from scratch, dropout 0, lr 0.01 so 4 epochs learn): 2 ranks against one process, within one case.
 metarec_write_ring_items(${WORK}/ring.item)
@@ -128,24 +133,10 @@ endif()
 one_and_two_ranks(finetune finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2
                   --inner 32 --max-len 10 --dropout 0 --attn-dropout 0 --lr 0.01 --epochs 4 --batch-size 16 --threads 1)
 expect_close_metrics("${finetune_one}" "${finetune_two}" "finetune on two ranks")
-# finetune checkpointed on 2 ranks after epoch 2, resumed to epoch 4 on 3 ranks: one process's 4 epochs.
-set(ft ${TOOL} finetune --data ${WORK}/ring.txt --format s3rec --features ${WORK}/ring.npy --d 16 --heads 2
-    --inner 32 --max-len 10 --dropout 0 --attn-dropout 0 --lr 0.01 --batch-size 16 --threads 1 --distributed)
-execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${ft} --epochs 2 --checkpoint-every 1 --out ${WORK}/ft_ck
-                RESULT_VARIABLE rc5 OUTPUT_VARIABLE out5 ERROR_VARIABLE err5 TIMEOUT 60)
-execute_process(COMMAND ${MPIEXEC} -np 3 --oversubscribe ${ft} --epochs 4 --resume ${WORK}/ft_ck/last.ckpt --out ${WORK}/ft_resumed
-                RESULT_VARIABLE rc6 OUTPUT_VARIABLE out6 ERROR_VARIABLE err6 TIMEOUT 60)
-if(NOT rc5 EQUAL 0 OR NOT rc6 EQUAL 0)
-  message(FATAL_ERROR "finetune checkpoint / resume: exit codes ${rc5} / ${rc6}\n${out5}${err5}\n${out6}${err6}")
-endif()
-file(READ ${WORK}/ft_resumed/result.json ft_resumed)
-string(JSON ranks GET "${ft_resumed}" distributed ranks)
-string(JSON from GET "${ft_resumed}" resumed epoch)
-string(JSON epochs LENGTH "${ft_resumed}" history)
-if(NOT ranks EQUAL 3 OR NOT from EQUAL 2 OR NOT epochs EQUAL 4)
-  message(FATAL_ERROR "finetune resumed result.json: ranks ${ranks}, resumed from epoch ${from}, ${epochs} epochs")
-endif()
-expect_close_metrics("${finetune_one}" "${ft_resumed}" "finetune on 2 ranks + resume on 3 ranks")
+# The same checkpoint on 2 ranks after epoch 2, resumed to epoch 4 on 3 ranks: one process's 4 epochs.
+checkpoint_and_resume(finetune 2 4 "${finetune_one}" finetune --data ${WORK}/ring.txt --format s3rec
+                      --features ${WORK}/ring.npy --d 16 --heads 2 --inner 32 --max-len 10 --dropout 0 --attn-dropout 0
+                      --lr 0.01 --batch-size 16 --threads 1)
 
 # Per-source meta-training: 3 sources on 2 ranks (2 + 1) give one process's result, bit for bit
 # (the learner sums the gathered per-source blocks in source order): same similarities, weights and metrics.
