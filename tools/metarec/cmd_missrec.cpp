@@ -255,13 +255,10 @@ void finetune_and_write(MissrecArgs& a, bool root, Fit&& fit) {
     check_resumable(*resume, a.resume, config, {"model", "mode", "from", "fresh_adaptors"});
     check_resume_domain(*resume, a.resume, dm.name, dm.n_items);
   }
-  RunCheckpoints<float, backend::Cpu> checkpoints{resume ? &*resume : nullptr, std::nullopt};
-  if (root && a.checkpoint_every > 0) {
-    std::filesystem::create_directories(a.out);
-    auto meta = checkpoint_meta(config, dm.name, dm.n_items);
-    meta["missrec"] = config_json(model.config()).dump();  // so that --from reads a last.ckpt too
-    checkpoints.save.emplace(train::CheckpointEvery<float>{a.out + "/last.ckpt", a.checkpoint_every, std::move(meta)});
-  }
+  auto meta = checkpoint_meta(config, dm.name, dm.n_items);
+  meta["missrec"] = config_json(model.config()).dump();  // so that --from reads a last.ckpt too
+  RunCheckpoints<float, backend::Cpu> checkpoints(resume ? &*resume : nullptr, a.resume, root, a.checkpoint_every,
+                                                  a.out, std::move(meta));
   if (root) {
     fmt::print(stderr, "effective config: {}\n", config.dump());
     fmt::print(stderr, "{}: {} users, {} items, {} modality tokens, {} interests\n", dm.name, l.data.domain.n_users(),
@@ -273,9 +270,7 @@ void finetune_and_write(MissrecArgs& a, bool root, Fit&& fit) {
   train::TrainResult r = root ? fit(model, k, l.data.split, a.trainer, peft, extra, checkpoints, progress)
                               : fit(model, k, l.data.split, a.trainer, peft, extra, checkpoints);
   if (!root) return;
-  if (resume) extra["resumed"] = {{"from", a.resume}, {"epoch", resume->meta.count("epoch") ? std::stoi(resume->meta.at("epoch")) : -1}};
-  if (checkpoints.save)
-    extra["checkpoints"] = {{"path", a.out + "/last.ckpt"}, {"every", a.checkpoint_every}, {"written", checkpoints.save->written}};
+  checkpoints.describe(extra);
   json history = json::array();
   for (const auto& e : r.history) {
     json h{{"epoch", e.epoch}, {"loss", e.loss}, {"seconds", e.seconds}, {"sequences_per_s", e.sequences_per_s}};

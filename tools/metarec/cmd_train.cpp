@@ -101,19 +101,13 @@ json train_and_write(TrainArgs& a, bool root, EvalHook* hook, Fit&& fit) {
     json extra = json::object();
     StepClock clock;
     HookCallback hooked{hook};
-    RunCheckpoints<typename Model::Scalar, backend_of<Model>> checkpoints{resume ? &*resume : nullptr, std::nullopt};
-    if (root && a.checkpoint_every > 0) {
-      std::filesystem::create_directories(a.out);
-      checkpoints.save.emplace(train::CheckpointEvery<typename Model::Scalar, backend_of<Model>>{
-          a.out + "/last.ckpt", a.checkpoint_every, checkpoint_meta(config, d.domain.name, d.domain.n_items)});
-    }
+    RunCheckpoints<typename Model::Scalar, backend_of<Model>> checkpoints(
+        resume ? &*resume : nullptr, a.resume, root, a.checkpoint_every, a.out,
+        checkpoint_meta(config, d.domain.name, d.domain.n_items));
     train::TrainResult r = root ? fit(model, k, d.split, a.trainer, extra, checkpoints, progress, clock, hooked)
                                 : fit(model, k, d.split, a.trainer, extra, checkpoints, clock, hooked);
     if (!root) return;
-    if (resume) extra["resumed"] = {{"from", a.resume}, {"epoch", resume->meta.count("epoch") ? std::stoi(resume->meta.at("epoch")) : -1}};
-    if (checkpoints.save)
-      extra["checkpoints"] = {{"path", a.out + "/last.ckpt"}, {"every", a.checkpoint_every},
-                              {"written", checkpoints.save->written}};
+    checkpoints.describe(extra);
     extra["step_timing"] = clock.to_json();
 #if defined(METAREC_WITH_CUDA_BACKEND)
     if constexpr (!backend_of<Model>::is_host) {

@@ -2,6 +2,7 @@
 // --checkpoint-every / --resume, shared by `metarec train` and `metarec finetune`:
 // the periodic last.ckpt (train/fit_checkpoint.hpp) and the checks that a resumed
 // run continues the run that wrote it.
+#include <filesystem>
 #include <initializer_list>
 #include <map>
 #include <optional>
@@ -90,12 +91,31 @@ inline void check_resume_domain(const Checkpoint& ck, const std::string& path, c
 template <class T, class B>
 struct RunCheckpoints {
   const Checkpoint* resume = nullptr;
+  std::string resume_path;
   std::optional<train::CheckpointEvery<T, B>> save;
+
+  /// Resumes from `resume` (null: a fresh run); when `save_here` (rank 0) and every > 0, writes OUT/last.ckpt
+  /// with `meta` every `every` epochs.
+  RunCheckpoints(const Checkpoint* resume, std::string resume_path, bool save_here, int every, const std::string& out,
+                 std::map<std::string, std::string> meta)
+      : resume(resume), resume_path(std::move(resume_path)) {
+    if (!save_here || every <= 0) return;
+    std::filesystem::create_directories(out);
+    save.emplace(train::CheckpointEvery<T, B>{out + "/last.ckpt", every, std::move(meta)});
+  }
   void on_resume(train::FitState<T, B>& st, const std::vector<Parameter<T, B>*>& ps, optim::Optimizer<T, B>& opt) const {
     if (resume) train::restore_fit_state(*resume, st, ps, opt);
   }
   void on_epoch_state(const train::FitState<T, B>& st, const std::vector<Parameter<T, B>*>& ps, optim::Optimizer<T, B>& opt) {
     if (save) save->on_epoch_state(st, ps, opt);
+  }
+  /// result.json's `resumed` {from, epoch} and `checkpoints` {path, every, written}, where they apply.
+  void describe(nlohmann::json& record) const {
+    if (resume) {
+      const auto it = resume->meta.find("epoch");
+      record["resumed"] = {{"from", resume_path}, {"epoch", it == resume->meta.end() ? -1 : std::stoi(it->second)}};
+    }
+    if (save) record["checkpoints"] = {{"path", save->path}, {"every", save->every}, {"written", save->written}};
   }
 };
 
